@@ -1,0 +1,251 @@
+/**
+ * The rollcall frame: a fixed 36-byte header in network byte order followed by
+ * a protobuf payload. `docs/wire-format.md` is the normative description; this
+ * file implements it.
+ *
+ * `decodeFrame` never throws on bytes from the network: every malformed input
+ * maps to a named {@link DecodeFailure}. `encodeFrame` throws
+ * {@link FrameEncodeError} for values out of range, which is a programming
+ * error on the local side.
+ */
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type Ack, AckSchema, type Bundle, BundleSchema } from "../gen/rollcall/v1/rollcall_pb.ts";
+
+/** "RC" in ASCII. */
+export const MAGIC = 0x5243;
+/** The only version this implementation reads and writes. */
+export const VERSION = 1;
+/** Bytes in the fixed header, checksum included. */
+export const HEADER_BYTES = 36;
+/** No datagram is ever larger: container networks and tunnels drop larger ones. */
+export const FRAME_BYTES_MAX = 1400;
+/** Largest payload that fits in one frame. */
+export const PAYLOAD_BYTES_MAX = FRAME_BYTES_MAX - HEADER_BYTES;
+/** Offset of the CRC-32 field; the checksum covers every byte except these four. */
+export const CHECKSUM_OFFSET = 32;
+
+/** Frame types. Codes are append-only; a reader rejects codes it does not know. */
+export const FrameType = {
+  /** Reliable: carries a sequence number and a {@link Bundle}. */
+  Data: 1,
+  /** Standalone acknowledgement: sequence number 0, payload an empty {@link Ack}. */
+  Ack: 2,
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+/** Flag bits. Every bit not named here is reserved and must be zero. */
+export const FrameFlag = {
+  /** The `ack` and `sack` fields are meaningful. */
+  Ack: 0x01,
+} as const;
+const FLAGS_KNOWN = FrameFlag.Ack;
+
+/** Header fields common to every frame. All integers are unsigned. */
+export interface FrameHeader {
+  type: FrameType;
+  /** Bit set of {@link FrameFlag}. */
+  flags: number;
+  /** Sender's 1-based position in the hosts file (1..65535). */
+  senderId: number;
+  /** Intended receiver's id, 0 when sent to an address not yet known by id. */
+  receiverId: number;
+  /** Random non-zero value chosen at each process start. */
+  senderEpoch: number;
+  /** The receiver's epoch as the sender knows it, 0 when not known yet. */
+  receiverEpoch: number;
+  /** DATA: sequence number in the sender's stream. ACK: always 0. */
+  seq: number;
+  /** With the Ack flag: every seq up to and including this one was received. */
+  ack: number;
+  /** With the Ack flag: bit i set means seq `ack + 2 + i` was received. */
+  sack: number;
+}
+
+export type DataFrame = FrameHeader & { type: typeof FrameType.Data; payload: Bundle };
+export type AckFrame = FrameHeader & { type: typeof FrameType.Ack; payload: Ack };
+/** A decoded, validated frame. */
+export type Frame = DataFrame | AckFrame;
+
+/** Every reason a datagram can be rejected, as used in logs and counters. */
+export const DECODE_FAILURES = [
+  "truncated",
+  "too-large",
+  "bad-magic",
+  "unsupported-version",
+  "length-mismatch",
+  "trailing-bytes",
+  "checksum-mismatch",
+  "unknown-type",
+  "reserved-bits-set",
+  "invalid-field",
+  "bad-payload",
+] as const;
+export type DecodeFailure = (typeof DECODE_FAILURES)[number];
+
+export type DecodeResult = { ok: true; frame: Frame } | { ok: false; reason: DecodeFailure; detail: string };
+
+/** Thrown by the encoder for values a valid frame cannot hold. */
+export class FrameEncodeError extends Error {
+  override name = "FrameEncodeError";
+}
+
+function fail(reason: DecodeFailure, detail: string): DecodeResult {
+  return { ok: false, reason, detail };
+}
+
+/** CRC-32 (IEEE 802.3, zlib's) over every byte of the frame except the checksum field. */
+export function frameChecksum(bytes: Uint8Array): number {
+  const head = Bun.hash.crc32(bytes.subarray(0, CHECKSUM_OFFSET));
+  return Bun.hash.crc32(bytes.subarray(HEADER_BYTES), head) >>> 0;
+}
+
+function checkUint(name: string, value: number, max: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new FrameEncodeError(`${name} must be an integer in 0..${max}, got ${value}`);
+  }
+}
+
+/**
+ * Rules a well-formed header obeys beyond field widths. Shared by the encoder
+ * (which throws) and the decoder (which rejects with `invalid-field`), so the
+ * two can never disagree. Returns a description of the first broken rule.
+ */
+function headerRuleBroken(h: FrameHeader, payloadLength: number): string | undefined {
+  if (h.senderId === 0) return "sender id is 0";
+  if (h.senderEpoch === 0) return "sender epoch is 0";
+  const hasAck = (h.flags & FrameFlag.Ack) !== 0;
+  if (!hasAck && (h.ack !== 0 || h.sack !== 0)) return "ack or sack set without the Ack flag";
+  if (hasAck && h.receiverEpoch === 0) return "Ack flag set but receiver epoch is 0";
+  if (h.type === FrameType.Ack) {
+    if (h.seq !== 0) return "ACK frame with non-zero seq";
+    if (!hasAck) return "ACK frame without the Ack flag";
+  }
+  if (h.type === FrameType.Data && payloadLength === 0) return "DATA frame with empty payload";
+  return undefined;
+}
+
+/**
+ * Encodes a frame whose payload is already protobuf-encoded. The reliability
+ * layer uses this to re-send the same payload with fresh acknowledgement
+ * fields without encoding the payload again.
+ */
+export function encodeFrameBytes(header: FrameHeader, payload: Uint8Array): Uint8Array {
+  if (header.type !== FrameType.Data && header.type !== FrameType.Ack) {
+    throw new FrameEncodeError(`unknown frame type ${header.type}`);
+  }
+  checkUint("flags", header.flags, 0xff);
+  if ((header.flags & ~FLAGS_KNOWN) !== 0)
+    throw new FrameEncodeError(`reserved flag bits set: 0x${header.flags.toString(16)}`);
+  checkUint("senderId", header.senderId, 0xffff);
+  checkUint("receiverId", header.receiverId, 0xffff);
+  checkUint("senderEpoch", header.senderEpoch, 0xffff_ffff);
+  checkUint("receiverEpoch", header.receiverEpoch, 0xffff_ffff);
+  checkUint("seq", header.seq, 0xffff_ffff);
+  checkUint("ack", header.ack, 0xffff_ffff);
+  checkUint("sack", header.sack, 0xffff_ffff);
+  if (payload.length > PAYLOAD_BYTES_MAX) {
+    throw new FrameEncodeError(
+      `payload is ${payload.length} bytes; at most ${PAYLOAD_BYTES_MAX} fit in a ${FRAME_BYTES_MAX}-byte frame`,
+    );
+  }
+  const broken = headerRuleBroken(header, payload.length);
+  if (broken !== undefined) throw new FrameEncodeError(broken);
+
+  const bytes = new Uint8Array(HEADER_BYTES + payload.length);
+  const view = new DataView(bytes.buffer);
+  view.setUint16(0, MAGIC);
+  view.setUint8(2, VERSION);
+  view.setUint8(3, header.type);
+  view.setUint8(4, header.flags);
+  view.setUint8(5, 0);
+  view.setUint16(6, payload.length);
+  view.setUint16(8, header.senderId);
+  view.setUint16(10, header.receiverId);
+  view.setUint32(12, header.senderEpoch);
+  view.setUint32(16, header.receiverEpoch);
+  view.setUint32(20, header.seq);
+  view.setUint32(24, header.ack);
+  view.setUint32(28, header.sack);
+  bytes.set(payload, HEADER_BYTES);
+  view.setUint32(CHECKSUM_OFFSET, frameChecksum(bytes));
+  return bytes;
+}
+
+/** Encodes a decoded-form frame: header plus payload message. */
+export function encodeFrame(frame: Frame): Uint8Array {
+  const payload =
+    frame.type === FrameType.Data ? toBinary(BundleSchema, frame.payload) : toBinary(AckSchema, frame.payload);
+  return encodeFrameBytes(frame, payload);
+}
+
+/**
+ * Decodes and validates one datagram. Never throws: anything malformed yields
+ * `{ ok: false, reason, detail }`. Checks run in the order of
+ * docs/wire-format.md ("Validation order"), so every implementation reports the
+ * same reason for the same bytes.
+ */
+export function decodeFrame(bytes: Uint8Array): DecodeResult {
+  if (bytes.length < HEADER_BYTES) return fail("truncated", `${bytes.length} bytes, header needs ${HEADER_BYTES}`);
+  if (bytes.length > FRAME_BYTES_MAX) return fail("too-large", `${bytes.length} bytes, limit ${FRAME_BYTES_MAX}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const magic = view.getUint16(0);
+  if (magic !== MAGIC) return fail("bad-magic", `magic 0x${magic.toString(16).padStart(4, "0")}`);
+  const version = view.getUint8(2);
+  if (version !== VERSION) return fail("unsupported-version", `version ${version}, this peer speaks ${VERSION}`);
+  const payloadLength = view.getUint16(6);
+  const available = bytes.length - HEADER_BYTES;
+  if (payloadLength > available)
+    return fail("length-mismatch", `payload length ${payloadLength}, only ${available} bytes follow the header`);
+  if (payloadLength < available) return fail("trailing-bytes", `${available - payloadLength} bytes after the payload`);
+  const stored = view.getUint32(CHECKSUM_OFFSET);
+  const computed = frameChecksum(bytes);
+  if (stored !== computed) return fail("checksum-mismatch", `stored 0x${hex32(stored)}, computed 0x${hex32(computed)}`);
+  const type = view.getUint8(3);
+  if (type !== FrameType.Data && type !== FrameType.Ack) return fail("unknown-type", `frame type ${type}`);
+  const flags = view.getUint8(4);
+  if ((flags & ~FLAGS_KNOWN) !== 0 || view.getUint8(5) !== 0) {
+    return fail("reserved-bits-set", `flags 0x${flags.toString(16)}, reserved byte ${view.getUint8(5)}`);
+  }
+  const header: FrameHeader = {
+    type,
+    flags,
+    senderId: view.getUint16(8),
+    receiverId: view.getUint16(10),
+    senderEpoch: view.getUint32(12),
+    receiverEpoch: view.getUint32(16),
+    seq: view.getUint32(20),
+    ack: view.getUint32(24),
+    sack: view.getUint32(28),
+  };
+  const broken = headerRuleBroken(header, payloadLength);
+  if (broken !== undefined) return fail("invalid-field", broken);
+  const payloadBytes = bytes.subarray(HEADER_BYTES);
+  try {
+    if (type === FrameType.Data) {
+      const payload = fromBinary(BundleSchema, payloadBytes);
+      const bundleBroken = bundleRuleBroken(payload);
+      if (bundleBroken !== undefined) return fail("bad-payload", bundleBroken);
+      return { ok: true, frame: { ...header, type, payload } };
+    }
+    return { ok: true, frame: { ...header, type, payload: fromBinary(AckSchema, payloadBytes) } };
+  } catch (error) {
+    return fail("bad-payload", `payload is not a valid protobuf message: ${(error as Error).message}`);
+  }
+}
+
+/** A Bundle holds whole messages or one fragment, and is never empty. */
+function bundleRuleBroken(bundle: Bundle): string | undefined {
+  const fragment = bundle.fragment;
+  if (fragment === undefined) {
+    return bundle.messages.length === 0 ? "bundle carries nothing" : undefined;
+  }
+  if (bundle.messages.length > 0) return "bundle carries both messages and a fragment";
+  if (fragment.data.length === 0) return "empty fragment";
+  if (fragment.offset + fragment.data.length > fragment.totalLength)
+    return "fragment extends past its message's length";
+  return undefined;
+}
+
+function hex32(n: number): string {
+  return n.toString(16).padStart(8, "0");
+}

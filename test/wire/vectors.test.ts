@@ -1,0 +1,77 @@
+import { describe, expect, test } from "bun:test";
+import { fromJson, toBinary } from "@bufbuild/protobuf";
+import { EnvelopeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
+import { decodeFrame, encodeFrame, FrameType } from "../../src/wire/frame.ts";
+import { fromHex, toHex } from "../../src/wire/hex.ts";
+import vectors from "../vectors/frames.json";
+
+describe("golden vectors: valid frames", () => {
+  for (const v of vectors.valid) {
+    test(`${v.name} decodes to the stated fields and re-encodes byte-identically`, () => {
+      const bytes = fromHex(v.hex);
+      const result = decodeFrame(bytes);
+      if (!result.ok) throw new Error(`${v.name}: rejected as ${result.reason}: ${result.detail}`);
+      const { checksum, ...header } = v.header;
+      const { payload, ...decodedHeader } = result.frame;
+      expect(decodedHeader).toEqual(header as typeof decodedHeader);
+      expect(new DataView(bytes.buffer).getUint32(32)).toBe(checksum);
+      if (result.frame.type === FrameType.Data) {
+        const bundle = result.frame.payload;
+        expect(bundle.messages.map(toHex)).toEqual(v.payload.bundle?.messages ?? []);
+        const fragment = v.payload.bundle?.fragment;
+        if (fragment) {
+          expect(bundle.fragment?.totalLength).toBe(fragment.totalLength);
+          expect(bundle.fragment?.offset).toBe(fragment.offset);
+          expect(toHex(bundle.fragment?.data ?? new Uint8Array())).toBe(fragment.data);
+        } else {
+          expect(bundle.fragment).toBeUndefined();
+        }
+        // The documented envelopes are exactly the bytes carried.
+        if (v.envelopes) {
+          const encoded = v.envelopes.map((e) => toHex(toBinary(EnvelopeSchema, fromJson(EnvelopeSchema, e as never))));
+          expect(encoded).toEqual(bundle.messages.map(toHex));
+        }
+      } else {
+        expect(v.payload.ack).toBeDefined();
+      }
+      expect(toHex(encodeFrame(result.frame))).toBe(v.hex);
+    });
+
+    test(`${v.name} truncated at every length is rejected, never thrown`, () => {
+      const bytes = fromHex(v.hex);
+      for (let length = 0; length < bytes.length; length++) {
+        const result = decodeFrame(bytes.subarray(0, length));
+        expect(result.ok).toBe(false);
+      }
+    });
+
+    test(`${v.name} with one trailing byte is rejected as trailing-bytes`, () => {
+      const bytes = fromHex(v.hex);
+      const longer = new Uint8Array(bytes.length + 1);
+      longer.set(bytes);
+      const result = decodeFrame(longer);
+      expect(result.ok ? "accepted" : result.reason).toBe(bytes.length + 1 > 1400 ? "too-large" : "trailing-bytes");
+    });
+  }
+});
+
+describe("golden vectors: invalid frames", () => {
+  for (const v of vectors.invalid) {
+    test(`${v.name} is rejected as ${v.reason}`, () => {
+      const result = decodeFrame(fromHex(v.hex));
+      expect(result.ok ? "accepted" : result.reason).toBe(v.reason);
+    });
+  }
+
+  test("covers every rejection reason", async () => {
+    const { DECODE_FAILURES } = await import("../../src/wire/frame.ts");
+    expect(new Set(vectors.invalid.map((v) => v.reason))).toEqual(new Set(DECODE_FAILURES));
+  });
+});
+
+test("the committed vectors file is what scripts/make-vectors.ts produces", () => {
+  const run = Bun.spawnSync([process.execPath, "run", "scripts/make-vectors.ts", "--stdout"], { stderr: "pipe" });
+  expect(run.stderr.toString()).toBe("");
+  const committed = Bun.file(new URL("../vectors/frames.json", import.meta.url));
+  return committed.text().then((text) => expect(run.stdout.toString()).toBe(text));
+});
