@@ -260,13 +260,25 @@ const invalid: { name: string; description: string; bytes: Uint8Array; reason: s
   {
     name: "payload-bit-flip",
     description: "One payload bit flipped in transit; the checksum is left as sent.",
-    bytes: mutate(aliveBytes, (_v, b) => void (b[HEADER_BYTES + 3]! ^= 0x10), false),
+    bytes: mutate(
+      aliveBytes,
+      (_v, b) => {
+        b[HEADER_BYTES + 3]! ^= 0x10;
+      },
+      false,
+    ),
     reason: "checksum-mismatch",
   },
   {
     name: "checksum-bit-flip",
     description: "One bit of the checksum field flipped.",
-    bytes: mutate(aliveBytes, (_v, b) => void (b[CHECKSUM_OFFSET]! ^= 0x01), false),
+    bytes: mutate(
+      aliveBytes,
+      (_v, b) => {
+        b[CHECKSUM_OFFSET]! ^= 0x01;
+      },
+      false,
+    ),
     reason: "checksum-mismatch",
   },
   {

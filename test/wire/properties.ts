@@ -64,7 +64,8 @@ export const arbitraryFrame: fc.Arbitrary<Frame> = fc.oneof(
     .map((h): Frame => ({ ...h, type: FrameType.Ack, flags: FrameFlag.Ack, seq: 0, payload: create(AckSchema) })),
 );
 
-export const properties = {
+// biome-ignore lint/suspicious/noExplicitAny: each property has its own argument tuple; callers only run them.
+export const properties: Record<string, fc.IProperty<any>> = {
   roundTrip: fc.property(arbitraryFrame, (frame) => {
     const bytes = encodeFrame(frame);
     const result = decodeFrame(bytes);
@@ -100,5 +101,3 @@ export const properties = {
     if (result.ok) throw new Error(`bit ${bit} flipped and the frame was still accepted`);
   }),
 };
-
-export type PropertyName = keyof typeof properties;
