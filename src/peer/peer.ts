@@ -1,0 +1,468 @@
+/**
+ * One rollcall peer as a sans-I/O state machine: the frame codec, one reliable
+ * session per remote peer, and the bootstrap protocol (announce, hear from
+ * everyone, READY), behind the handle/poll API of quinn-proto and etcd raft.
+ *
+ * Inputs:  `handleDatagram(now, from, bytes)`, `handleTimeout(now)`, `send(now, to, body)`, `close(now, reason)`.
+ * Outputs: `pollTransmit(now)`, `pollEvent()`, `pollTimeout()`.
+ *
+ * Peers are named by id, their 1-based position in the hosts file. The driver
+ * maps ids to addresses; `from` is an opaque address string used only to tell
+ * the driver when a peer shows up at a new address.
+ */
+import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { type Envelope, EnvelopeSchema } from "../gen/rollcall/v1/rollcall_pb.ts";
+import { checkSessionConfig, DEFAULT_SESSION_CONFIG, type SessionConfig } from "../reliability/config.ts";
+import { type SendResult, Session, type SessionEvent } from "../reliability/session.ts";
+import { decodeFrame, encodeFrameBytes, FrameType } from "../wire/frame.ts";
+import { TimerHeap } from "./timer-heap.ts";
+
+/** Largest group a peer accepts: ids are 16-bit on the wire, and every peer keeps one session per other peer. */
+export const PEERS_MAX = 4096;
+
+export interface PeerOptions {
+  /** My 1-based position in the hosts list. */
+  selfId: number;
+  /** Random non-zero 32-bit value, new at every process start. */
+  epoch: number;
+  /** Every entry of the hosts list, in order: `names[id - 1]`. */
+  names: readonly string[];
+  /** SHA-256 of the canonical hosts list (see src/hosts). */
+  hostsDigest: Uint8Array;
+  /** Software and version announced in Alive, for logs. */
+  agent?: string;
+  session?: Partial<SessionConfig>;
+  /**
+   * Most events waiting in `pollEvent`. At the limit incoming DATA frames are
+   * dropped unacknowledged (reason `receiver-busy`) so senders retry later and
+   * nothing is lost.
+   */
+  eventsMax?: number;
+  /** Called for every datagram sent, received or dropped; for logs. */
+  trace?: (record: TraceRecord) => void;
+}
+
+export type PeerEvent =
+  | { type: "peerUp"; peer: number; epoch: number }
+  | { type: "ready"; peers: number }
+  | { type: "peerRestarted"; peer: number; oldEpoch: number; newEpoch: number; messagesDropped: number }
+  | { type: "peerUnresponsive"; peer: number; sinceMs: number }
+  | { type: "peerResponsive"; peer: number }
+  | { type: "peerLeft"; peer: number; reason: string }
+  | { type: "hostsMismatch"; peer: number; name: string }
+  | { type: "message"; from: number; body: Uint8Array }
+  | { type: "writable"; peer: number }
+  | { type: "addressChanged"; peer: number; address: string };
+
+/** One line of the datagram record, for logs. */
+export type TraceRecord =
+  | {
+      kind: "send";
+      peer: number;
+      frameType: "DATA" | "ACK";
+      seq: number;
+      ack: number | undefined;
+      sack: number;
+      bytes: number;
+      retransmission: boolean;
+    }
+  | {
+      kind: "recv";
+      peer: number;
+      from: string;
+      frameType: "DATA" | "ACK";
+      seq: number;
+      ack: number | undefined;
+      sack: number;
+      bytes: number;
+      epoch: number;
+    }
+  | { kind: "drop"; from: string; peer: number | undefined; reason: string; detail: string };
+
+export interface PeerStats {
+  datagramsSent: number;
+  datagramsReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  retransmissions: number;
+  /** Datagrams or messages dropped, by reason. */
+  drops: Record<string, number>;
+}
+
+const DEFAULT_EVENTS_MAX = 65_536;
+const TRACE_OFF = undefined;
+
+export class Peer {
+  readonly selfId: number;
+  readonly epoch: number;
+  readonly peerCount: number;
+  readonly stats: PeerStats = {
+    datagramsSent: 0,
+    datagramsReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    retransmissions: 0,
+    drops: {},
+  };
+
+  private readonly names: readonly string[];
+  private readonly hostsDigest: Uint8Array;
+  private readonly agent: string;
+  private readonly sessionConfig: SessionConfig;
+  private readonly sessions: (Session | undefined)[];
+  private readonly heard = new Set<number>();
+  private readonly mismatched = new Set<number>();
+  private readonly addresses = new Map<number, string>();
+  private readonly events: PeerEvent[] = [];
+  private eventsHead = 0;
+  private readonly eventsMax: number;
+  /** Sessions that may have a frame to send right now. */
+  private readonly pending = new Set<number>();
+  private readonly timers = new TimerHeap();
+  private readyEmitted = false;
+  private closing = false;
+  private readonly trace: ((record: TraceRecord) => void) | undefined;
+  /** Latest `now` seen by any input, for work that a session event starts. */
+  private nowMs: number;
+
+  constructor(now: number, options: PeerOptions) {
+    const { selfId, epoch, names } = options;
+    if (names.length < 1 || names.length > PEERS_MAX) {
+      throw new RangeError(`a group has 1..${PEERS_MAX} peers, got ${names.length}`);
+    }
+    if (!Number.isInteger(selfId) || selfId < 1 || selfId > names.length) {
+      throw new RangeError(`selfId must be in 1..${names.length}, got ${selfId}`);
+    }
+    if (!Number.isInteger(epoch) || epoch < 1 || epoch > 0xffffffff) {
+      throw new RangeError(`epoch must be a non-zero 32-bit integer, got ${epoch}`);
+    }
+    this.nowMs = now;
+    this.selfId = selfId;
+    this.epoch = epoch;
+    this.names = names;
+    this.peerCount = names.length;
+    this.hostsDigest = options.hostsDigest;
+    this.agent = options.agent ?? "rollcall";
+    this.sessionConfig = { ...DEFAULT_SESSION_CONFIG, ...options.session };
+    checkSessionConfig(this.sessionConfig);
+    this.eventsMax = options.eventsMax ?? DEFAULT_EVENTS_MAX;
+    this.trace = options.trace ?? TRACE_OFF;
+    this.sessions = new Array(names.length + 1).fill(undefined);
+    for (let id = 1; id <= names.length; id++) {
+      if (id === selfId) continue;
+      this.sessions[id] = new Session(this.sessionConfig, epoch, (event) => this.onSessionEvent(id, event));
+      this.announce(now, id);
+    }
+    this.checkReady();
+  }
+
+  /** Name of a peer as written in the hosts file. */
+  nameOf(id: number): string {
+    return this.names[id - 1] ?? `#${id}`;
+  }
+
+  /** True once every other peer has been heard from (the READY condition). */
+  get ready(): boolean {
+    return this.readyEmitted;
+  }
+
+  /** Ids of peers heard from so far. */
+  get peersUp(): number[] {
+    return [...this.heard].sort((a, b) => a - b);
+  }
+
+  /** True when nothing is queued or unacknowledged to any peer. */
+  get idle(): boolean {
+    return this.sessions.every((s) => s === undefined || s.idle);
+  }
+
+  /** The session with a peer, for statistics. */
+  session(id: number): Session | undefined {
+    return this.sessions[id];
+  }
+
+  /** Queues an application message for reliable, ordered, exactly-once delivery to peer `to`. */
+  send(now: number, to: number, body: Uint8Array): SendResult {
+    this.nowMs = now;
+    const session = this.sessions[to];
+    if (session === undefined)
+      throw new RangeError(`no peer with id ${to} (ids are 1..${this.peerCount}, mine is ${this.selfId})`);
+    const result = session.send(now, encodeEnvelope({ case: "data", value: { body } }));
+    this.touch(to);
+    return result;
+  }
+
+  /** Says goodbye to every peer. Keep driving the peer until `idle` (or a deadline) so the goodbyes are delivered. */
+  close(now: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.nowMs = now;
+    for (let id = 1; id <= this.peerCount; id++) {
+      const session = this.sessions[id];
+      if (session === undefined) continue;
+      session.send(now, encodeEnvelope({ case: "goodbye", value: { reason } }));
+      this.touch(id);
+    }
+  }
+
+  handleDatagram(now: number, from: string, bytes: Uint8Array): void {
+    this.nowMs = now;
+    this.stats.datagramsReceived++;
+    this.stats.bytesReceived += bytes.length;
+    const result = decodeFrame(bytes);
+    if (!result.ok) {
+      this.drop(from, undefined, result.reason, result.detail);
+      return;
+    }
+    const frame = result.frame;
+    const peer = frame.senderId;
+    const session = this.sessions[peer];
+    if (session === undefined) {
+      const why = peer === this.selfId ? "carries my own id" : `not in my hosts list of ${this.peerCount}`;
+      this.drop(from, undefined, "unknown-sender", `sender id ${peer} ${why}`);
+      return;
+    }
+    if (frame.receiverId !== 0 && frame.receiverId !== this.selfId) {
+      this.drop(from, peer, "wrong-receiver", `addressed to id ${frame.receiverId}, I am ${this.selfId}`);
+      return;
+    }
+    if (frame.type === FrameType.Data && this.events.length - this.eventsHead >= this.eventsMax) {
+      this.drop(from, peer, "receiver-busy", `${this.eventsMax} events not yet polled`);
+      return;
+    }
+    this.trace?.({
+      kind: "recv",
+      peer,
+      from,
+      frameType: frame.type === FrameType.Data ? "DATA" : "ACK",
+      seq: frame.seq,
+      ack: frame.flags & 1 ? frame.ack : undefined,
+      sack: frame.sack,
+      bytes: bytes.length,
+      epoch: frame.senderEpoch,
+    });
+    const refusal = session.handleFrame(now, frame, frame.type === FrameType.Data ? frame.payload : undefined);
+    this.touch(peer);
+    if (refusal !== undefined) {
+      this.drop(
+        from,
+        peer,
+        refusal,
+        `sender epoch ${frame.senderEpoch}, receiver epoch ${frame.receiverEpoch}, seq ${frame.seq}`,
+      );
+      return;
+    }
+    if (this.addresses.get(peer) !== from) {
+      this.addresses.set(peer, from);
+      this.pushEvent({ type: "addressChanged", peer, address: from });
+    }
+    if (!this.heard.has(peer) && !this.mismatched.has(peer)) {
+      this.heard.add(peer);
+      this.pushEvent({ type: "peerUp", peer, epoch: frame.senderEpoch });
+      this.checkReady();
+    }
+  }
+
+  handleTimeout(now: number): void {
+    this.nowMs = now;
+    for (const id of this.timers.popDue(now)) {
+      this.sessions[id]!.handleTimeout(now);
+      this.touch(id);
+    }
+  }
+
+  /** Earliest time `handleTimeout` should be called, or undefined when nothing is scheduled. */
+  pollTimeout(): number | undefined {
+    return this.timers.peek();
+  }
+
+  /** Next datagram to send, or undefined when there is nothing to send now. */
+  pollTransmit(now: number): { to: number; bytes: Uint8Array } | undefined {
+    for (const id of this.pending) {
+      const session = this.sessions[id]!;
+      const out = session.pollTransmit(now);
+      if (out === undefined) {
+        this.pending.delete(id);
+        this.timers.set(id, session.pollTimeout());
+        continue;
+      }
+      const bytes = encodeFrameBytes(
+        {
+          type: out.type,
+          flags: out.flags,
+          senderId: this.selfId,
+          receiverId: id,
+          senderEpoch: this.epoch,
+          receiverEpoch: out.receiverEpoch,
+          seq: out.seq,
+          ack: out.ack,
+          sack: out.sack,
+        },
+        out.payload,
+      );
+      this.stats.datagramsSent++;
+      this.stats.bytesSent += bytes.length;
+      if (out.retransmission) this.stats.retransmissions++;
+      this.trace?.({
+        kind: "send",
+        peer: id,
+        frameType: out.type === FrameType.Data ? "DATA" : "ACK",
+        seq: out.seq,
+        ack: out.flags & 1 ? out.ack : undefined,
+        sack: out.sack,
+        bytes: bytes.length,
+        retransmission: out.retransmission,
+      });
+      return { to: id, bytes };
+    }
+    return undefined;
+  }
+
+  pollEvent(): PeerEvent | undefined {
+    if (this.eventsHead >= this.events.length) return undefined;
+    const event = this.events[this.eventsHead++];
+    if (this.eventsHead === this.events.length) {
+      this.events.length = 0;
+      this.eventsHead = 0;
+    }
+    return event;
+  }
+
+  /** Counts and reports a dropped datagram or message. */
+  private drop(from: string, peer: number | undefined, reason: string, detail: string): void {
+    this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
+    this.trace?.({ kind: "drop", from, peer, reason, detail });
+  }
+
+  private pushEvent(event: PeerEvent): void {
+    // Only DATA frames add events in bulk and they are refused at eventsMax
+    // (see handleDatagram); the few control events may overshoot it slightly.
+    this.events.push(event);
+  }
+
+  private touch(id: number): void {
+    this.pending.add(id);
+    this.timers.set(id, this.sessions[id]!.pollTimeout());
+  }
+
+  private announce(now: number, id: number): void {
+    this.sessions[id]!.send(
+      now,
+      encodeEnvelope({
+        case: "alive",
+        value: {
+          name: this.nameOf(this.selfId),
+          id: this.selfId,
+          epoch: this.epoch,
+          hostsDigest: this.hostsDigest,
+          peerCount: this.peerCount,
+          agent: this.agent,
+        },
+      }),
+    );
+    this.touch(id);
+  }
+
+  private checkReady(): void {
+    if (this.readyEmitted || this.heard.size < this.peerCount - 1) return;
+    this.readyEmitted = true;
+    this.pushEvent({ type: "ready", peers: this.peerCount });
+  }
+
+  private onSessionEvent(peer: number, event: SessionEvent): void {
+    switch (event.type) {
+      case "delivered":
+        this.onMessage(peer, event.message);
+        return;
+      case "restarted":
+        this.pushEvent({ ...event, type: "peerRestarted", peer });
+        // The new process knows nothing of us: announce ourselves again.
+        if (!this.closing) this.announce(this.nowMs, peer);
+        return;
+      case "unresponsive":
+        this.pushEvent({ type: "peerUnresponsive", peer, sinceMs: event.sinceMs });
+        return;
+      case "responsive":
+        this.pushEvent({ type: "peerResponsive", peer });
+        return;
+      case "writable":
+        this.pushEvent({ type: "writable", peer });
+        return;
+      case "violation":
+        this.drop(this.addresses.get(peer) ?? "?", peer, event.reason, "protocol violation by the peer");
+        return;
+    }
+  }
+
+  private onMessage(peer: number, bytes: Uint8Array): void {
+    let envelope: Envelope;
+    try {
+      envelope = fromBinary(EnvelopeSchema, bytes);
+    } catch (error) {
+      this.drop(this.addresses.get(peer) ?? "?", peer, "bad-envelope", (error as Error).message);
+      return;
+    }
+    const body = envelope.body;
+    if (this.mismatched.has(peer) && body.case !== "alive" && body.case !== "aliveReply") {
+      this.drop(this.addresses.get(peer) ?? "?", peer, "hosts-mismatch", `${body.case ?? "empty"} message ignored`);
+      return;
+    }
+    switch (body.case) {
+      case "alive":
+        this.onAlive(peer, body.value);
+        return;
+      case "aliveReply":
+        if (!body.value.accepted) this.markMismatched(peer);
+        return;
+      case "data":
+        this.pushEvent({ type: "message", from: peer, body: body.value.body });
+        return;
+      case "goodbye":
+        this.pushEvent({ type: "peerLeft", peer, reason: body.value.reason });
+        return;
+      default:
+        // A message type from a newer version: skipping it keeps us compatible.
+        this.drop(this.addresses.get(peer) ?? "?", peer, "unknown-message", "envelope with no body this version knows");
+    }
+  }
+
+  private onAlive(peer: number, alive: { id: number; epoch: number; hostsDigest: Uint8Array; name: string }): void {
+    const session = this.sessions[peer]!;
+    if (alive.id !== peer || alive.epoch !== session.remoteEpoch) {
+      this.drop(
+        this.addresses.get(peer) ?? "?",
+        peer,
+        "alive-inconsistent",
+        `alive says id ${alive.id} epoch ${alive.epoch}`,
+      );
+      return;
+    }
+    if (equalBytes(alive.hostsDigest, this.hostsDigest)) return;
+    session.send(
+      this.nowMs,
+      encodeEnvelope({
+        case: "aliveReply",
+        value: { id: this.selfId, epoch: this.epoch, hostsDigest: this.hostsDigest, accepted: false },
+      }),
+    );
+    this.touch(peer);
+    this.markMismatched(peer);
+  }
+
+  private markMismatched(peer: number): void {
+    if (this.mismatched.has(peer)) return;
+    this.mismatched.add(peer);
+    this.heard.delete(peer);
+    this.pushEvent({ type: "hostsMismatch", peer, name: this.nameOf(peer) });
+  }
+}
+
+function encodeEnvelope(body: MessageInitShape<typeof EnvelopeSchema>["body"]): Uint8Array {
+  return toBinary(EnvelopeSchema, create(EnvelopeSchema, { body }));
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,70 @@
+/**
+ * Tunables of the reliability layer. Every queue and window here is bounded;
+ * the comment on each says what happens at the limit.
+ */
+export interface SessionConfig {
+  /**
+   * Most DATA frames in flight (sent, not yet acknowledged) to one peer, and
+   * the receiver's reorder window. Both sides must use the same value. At the
+   * limit the sender stops taking frames from its queue until acks arrive; the
+   * receiver drops (and does not acknowledge) frames beyond the window.
+   */
+  windowFrames: number;
+  /** Most messages waiting to be sent to one peer; at the limit `send` returns `queue-full`. */
+  sendQueueMessagesMax: number;
+  /** Most bytes waiting to be sent to one peer; at the limit `send` returns `queue-full`. */
+  sendQueueBytesMax: number;
+  /**
+   * Largest message, after encoding, that can be sent or reassembled. Larger
+   * sends are refused with `too-large`; a larger incoming fragmented message is
+   * dropped and counted.
+   */
+  messageBytesMax: number;
+  /** Retransmission timeout before any RTT sample (RFC 6298 uses 1 s; loopback and LANs need far less). */
+  rtoMsInitial: number;
+  /** Lower bound of the retransmission timeout. */
+  rtoMsMin: number;
+  /** Upper bound of the retransmission timeout, exponential backoff included: a silent peer gets at most one probe per this interval. */
+  rtoMsMax: number;
+  /** How long a lone in-order frame may wait for its acknowledgement to ride on outgoing data. */
+  ackDelayMs: number;
+  /** A frame is declared lost when a frame sent this many transmissions later is acknowledged (QUIC's packet threshold). */
+  packetThreshold: number;
+  /** After this long without acknowledgement progress while data is outstanding, the peer is reported unresponsive. */
+  unresponsiveMs: number;
+  /** First sequence number of every epoch; 1 on the wire. Tests move it to exercise wraparound; both sides must agree. */
+  initialSeq: number;
+}
+
+export const DEFAULT_SESSION_CONFIG: Readonly<SessionConfig> = {
+  windowFrames: 128,
+  sendQueueMessagesMax: 16_384,
+  sendQueueBytesMax: 16 * 1024 * 1024,
+  messageBytesMax: 1024 * 1024,
+  rtoMsInitial: 100,
+  rtoMsMin: 10,
+  rtoMsMax: 1000,
+  ackDelayMs: 2,
+  packetThreshold: 3,
+  unresponsiveMs: 5000,
+  initialSeq: 1,
+};
+
+/** Windows must stay far below 2^31 for serial-number comparisons to hold. */
+export const WINDOW_FRAMES_MAX = 4096;
+
+/** Throws a clear error for a configuration that cannot work. */
+export function checkSessionConfig(c: SessionConfig): void {
+  const positive = (name: keyof SessionConfig) => {
+    if (!(Number.isFinite(c[name]) && c[name] > 0))
+      throw new RangeError(`${name} must be a positive number, got ${c[name]}`);
+  };
+  for (const key of Object.keys(DEFAULT_SESSION_CONFIG) as (keyof SessionConfig)[]) {
+    if (key !== "initialSeq") positive(key);
+  }
+  if (c.windowFrames > WINDOW_FRAMES_MAX) throw new RangeError(`windowFrames must be at most ${WINDOW_FRAMES_MAX}`);
+  if (c.rtoMsMin > c.rtoMsMax) throw new RangeError("rtoMsMin must not exceed rtoMsMax");
+  if (!Number.isInteger(c.initialSeq) || c.initialSeq < 0 || c.initialSeq > 0xffffffff) {
+    throw new RangeError("initialSeq must be a 32-bit unsigned integer");
+  }
+}
