@@ -124,6 +124,10 @@ export class Session {
   /** Bytes of the queue's head message already sent as fragments. */
   private fragmentOffset = 0;
   private txCounter = 0;
+  /** Highest seq the peer's latest acknowledgement reported on (ack + 33); undefined before any. */
+  private sackedThrough: number | undefined;
+  /** When the retransmission timer was (re)started; undefined while nothing is outstanding (RFC 6298 5.1-5.3). */
+  private rtoTimerStartMs: number | undefined;
   private wantWritable = false;
 
   // RTT estimation (RFC 6298).
@@ -227,13 +231,23 @@ export class Session {
     const rtoDeadline = this.rtoDeadline();
     if (rtoDeadline !== undefined && now >= rtoDeadline) {
       this.stats.timeouts++;
+      // RFC 6298 5.4-5.6: re-send the oldest unacknowledged frame, back off,
+      // restart the timer. Also re-send every timed-out frame the peer's last
+      // selective ack showed missing; frames beyond what the sack bitmap covers
+      // may well have arrived, so they wait for the next ack instead.
       const rto = this.currentRtoMs;
       for (const frame of this.inflight.values()) {
-        if (!frame.lost && frame.lastSentMs + rto <= now) this.markLost(frame);
+        if (frame.lost) continue;
+        const knownMissing =
+          this.sackedThrough === undefined ||
+          (seqDiff(frame.seq, this.sackedThrough) <= 0 && frame.lastSentMs + rto <= now);
+        if (frame.seq === this.sndUna || knownMissing) this.markLost(frame);
       }
       if (this.rtoMs * 2 ** this.backoffShift < this.config.rtoMsMax) this.backoffShift++;
+      this.rtoTimerStartMs = now;
     }
-    if (!this.unresponsive && this.inflight.size > 0 && now - this.lastProgressMs >= this.config.unresponsiveMs) {
+    // Same expression as the deadline pollTimeout reports, so floating-point rounding cannot leave it due but unfired.
+    if (!this.unresponsive && this.inflight.size > 0 && now >= this.lastProgressMs + this.config.unresponsiveMs) {
       this.unresponsive = true;
       this.emit({ type: "unresponsive", sinceMs: this.lastProgressMs });
     }
@@ -300,6 +314,7 @@ export class Session {
 
   private dataFrame(frame: InflightFrame, retransmission: boolean): OutgoingFrame {
     this.stats.framesSent++;
+    this.rtoTimerStartMs ??= frame.lastSentMs;
     return { type: FrameType.Data, ...this.ackFields(), seq: frame.seq, payload: frame.payload, retransmission };
   }
 
@@ -379,11 +394,7 @@ export class Session {
   }
 
   private rtoDeadline(): number | undefined {
-    let oldest: number | undefined;
-    for (const frame of this.inflight.values()) {
-      if (!frame.lost && (oldest === undefined || frame.lastSentMs < oldest)) oldest = frame.lastSentMs;
-    }
-    return oldest === undefined ? undefined : oldest + this.currentRtoMs;
+    return this.rtoTimerStartMs === undefined ? undefined : this.rtoTimerStartMs + this.currentRtoMs;
   }
 
   private markLost(frame: InflightFrame): void {
@@ -397,6 +408,9 @@ export class Session {
       this.emit({ type: "violation", reason: "ack-beyond-sent" });
       return;
     }
+    const coverageEnd = seqAdd(ack, SACK_BITS + 1);
+    if (this.sackedThrough === undefined || seqDiff(coverageEnd, this.sackedThrough) > 0)
+      this.sackedThrough = coverageEnd;
     let largestAckedTx = 0;
     let rttSampleMs: number | undefined;
     const acknowledge = (frame: InflightFrame) => {
@@ -425,6 +439,7 @@ export class Session {
     this.sndUna = first.done ? this.nextSeq : first.value;
     if (rttSampleMs !== undefined) this.updateRtt(rttSampleMs);
     this.backoffShift = 0;
+    this.rtoTimerStartMs = this.inflight.size === 0 ? undefined : now;
     this.lastProgressMs = now;
     if (this.unresponsive) {
       this.unresponsive = false;
@@ -540,6 +555,8 @@ export class Session {
     this.fragmentOffset = 0;
     this.nextSeq = this.config.initialSeq;
     this.sndUna = this.config.initialSeq;
+    this.sackedThrough = undefined;
+    this.rtoTimerStartMs = undefined;
     this.rcvNext = this.config.initialSeq;
     this.reorder.clear();
     this.reassembly = undefined;

@@ -12,6 +12,7 @@
 import { Peer, type PeerEvent } from "../peer/peer.ts";
 import type { SessionConfig } from "../reliability/config.ts";
 import { MinHeap } from "../util/heap.ts";
+import { CHECKSUM_OFFSET, frameChecksum } from "../wire/frame.ts";
 import { Rng } from "./rng.ts";
 
 export interface FaultConfig {
@@ -33,6 +34,12 @@ export interface FaultConfig {
   /** Mean time between crashes (0: none). A crashed peer restarts with a new epoch after `downMs`. */
   crashEveryMs: number;
   downMs: number;
+  /**
+   * Probability that the last byte of a datagram is changed and the checksum
+   * recomputed, a corruption no checksum can catch. Off in every real setting:
+   * it exists so tests can show that the safety checker notices.
+   */
+  forge?: number;
 }
 
 export const NO_FAULTS: FaultConfig = {
@@ -203,6 +210,11 @@ export function runSimulation(options: SimOptions): SimResult {
         data = bytes.slice();
         const bit = faultRng.int(0, data.length * 8 - 1);
         data[bit >> 3]! ^= 1 << (bit & 7);
+      }
+      if (!healed() && f.forge !== undefined && faultRng.chance(f.forge)) {
+        data = bytes.slice();
+        data[data.length - 1]! ^= 0x01;
+        new DataView(data.buffer).setUint32(CHECKSUM_OFFSET, frameChecksum(data));
       }
       let delay = f.delayMs + faultRng.float() * f.jitterMs;
       if (!healed() && faultRng.chance(f.reorder)) delay += faultRng.float() * f.reorderMs;
