@@ -1,0 +1,187 @@
+/**
+ * `bun run peer -h HOSTS [options]`: run one rollcall peer.
+ *
+ * Exit codes: 0 after SIGINT/SIGTERM (goodbyes sent), 1 on a runtime failure
+ * (e.g. the port cannot be bound), 2 on bad input (flags, hosts file),
+ * 3 when `--ready-timeout` passes before READY.
+ */
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { AGENT, BunDriver } from "../driver/bun-driver.ts";
+import { parseChaos } from "../driver/chaos.ts";
+import { LOG_LEVELS, type LogFormat, Logger, type LogLevel } from "../driver/log.ts";
+import { DEFAULT_PORT, findSelf, type HostsList, InputError, loadHosts } from "../hosts/hosts.ts";
+import type { PeerEvent } from "../peer/peer.ts";
+
+export const USAGE = `usage: bun run peer -h HOSTS_FILE [options]
+
+Bootstraps a group over UDP: announces itself to every peer in HOSTS_FILE,
+re-sends until acknowledged, prints READY on stderr once it has heard from all
+of them, and keeps running until SIGINT or SIGTERM. Logs go to stdout.
+
+options:
+  -h, --hosts FILE         hosts file: one peer per line (name, name:port, ip, ip:port, [ipv6]:port)
+      --name NAME          which entry is me (default: this machine's hostname, case-insensitive)
+      --port N             port for entries without one (default ${DEFAULT_PORT}; same on every peer)
+      --bind ADDRESS       address to bind (default: my entry's IP, or 0.0.0.0 for a name)
+      --log-level LEVEL    debug (every datagram) | info | warn | error | off (default debug)
+      --log-format FORMAT  json (JSON Lines, default) | pretty
+      --ready-timeout SEC  exit with code 3 if not READY within SEC seconds (default: wait forever)
+      --chaos SPEC         inject faults on sent datagrams, e.g. loss=0.3,dup=0.05,delay=20,jitter=10
+      --version            print the version
+      --help               print this help
+
+exit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime failure, 2 bad input, 3 ready timeout`;
+
+export interface PeerArgs {
+  hosts: string;
+  name: string;
+  port: number;
+  bind: string | undefined;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  readyTimeoutMs: number | undefined;
+  chaos: string | undefined;
+}
+
+/** Parses the command line; throws InputError with a message fit for the user. */
+export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        hosts: { type: "string", short: "h" },
+        name: { type: "string" },
+        port: { type: "string" },
+        bind: { type: "string" },
+        "log-level": { type: "string" },
+        "log-format": { type: "string" },
+        "ready-timeout": { type: "string" },
+        chaos: { type: "string" },
+        version: { type: "boolean" },
+        help: { type: "boolean" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, "");
+    throw new InputError(message.includes("'-h, --hosts") ? `${message} (use --help for help)` : message);
+  }
+  if (values.help) return "help";
+  if (values.version) return "version";
+  if (typeof values.hosts !== "string" || values.hosts === "") {
+    throw new InputError("missing the hosts file: pass -h FILE (or --hosts FILE); --help shows all options");
+  }
+  const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InputError(`--port must be a number from 1 to 65535, got "${values.port}"`);
+  }
+  const logLevel = (values["log-level"] ?? "debug") as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new InputError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got "${values["log-level"]}"`);
+  }
+  const logFormat = (values["log-format"] ?? "json") as LogFormat;
+  if (logFormat !== "json" && logFormat !== "pretty") {
+    throw new InputError(`--log-format must be json or pretty, got "${values["log-format"]}"`);
+  }
+  let readyTimeoutMs: number | undefined;
+  if (values["ready-timeout"] !== undefined) {
+    const seconds = Number(values["ready-timeout"]);
+    if (!(seconds > 0 && seconds <= 86_400)) {
+      throw new InputError(
+        `--ready-timeout must be seconds, more than 0 and at most 86400, got "${values["ready-timeout"]}"`,
+      );
+    }
+    readyTimeoutMs = seconds * 1000;
+  }
+  const name = (values.name as string | undefined) ?? hostname();
+  if (name.trim() === "") throw new InputError("--name must not be empty");
+  return {
+    hosts: values.hosts,
+    name,
+    port,
+    bind: values.bind as string | undefined,
+    logLevel,
+    logFormat,
+    readyTimeoutMs,
+    chaos: values.chaos as string | undefined,
+  };
+}
+
+function fatal(message: string, code: number): never {
+  process.stderr.write(`rollcall: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let args: ReturnType<typeof parsePeerArgs>;
+  let driver: BunDriver;
+  let log: Logger;
+  let hosts: HostsList;
+  let readyTimer: ReturnType<typeof setTimeout> | undefined;
+  let readyPrinted = false;
+  const onEvent = (event: PeerEvent) => {
+    if (event.type !== "ready" || readyPrinted) return;
+    readyPrinted = true;
+    if (readyTimer !== undefined) clearTimeout(readyTimer);
+    log.flush();
+    process.stderr.write("READY\n");
+  };
+  try {
+    args = parsePeerArgs(process.argv.slice(2));
+    if (args === "help") {
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    }
+    if (args === "version") {
+      process.stdout.write(`${AGENT}\n`);
+      return;
+    }
+    const chaos = args.chaos === undefined ? undefined : parseChaos(args.chaos);
+    hosts = await loadHosts(args.hosts, args.port);
+    const self = findSelf(hosts, args.name);
+    log = new Logger(args.logLevel, args.logFormat, self.id);
+    driver = new BunDriver({ hosts, self, log, chaos, bind: args.bind, onEvent });
+  } catch (error) {
+    if (error instanceof InputError) fatal(error.message, 2);
+    throw error;
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      log.flush();
+      process.exit(0); // second signal: leave now
+    }
+    stopping = true;
+    await driver.close(signal);
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+
+  try {
+    await driver.start();
+  } catch (error) {
+    log.error("fatal", { error: (error as Error).message });
+    log.flush();
+    fatal((error as Error).message, 1);
+  }
+
+  if (args.readyTimeoutMs !== undefined && !driver.peer.ready) {
+    const timeoutMs = args.readyTimeoutMs;
+    readyTimer = setTimeout(async () => {
+      if (driver.peer.ready) return;
+      const up = new Set(driver.peer.peersUp);
+      const missing = hosts.entries.filter((e) => e.id !== driver.peer.selfId && !up.has(e.id)).map((e) => e.text);
+      const shown = missing.slice(0, 10).join(", ") + (missing.length > 10 ? `, ... (${missing.length} in all)` : "");
+      log.error("ready-timeout", { afterMs: timeoutMs, missing });
+      await driver.close("ready-timeout", 200);
+      fatal(`not READY after ${timeoutMs / 1000} s; never heard from: ${shown}`, 3);
+    }, timeoutMs);
+  }
+}
+
+await main();
