@@ -66,7 +66,10 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
       allowPositionals: false,
     }));
   } catch (error) {
-    const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, "");
+    const message = (error as Error).message
+      .replace(/\. To specify a positional argument.*$/s, "")
+      .split("\n")
+      .join(" ");
     throw new InputError(message.includes("'-h, --hosts") ? `${message} (use --help for help)` : message);
   }
   if (values.help) return "help";
