@@ -15,14 +15,25 @@ for (const [path, pkg] of Object.entries(packages)) {
     const key = `node_modules/${name}`;
     if (packages[key]) continue;
     const m = /-(android|darwin|linux|win32|freebsd)-(arm64|x64|armv7|ia32)(-musl)?$/.exec(name);
-    if (!m) throw new Error(`${path}: optional dependency ${name} is missing from the lock and is not a platform build`);
-    const entry = { version, cpu: [m[2] === "armv7" ? "arm" : m[2]], dev: pkg.dev === true || undefined, optional: true, os: [m[1]] };
+    if (!m)
+      throw new Error(`${path}: optional dependency ${name} is missing from the lock and is not a platform build`);
+    const entry = {
+      version,
+      cpu: [m[2] === "armv7" ? "arm" : m[2]],
+      dev: pkg.dev === true || undefined,
+      optional: true,
+      os: [m[1]],
+    };
     if (m[3]) entry.libc = ["musl"];
     packages[key] = entry;
     added.push(name);
   }
 }
-const sorted = Object.fromEntries(Object.entries(packages).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a < b ? -1 : 1)));
+const sorted = Object.fromEntries(
+  Object.entries(packages).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a < b ? -1 : 1)),
+);
 lock.packages = sorted;
 writeFileSync(file, `${JSON.stringify(lock, null, 2)}\n`);
-console.log(added.length ? `added ${added.length} platform entries: ${added.join(", ")}` : "lock file already complete");
+console.log(
+  added.length ? `added ${added.length} platform entries: ${added.join(", ")}` : "lock file already complete",
+);
