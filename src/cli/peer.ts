@@ -27,7 +27,7 @@ options:
       --log-level LEVEL    debug (every datagram) | info | warn | error | off (default debug)
       --log-format FORMAT  json (JSON Lines, default) | pretty
       --ready-timeout SEC  exit with code 3 if not READY within SEC seconds (default: wait forever)
-      --chaos SPEC         inject faults on sent datagrams, e.g. loss=0.3,dup=0.05,delay=20,jitter=10
+      --chaos SPEC         inject faults on sent datagrams, e.g. loss=0.3,dup=0.05,corrupt=0.01,delay=20,jitter=10
       --version            print the version
       --help               print this help
 

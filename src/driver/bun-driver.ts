@@ -51,7 +51,14 @@ export class BunDriver {
   private blockedOut: { to: Address; bytes: Uint8Array } | undefined;
   private delayedDatagrams = 0;
   private closed = false;
-  readonly driverStats = { sendBlocked: 0, unresolved: 0, chaosDropped: 0, chaosDuplicated: 0, socketErrors: 0 };
+  readonly driverStats = {
+    sendBlocked: 0,
+    unresolved: 0,
+    chaosDropped: 0,
+    chaosDuplicated: 0,
+    chaosCorrupted: 0,
+    socketErrors: 0,
+  };
   private readonly chaos: Chaos;
 
   constructor(private readonly options: DriverOptions) {
@@ -223,14 +230,21 @@ export class BunDriver {
     const copies = Math.random() < c.dup ? 2 : 1;
     if (copies === 2) this.driverStats.chaosDuplicated++;
     for (let i = 0; i < copies; i++) {
+      let datagram = bytes;
+      if (Math.random() < c.corrupt) {
+        datagram = bytes.slice();
+        const bit = Math.floor(Math.random() * datagram.length * 8);
+        datagram[bit >> 3]! ^= 1 << (bit & 7);
+        this.driverStats.chaosCorrupted++;
+      }
       const delay = c.delay + Math.random() * c.jitter;
       if (delay <= 0) {
-        this.sendDatagram(to, bytes);
+        this.sendDatagram(to, datagram);
       } else if (this.delayedDatagrams < DELAYED_DATAGRAMS_MAX) {
         this.delayedDatagrams++;
         setTimeout(() => {
           this.delayedDatagrams--;
-          if (!this.closed) this.sendDatagram(to, bytes);
+          if (!this.closed) this.sendDatagram(to, datagram);
         }, delay);
       } else {
         this.driverStats.chaosDropped++;

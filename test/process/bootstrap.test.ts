@@ -76,6 +76,30 @@ describe("all peers READY", () => {
     expect(lost.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   });
 
+  test("loss, duplication, corruption, delay and reordering together: all READY, corrupted datagrams dropped by checksum", async () => {
+    group = new Group(5);
+    const chaos = "loss=0.2,dup=0.2,corrupt=0.2,delay=5,jitter=20";
+    for (let id = 1; id <= 5; id++) group.start(id, ["--chaos", chaos]);
+    await group.waitReady(group.procs, 30_000);
+    // Let some traffic settle, then stop: the stop records carry the final counters.
+    await Bun.sleep(300);
+    const g = group;
+    await stopAndCheck(g);
+    const stops = g.procs.map((p) => Group.records(p).find((r) => r.event === "stop")!);
+    const corrupted = stops.reduce((n, r) => n + (r.chaosCorrupted as number), 0);
+    const rejected = stops.reduce((n, r) => {
+      const drops = r.drops as Record<string, number>;
+      return (
+        n +
+        Object.entries(drops)
+          .filter(([k]) => k !== "stale-epoch")
+          .reduce((m, [, v]) => m + v, 0)
+      );
+    }, 0);
+    expect(corrupted).toBeGreaterThan(0);
+    expect(rejected).toBeGreaterThan(0);
+  });
+
   test("one peer started 3 s late: the others wait for it, then all are READY", async () => {
     group = new Group(4);
     const early = [1, 2, 3].map((id) => group!.start(id));
