@@ -373,7 +373,9 @@ export class BunDriver {
   private resolve(entry: HostEntry, attempt: number): void {
     if (this.closed || (attempt === 0 && this.resolving.has(entry.id))) return;
     this.resolving.add(entry.id);
-    lookup(entry.host).then(
+    // An IPv4 socket cannot send to an IPv6 address: ask for what the socket can use.
+    const family = this.socket?.hostname.includes(":") ? 0 : 4;
+    lookup(entry.host, { family }).then(
       ({ address }) => {
         this.resolving.delete(entry.id);
         const known = this.addresses[entry.id];

@@ -376,6 +376,8 @@ export class Peer {
         return;
       case "restarted":
         this.pushEvent({ ...event, type: "peerRestarted", peer });
+        // A new process may have read the right file this time; its Alive decides again.
+        this.mismatched.delete(peer);
         // The new process knows nothing of us: announce ourselves again.
         if (!this.closing) this.announce(this.nowMs, peer);
         return;

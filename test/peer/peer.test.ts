@@ -194,3 +194,15 @@ describe("TimerHeap", () => {
     expect(h.popDue(Number.POSITIVE_INFINITY).sort()).toEqual([0, 1, 2]);
   });
 });
+
+test("a mismatched peer that restarts with the right hosts list is accepted", () => {
+  const net = new Net(2, (id) => (id === 2 ? { hostsDigest: new Uint8Array(32).fill(9) } : {}));
+  net.pump();
+  expect(net.types(1)).toContain("hostsMismatch");
+  expect(net.types(1)).not.toContain("ready");
+  // Peer 2 restarts (new epoch) having read the same file as peer 1.
+  net.peers[2] = new Peer(net.now, { selfId: 2, epoch: 999, names: names.slice(0, 2), hostsDigest: digest });
+  net.pump();
+  expect(net.types(1)).toContain("peerRestarted");
+  expect(net.types(1).filter((t) => t === "ready")).toEqual(["ready"]);
+});
