@@ -53,7 +53,12 @@ export class Group {
 
   /** Starts the peer CLI with arbitrary arguments. */
   spawn(id: number, name: string, args: string[]): PeerProcess {
-    const proc = Bun.spawn([process.execPath, PEER_MAIN, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    return this.spawnCommand(id, name, [process.execPath, PEER_MAIN, ...args]);
+  }
+
+  /** Starts any command that behaves like a peer (READY on stderr, JSON lines on stdout). */
+  spawnCommand(id: number, name: string, command: string[]): PeerProcess {
+    const proc = Bun.spawn(command, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     const p: PeerProcess = { id, name, proc, stdout: "", stderr: "", readyAt: undefined, done: Promise.resolve() };
     const read = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
       const decoder = new TextDecoder();

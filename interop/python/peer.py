@@ -1,0 +1,434 @@
+"""A small rollcall peer in Python: joins a group of TypeScript peers.
+
+Written from docs/wire-format.md, docs/reliability.md and the .proto file. It
+bootstraps from the same hosts file, sends Alive reliably (re-sent with
+exponential backoff until acknowledged), acknowledges every DATA frame it gets
+with a cumulative ack and a selective-ack bitmap, follows epochs (first
+contact, restarts, stale frames), prints READY on stderr once it has heard from
+every peer, and says Goodbye on SIGINT/SIGTERM.
+
+Deliberately simple: one thread, one socket, standalone ACK frames sent at
+once, no coalescing and no fragmentation of its own messages (it only sends
+Alive and Goodbye). Messages it receives are handled in order; fragments are
+reassembled but application data is only logged.
+
+usage: run.sh peer.py -h HOSTS [--name NAME] [--port N]
+"""
+
+import argparse
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import secrets
+import select
+import signal
+import socket
+import sys
+import time
+
+import rollcall_wire as wire
+from rollcall.v1 import rollcall_pb2 as pb
+
+AGENT = "rollcall-python/0.1.0"
+DEFAULT_PORT = 7700
+RTO_INITIAL = 0.1  # seconds, as the TypeScript peer
+RTO_MAX = 1.0
+WINDOW_FRAMES = 128
+RETIRED_EPOCHS_MAX = 16
+HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$", re.I)
+
+
+class InputError(Exception):
+    pass
+
+
+def log(event, **fields):
+    record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z", "level": "info",
+              "me": ME, "event": event}
+    record.update(fields)
+    sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+ME = None
+
+
+# --- hosts file (docs: README "The hosts file"; digest: docs/wire-format.md) ---
+
+def parse_entry(where, text, default_port):
+    port_text = None
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise InputError("%s: %r opens [ without closing ]" % (where, text))
+        host, rest = text[1:close], text[close + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise InputError('%s: %r: expected ":port" after "]"' % (where, text))
+            port_text = rest[1:]
+        kind = "ipv6"
+        ipaddress.IPv6Address(host)
+    else:
+        try:
+            ipaddress.IPv6Address(text)
+            host, kind = text, "ipv6"
+        except ValueError:
+            host, sep, port_text = text.rpartition(":")
+            if not sep:
+                host, port_text = text, None
+            kind = None
+    port = default_port
+    if port_text is not None:
+        if not re.fullmatch(r"\d{1,5}", port_text) or not 1 <= int(port_text) <= 65535:
+            raise InputError("%s: port %r in %r is not a number from 1 to 65535" % (where, port_text, text))
+        port = int(port_text)
+    host = host.lower()
+    if kind is None:
+        try:
+            ipaddress.IPv4Address(host)
+            kind = "ipv4"
+        except ValueError:
+            if not HOSTNAME.match(host):
+                raise InputError("%s: %r is not a valid host name" % (where, host))
+            kind = "name"
+    return host, port, kind
+
+
+def canonical(host, port, kind):
+    return "[%s]:%d" % (host, port) if kind == "ipv6" else "%s:%d" % (host, port)
+
+
+def load_hosts(path, default_port):
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as error:
+        raise InputError("%s: %s" % (path, error.strerror))
+    entries = []
+    seen = {}
+    for number, raw in enumerate(lines, 1):
+        text = raw.split("#", 1)[0].strip()
+        if not text:
+            continue
+        where = "%s:%d" % (path, number)
+        host, port, kind = parse_entry(where, text, default_port)
+        key = canonical(host, port, kind)
+        if key in seen:
+            raise InputError("%s: %r is the same peer as line %d" % (where, text, seen[key]))
+        seen[key] = number
+        entries.append({"id": len(entries) + 1, "text": text, "host": host, "port": port, "kind": kind})
+    if not entries:
+        raise InputError("%s: no peers in the file" % path)
+    digest = hashlib.sha256("".join(canonical(e["host"], e["port"], e["kind"]) + "\n" for e in entries).encode()).digest()
+    return entries, digest
+
+
+def find_self(entries, name):
+    wanted = name.strip().lower()
+    exact = [e for e in entries if e["text"].lower() == wanted or canonical(e["host"], e["port"], e["kind"]) == wanted]
+    if len(exact) == 1:
+        return exact[0]
+    by_host = [e for e in entries if e["host"] == wanted.strip("[]")]
+    if len(by_host) == 1:
+        return by_host[0]
+    raise InputError('my name "%s" is not (uniquely) in the hosts file; pass --name with one of: %s'
+                     % (name, ", ".join(e["text"] for e in entries)))
+
+
+# --- one link per remote peer: the reliable stream, simplified ---
+
+class Link:
+    def __init__(self, peer_id):
+        self.peer_id = peer_id
+        self.address = None
+        self.remote_epoch = 0
+        self.retired = []
+        self.reset()
+
+    def reset(self):
+        self.next_seq = 1
+        self.unacked = {}  # seq -> [payload bytes, last sent (monotonic s), transmissions]
+        self.backoff = 0
+        self.rcv_next = 1
+        self.buffered = {}  # seq -> Bundle, out of order
+        self.reassembly = None
+
+    def rto(self):
+        return min(RTO_INITIAL * (2 ** self.backoff), RTO_MAX)
+
+    def ack_fields(self):
+        if self.remote_epoch == 0:
+            return 0, 0, 0, 0
+        sack = 0
+        for bit in range(32):
+            if ((self.rcv_next + bit + 1) & 0xFFFFFFFF) in self.buffered:
+                sack |= 1 << bit
+        return wire.FLAG_ACK, self.remote_epoch, (self.rcv_next - 1) & 0xFFFFFFFF, sack
+
+
+class PythonPeer:
+    def __init__(self, entries, digest, me):
+        self.entries = entries
+        self.digest = digest
+        self.me = me
+        self.epoch = 0
+        while self.epoch == 0:
+            self.epoch = secrets.randbits(32)
+        self.links = {e["id"]: Link(e["id"]) for e in entries if e["id"] != me["id"]}
+        self.heard = set()
+        self.ready = False
+        self.stats = {"datagramsSent": 0, "datagramsReceived": 0, "retransmissions": 0, "drops": {}}
+        family = socket.AF_INET6 if me["kind"] == "ipv6" else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        bind_host = me["host"] if me["kind"] != "name" else ("::" if family == socket.AF_INET6 else "0.0.0.0")
+        self.sock.bind((bind_host, me["port"]))
+        self.sock.setblocking(False)
+        self.resolve_all()
+
+    def resolve_all(self):
+        for e in self.entries:
+            link = self.links.get(e["id"])
+            if link is None or link.address is not None:
+                continue
+            try:
+                family = self.sock.family
+                info = socket.getaddrinfo(e["host"], e["port"], family, socket.SOCK_DGRAM)
+                link.address = info[0][4]
+            except OSError:
+                pass  # not resolvable yet (container not started): retried by the main loop
+
+    def start(self):
+        log("start", name=self.me["text"], id=self.me["id"], epoch=self.epoch, peers=len(self.entries), agent=AGENT)
+        for link in self.links.values():
+            self.queue_alive(link)
+        self.check_ready()
+
+    def alive_bytes(self):
+        env = pb.Envelope(alive=pb.Alive(name=self.me["text"], id=self.me["id"], epoch=self.epoch,
+                                         hosts_digest=self.digest, peer_count=len(self.entries), agent=AGENT))
+        return env.SerializeToString(deterministic=True)
+
+    def queue_alive(self, link):
+        self.queue(link, self.alive_bytes())
+
+    def queue(self, link, envelope_bytes):
+        payload = pb.Bundle(messages=[envelope_bytes]).SerializeToString(deterministic=True)
+        seq = link.next_seq
+        link.next_seq = (link.next_seq + 1) & 0xFFFFFFFF
+        link.unacked[seq] = [payload, 0.0, 0]
+        self.transmit_data(link, seq)
+
+    def transmit_data(self, link, seq):
+        entry = link.unacked[seq]
+        flags, receiver_epoch, ack, sack = link.ack_fields()
+        frame = wire.Frame(wire.TYPE_DATA, flags, self.me["id"], link.peer_id, self.epoch, receiver_epoch, seq, ack, sack, None)
+        if entry[2] > 0:
+            self.stats["retransmissions"] += 1
+        entry[1] = time.monotonic()
+        entry[2] += 1
+        self.send(link, wire.encode(frame, entry[0]))
+
+    def send_ack(self, link):
+        flags, receiver_epoch, ack, sack = link.ack_fields()
+        frame = wire.Frame(wire.TYPE_ACK, flags, self.me["id"], link.peer_id, self.epoch, receiver_epoch, 0, ack, sack, None)
+        self.send(link, wire.encode(frame, b""))
+
+    def send(self, link, data):
+        if link.address is None:
+            return
+        try:
+            self.sock.sendto(data, link.address)
+            self.stats["datagramsSent"] += 1
+        except OSError:
+            pass  # e.g. ECONNREFUSED from an earlier ICMP error: the frame counts as lost
+
+    def drop(self, reason, detail, peer=None):
+        self.stats["drops"][reason] = self.stats["drops"].get(reason, 0) + 1
+        log("drop", reason=reason, detail=detail, peer=peer)
+
+    def on_datagram(self, data, address):
+        self.stats["datagramsReceived"] += 1
+        frame, reason, detail = wire.decode(data)
+        if frame is None:
+            return self.drop(reason, detail)
+        link = self.links.get(frame.sender_id)
+        if link is None:
+            return self.drop("unknown-sender", "sender id %d" % frame.sender_id)
+        if frame.receiver_id not in (0, self.me["id"]):
+            return self.drop("wrong-receiver", "receiver id %d" % frame.receiver_id, link.peer_id)
+        if frame.receiver_epoch not in (0, self.epoch):
+            return self.drop("stale-receiver-epoch", "receiver epoch %d" % frame.receiver_epoch, link.peer_id)
+        if frame.sender_epoch != link.remote_epoch:
+            if frame.sender_epoch in link.retired:
+                return self.drop("stale-epoch", "epoch %d" % frame.sender_epoch, link.peer_id)
+            self.adopt_epoch(link, frame.sender_epoch)
+        link.address = address
+        if frame.type == wire.TYPE_DATA and wire.seq_diff(frame.seq, link.rcv_next) >= WINDOW_FRAMES:
+            return self.drop("beyond-window", "seq %d" % frame.seq, link.peer_id)
+        if link.peer_id not in self.heard:
+            self.heard.add(link.peer_id)
+            log("peer-up", peer=link.peer_id, epoch=frame.sender_epoch, up=len(self.heard) + 1, of=len(self.entries))
+            self.check_ready()
+        if frame.flags & wire.FLAG_ACK:
+            self.on_ack(link, frame.ack, frame.sack)
+        if frame.type == wire.TYPE_DATA:
+            self.on_data(link, frame.seq, frame.payload)
+            self.send_ack(link)  # at once: simpler than delaying, and allowed by the spec
+
+    def adopt_epoch(self, link, epoch):
+        old = link.remote_epoch
+        link.remote_epoch = epoch
+        if old == 0:
+            # First contact: re-send what was sent blind, now addressed to this epoch.
+            for seq in sorted(link.unacked, key=lambda s: wire.seq_diff(s, link.next_seq)):
+                self.transmit_data(link, seq)
+            link.backoff = 0
+            return
+        link.retired = (link.retired + [old])[-RETIRED_EPOCHS_MAX:]
+        link.reset()
+        log("peer-restarted", peer=link.peer_id, oldEpoch=old, newEpoch=epoch)
+        self.queue_alive(link)
+
+    def on_ack(self, link, ack, sack):
+        acked = [s for s in link.unacked if wire.seq_diff(s, ack) <= 0]
+        for bit in range(32):
+            if sack & (1 << bit):
+                seq = (ack + 2 + bit) & 0xFFFFFFFF
+                if seq in link.unacked:
+                    acked.append(seq)
+        for seq in acked:
+            link.unacked.pop(seq, None)
+        if acked:
+            link.backoff = 0
+
+    def on_data(self, link, seq, bundle):
+        distance = wire.seq_diff(seq, link.rcv_next)
+        if distance < 0 or seq in link.buffered:
+            return  # duplicate: the ACK below tells the sender again
+        link.buffered[seq] = bundle
+        while link.rcv_next in link.buffered:
+            self.deliver(link, link.buffered.pop(link.rcv_next))
+            link.rcv_next = (link.rcv_next + 1) & 0xFFFFFFFF
+
+    def deliver(self, link, bundle):
+        messages = list(bundle.messages)
+        if bundle.HasField("fragment"):
+            frag = bundle.fragment
+            if frag.offset == 0:
+                link.reassembly = bytearray()
+            if link.reassembly is None or len(link.reassembly) != frag.offset:
+                link.reassembly = None
+                return self.drop("fragment-out-of-sequence", "offset %d" % frag.offset, link.peer_id)
+            link.reassembly += frag.data
+            if len(link.reassembly) == frag.total_length:
+                messages.append(bytes(link.reassembly))
+                link.reassembly = None
+        for data in messages:
+            try:
+                env = pb.Envelope.FromString(data)
+            except Exception as error:
+                self.drop("bad-envelope", str(error), link.peer_id)
+                continue
+            body = env.WhichOneof("body")
+            if body == "alive" and env.alive.hosts_digest != self.digest:
+                log("hosts-mismatch", peer=link.peer_id, name=env.alive.name, level="error")
+            elif body == "goodbye":
+                log("peer-left", peer=link.peer_id, reason=env.goodbye.reason)
+            elif body == "data":
+                log("message", peer=link.peer_id, bytes=len(env.data.body))
+
+    def check_ready(self):
+        if not self.ready and len(self.heard) >= len(self.entries) - 1:
+            self.ready = True
+            log("ready", peers=len(self.entries), **self.stats)
+            sys.stderr.write("READY\n")
+            sys.stderr.flush()
+
+    def on_timer(self):
+        now = time.monotonic()
+        for link in self.links.values():
+            if link.address is None:
+                continue
+            due = [s for s, e in link.unacked.items() if now - e[1] >= link.rto()]
+            if due:
+                for seq in sorted(due, key=lambda s: wire.seq_diff(s, link.next_seq)):
+                    self.transmit_data(link, seq)
+                link.backoff = min(link.backoff + 1, 10)
+
+    def next_deadline(self):
+        deadlines = [e[1] + link.rto() for link in self.links.values() for e in link.unacked.values()]
+        return min(deadlines) if deadlines else None
+
+    def run(self, stop_flag):
+        last_resolve = 0.0
+        while not stop_flag["stop"]:
+            deadline = self.next_deadline()
+            timeout = 0.05 if deadline is None else max(0.0, min(0.05, deadline - time.monotonic()))
+            readable, _, _ = select.select([self.sock], [], [], timeout)
+            if readable:
+                self.receive_all()
+            self.on_timer()
+            if time.monotonic() - last_resolve > 0.5:
+                last_resolve = time.monotonic()
+                self.resolve_all()
+        self.say_goodbye(stop_flag["reason"])
+
+    def receive_all(self):
+        while True:
+            try:
+                data, address = self.sock.recvfrom(65535)
+            except BlockingIOError:
+                return
+            except OSError:
+                continue  # ICMP errors surface here; the datagram that caused them counts as lost
+            self.on_datagram(data, address)
+
+    def say_goodbye(self, reason):
+        env = pb.Envelope(goodbye=pb.Goodbye(reason=reason)).SerializeToString(deterministic=True)
+        for link in self.links.values():
+            self.queue(link, env)
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end and any(link.unacked for link in self.links.values() if link.remote_epoch):
+            readable, _, _ = select.select([self.sock], [], [], 0.02)
+            if readable:
+                self.receive_all()
+            self.on_timer()
+        log("stop", reason=reason, **self.stats)
+
+
+def main(argv):
+    global ME
+    parser = argparse.ArgumentParser(prog="peer.py", add_help=False)
+    parser.add_argument("-h", "--hosts")
+    parser.add_argument("--name", default=socket.gethostname())
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--help", action="store_true")
+    args = parser.parse_args(argv)
+    if args.help or not args.hosts:
+        print(__doc__)
+        return 0 if args.help else 2
+    try:
+        entries, digest = load_hosts(args.hosts, args.port)
+        me = find_self(entries, args.name)
+    except (InputError, ValueError) as error:
+        sys.stderr.write("rollcall-python: %s\n" % error)
+        return 2
+    ME = me["id"]
+    peer = PythonPeer(entries, digest, me)
+    stop = {"stop": False, "reason": ""}
+
+    def on_signal(signum, _frame):
+        stop["stop"] = True
+        stop["reason"] = signal.Signals(signum).name
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    peer.start()
+    peer.run(stop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
