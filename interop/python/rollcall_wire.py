@@ -1,7 +1,7 @@
 """rollcall frame codec in Python, written from docs/wire-format.md.
 
 A frame is a 36-byte big-endian header followed by a protobuf payload; the
-CRC-32 (zlib) covers every byte except the checksum field itself. decode()
+CRC-32 (zlib) covers the whole frame with the checksum field read as zero. decode()
 never raises on bytes from the network: it returns (None, reason, detail).
 """
 
@@ -56,9 +56,10 @@ class Frame:
 
 
 def checksum(frame_bytes):
-    """CRC-32 of bytes 0..31 followed by the payload (bytes 36..end)."""
-    head = zlib.crc32(frame_bytes[:CHECKSUM_OFFSET])
-    return zlib.crc32(frame_bytes[HEADER_BYTES:], head) & 0xFFFFFFFF
+    """CRC-32 of the frame with bytes 32..35 (the checksum field) taken as zero."""
+    crc = zlib.crc32(frame_bytes[:CHECKSUM_OFFSET])
+    crc = zlib.crc32(b"\0\0\0\0", crc)
+    return zlib.crc32(frame_bytes[HEADER_BYTES:], crc) & 0xFFFFFFFF
 
 
 def header_rule_broken(f, payload_length):

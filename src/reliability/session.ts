@@ -16,8 +16,8 @@
  * - Small messages are coalesced into one frame; a message larger than a frame
  *   is split into fragments carried by consecutive sequence numbers.
  */
-import { create, toBinary } from "@bufbuild/protobuf";
-import { type Bundle, BundleSchema } from "../gen/rollcall/v1/rollcall_pb.ts";
+import type { Bundle } from "../gen/rollcall/v1/rollcall_pb.ts";
+import { encodeBundle, varintBytes } from "../wire/bundle.ts";
 import { FrameFlag, FrameType, PAYLOAD_BYTES_MAX } from "../wire/frame.ts";
 import { seqAdd, seqDiff } from "../wire/seq.ts";
 import type { SessionConfig } from "./config.ts";
@@ -346,22 +346,17 @@ export class Session {
         bytes += cost;
         this.dequeueHead();
       }
-      return {
-        payload: toBinary(BundleSchema, create(BundleSchema, { messages })),
-        messagesCompleted: messages.length,
-      };
+      return { payload: encodeBundle({ messages }), messagesCompleted: messages.length };
     }
     const end = Math.min(head.length, this.fragmentOffset + FRAGMENT_DATA_BYTES_MAX);
-    const payload = toBinary(
-      BundleSchema,
-      create(BundleSchema, {
-        fragment: {
-          totalLength: head.length,
-          offset: this.fragmentOffset,
-          data: head.subarray(this.fragmentOffset, end),
-        },
-      }),
-    );
+    const payload = encodeBundle({
+      messages: [],
+      fragment: {
+        totalLength: head.length,
+        offset: this.fragmentOffset,
+        data: head.subarray(this.fragmentOffset, end),
+      },
+    });
     if (end === head.length) {
       this.fragmentOffset = 0;
       this.dequeueHead();
@@ -579,13 +574,4 @@ export class Session {
 /** Bytes a message takes inside a Bundle: tag, length varint, content. */
 function encodedItemBytes(length: number): number {
   return 1 + varintBytes(length) + length;
-}
-
-function varintBytes(n: number): number {
-  let bytes = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    bytes++;
-  }
-  return bytes;
 }

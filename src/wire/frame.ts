@@ -8,8 +8,9 @@
  * {@link FrameEncodeError} for values out of range, which is a programming
  * error on the local side.
  */
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
 import { type Ack, AckSchema, type Bundle, BundleSchema } from "../gen/rollcall/v1/rollcall_pb.ts";
+import { bundleBytes, writeBundle } from "./bundle.ts";
 
 /** "RC" in ASCII. */
 export const MAGIC = 0x5243;
@@ -21,7 +22,7 @@ export const HEADER_BYTES = 36;
 export const FRAME_BYTES_MAX = 1400;
 /** Largest payload that fits in one frame. */
 export const PAYLOAD_BYTES_MAX = FRAME_BYTES_MAX - HEADER_BYTES;
-/** Offset of the CRC-32 field; the checksum covers every byte except these four. */
+/** Offset of the CRC-32 field; the checksum covers the whole frame with these four bytes zero. */
 export const CHECKSUM_OFFSET = 32;
 
 /** Frame types. Codes are append-only; a reader rejects codes it does not know. */
@@ -93,10 +94,43 @@ function fail(reason: DecodeFailure, detail: string): DecodeResult {
   return { ok: false, reason, detail };
 }
 
-/** CRC-32 (IEEE 802.3, zlib's) over every byte of the frame except the checksum field. */
+/**
+ * CRC-32 (IEEE 802.3, zlib's) of the whole frame with the checksum field read
+ * as zero. One pass over contiguous bytes: the field is zeroed for the
+ * computation and restored, so the caller's bytes come back unchanged.
+ */
 export function frameChecksum(bytes: Uint8Array): number {
-  const head = Bun.hash.crc32(bytes.subarray(0, CHECKSUM_OFFSET));
-  return Bun.hash.crc32(bytes.subarray(HEADER_BYTES), head) >>> 0;
+  const b0 = bytes[CHECKSUM_OFFSET]!;
+  const b1 = bytes[CHECKSUM_OFFSET + 1]!;
+  const b2 = bytes[CHECKSUM_OFFSET + 2]!;
+  const b3 = bytes[CHECKSUM_OFFSET + 3]!;
+  bytes[CHECKSUM_OFFSET] = 0;
+  bytes[CHECKSUM_OFFSET + 1] = 0;
+  bytes[CHECKSUM_OFFSET + 2] = 0;
+  bytes[CHECKSUM_OFFSET + 3] = 0;
+  const crc = Bun.hash.crc32(bytes) >>> 0;
+  bytes[CHECKSUM_OFFSET] = b0;
+  bytes[CHECKSUM_OFFSET + 1] = b1;
+  bytes[CHECKSUM_OFFSET + 2] = b2;
+  bytes[CHECKSUM_OFFSET + 3] = b3;
+  return crc;
+}
+
+function put16(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 8;
+  b[at + 1] = v;
+}
+function put32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
+}
+function get16(b: Uint8Array, at: number): number {
+  return (b[at]! << 8) | b[at + 1]!;
+}
+function get32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }
 
 function checkUint(name: string, value: number, max: number): void {
@@ -130,6 +164,14 @@ function headerRuleBroken(h: FrameHeader, payloadLength: number): string | undef
  * fields without encoding the payload again.
  */
 export function encodeFrameBytes(header: FrameHeader, payload: Uint8Array): Uint8Array {
+  checkHeader(header, payload.length);
+  const bytes = new Uint8Array(HEADER_BYTES + payload.length);
+  bytes.set(payload, HEADER_BYTES);
+  return seal(bytes, header, payload.length);
+}
+
+/** Checks a header for encoding; throws FrameEncodeError. */
+function checkHeader(header: FrameHeader, payloadLength: number): void {
   if (header.type !== FrameType.Data && header.type !== FrameType.Ack) {
     throw new FrameEncodeError(`unknown frame type ${header.type}`);
   }
@@ -143,39 +185,46 @@ export function encodeFrameBytes(header: FrameHeader, payload: Uint8Array): Uint
   checkUint("seq", header.seq, 0xffff_ffff);
   checkUint("ack", header.ack, 0xffff_ffff);
   checkUint("sack", header.sack, 0xffff_ffff);
-  if (payload.length > PAYLOAD_BYTES_MAX) {
+  if (payloadLength > PAYLOAD_BYTES_MAX) {
     throw new FrameEncodeError(
-      `payload is ${payload.length} bytes; at most ${PAYLOAD_BYTES_MAX} fit in a ${FRAME_BYTES_MAX}-byte frame`,
+      `payload is ${payloadLength} bytes; at most ${PAYLOAD_BYTES_MAX} fit in a ${FRAME_BYTES_MAX}-byte frame`,
     );
   }
-  const broken = headerRuleBroken(header, payload.length);
+  const broken = headerRuleBroken(header, payloadLength);
   if (broken !== undefined) throw new FrameEncodeError(broken);
+}
 
-  const bytes = new Uint8Array(HEADER_BYTES + payload.length);
-  const view = new DataView(bytes.buffer);
-  view.setUint16(0, MAGIC);
-  view.setUint8(2, VERSION);
-  view.setUint8(3, header.type);
-  view.setUint8(4, header.flags);
-  view.setUint8(5, 0);
-  view.setUint16(6, payload.length);
-  view.setUint16(8, header.senderId);
-  view.setUint16(10, header.receiverId);
-  view.setUint32(12, header.senderEpoch);
-  view.setUint32(16, header.receiverEpoch);
-  view.setUint32(20, header.seq);
-  view.setUint32(24, header.ack);
-  view.setUint32(28, header.sack);
-  bytes.set(payload, HEADER_BYTES);
-  view.setUint32(CHECKSUM_OFFSET, frameChecksum(bytes));
+/** Writes the header into a buffer whose payload is already in place, then the checksum. */
+function seal(bytes: Uint8Array, header: FrameHeader, payloadLength: number): Uint8Array {
+  put16(bytes, 0, MAGIC);
+  bytes[2] = VERSION;
+  bytes[3] = header.type;
+  bytes[4] = header.flags;
+  bytes[5] = 0;
+  put16(bytes, 6, payloadLength);
+  put16(bytes, 8, header.senderId);
+  put16(bytes, 10, header.receiverId);
+  put32(bytes, 12, header.senderEpoch);
+  put32(bytes, 16, header.receiverEpoch);
+  put32(bytes, 20, header.seq);
+  put32(bytes, 24, header.ack);
+  put32(bytes, 28, header.sack);
+  put32(bytes, CHECKSUM_OFFSET, 0);
+  put32(bytes, CHECKSUM_OFFSET, Bun.hash.crc32(bytes) >>> 0);
   return bytes;
 }
 
-/** Encodes a decoded-form frame: header plus payload message. */
+/**
+ * Encodes a decoded-form frame: header plus payload message. A DATA frame's
+ * Bundle is written straight into the frame buffer (src/wire/bundle.ts).
+ */
 export function encodeFrame(frame: Frame): Uint8Array {
-  const payload =
-    frame.type === FrameType.Data ? toBinary(BundleSchema, frame.payload) : toBinary(AckSchema, frame.payload);
-  return encodeFrameBytes(frame, payload);
+  if (frame.type !== FrameType.Data) return encodeFrameBytes(frame, new Uint8Array(0));
+  const payloadLength = bundleBytes(frame.payload);
+  checkHeader(frame, payloadLength);
+  const bytes = new Uint8Array(HEADER_BYTES + payloadLength);
+  writeBundle(bytes, HEADER_BYTES, frame.payload);
+  return seal(bytes, frame, payloadLength);
 }
 
 /**
@@ -187,35 +236,34 @@ export function encodeFrame(frame: Frame): Uint8Array {
 export function decodeFrame(bytes: Uint8Array): DecodeResult {
   if (bytes.length < HEADER_BYTES) return fail("truncated", `${bytes.length} bytes, header needs ${HEADER_BYTES}`);
   if (bytes.length > FRAME_BYTES_MAX) return fail("too-large", `${bytes.length} bytes, limit ${FRAME_BYTES_MAX}`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const magic = view.getUint16(0);
+  const magic = get16(bytes, 0);
   if (magic !== MAGIC) return fail("bad-magic", `magic 0x${magic.toString(16).padStart(4, "0")}`);
-  const version = view.getUint8(2);
+  const version = bytes[2]!;
   if (version !== VERSION) return fail("unsupported-version", `version ${version}, this peer speaks ${VERSION}`);
-  const payloadLength = view.getUint16(6);
+  const payloadLength = get16(bytes, 6);
   const available = bytes.length - HEADER_BYTES;
   if (payloadLength > available)
     return fail("length-mismatch", `payload length ${payloadLength}, only ${available} bytes follow the header`);
   if (payloadLength < available) return fail("trailing-bytes", `${available - payloadLength} bytes after the payload`);
-  const stored = view.getUint32(CHECKSUM_OFFSET);
+  const stored = get32(bytes, CHECKSUM_OFFSET);
   const computed = frameChecksum(bytes);
   if (stored !== computed) return fail("checksum-mismatch", `stored 0x${hex32(stored)}, computed 0x${hex32(computed)}`);
-  const type = view.getUint8(3);
+  const type = bytes[3]!;
   if (type !== FrameType.Data && type !== FrameType.Ack) return fail("unknown-type", `frame type ${type}`);
-  const flags = view.getUint8(4);
-  if ((flags & ~FLAGS_KNOWN) !== 0 || view.getUint8(5) !== 0) {
-    return fail("reserved-bits-set", `flags 0x${flags.toString(16)}, reserved byte ${view.getUint8(5)}`);
+  const flags = bytes[4]!;
+  if ((flags & ~FLAGS_KNOWN) !== 0 || bytes[5] !== 0) {
+    return fail("reserved-bits-set", `flags 0x${flags.toString(16)}, reserved byte ${bytes[5]}`);
   }
   const header: FrameHeader = {
     type,
     flags,
-    senderId: view.getUint16(8),
-    receiverId: view.getUint16(10),
-    senderEpoch: view.getUint32(12),
-    receiverEpoch: view.getUint32(16),
-    seq: view.getUint32(20),
-    ack: view.getUint32(24),
-    sack: view.getUint32(28),
+    senderId: get16(bytes, 8),
+    receiverId: get16(bytes, 10),
+    senderEpoch: get32(bytes, 12),
+    receiverEpoch: get32(bytes, 16),
+    seq: get32(bytes, 20),
+    ack: get32(bytes, 24),
+    sack: get32(bytes, 28),
   };
   const broken = headerRuleBroken(header, payloadLength);
   if (broken !== undefined) return fail("invalid-field", broken);
@@ -225,9 +273,13 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
       const payload = fromBinary(BundleSchema, payloadBytes);
       const bundleBroken = bundleRuleBroken(payload);
       if (bundleBroken !== undefined) return fail("bad-payload", bundleBroken);
-      return { ok: true, frame: { ...header, type, payload } };
+      const frame = header as DataFrame;
+      frame.payload = payload;
+      return { ok: true, frame };
     }
-    return { ok: true, frame: { ...header, type, payload: fromBinary(AckSchema, payloadBytes) } };
+    const frame = header as AckFrame;
+    frame.payload = fromBinary(AckSchema, payloadBytes);
+    return { ok: true, frame };
   } catch (error) {
     return fail("bad-payload", `payload is not a valid protobuf message: ${(error as Error).message}`);
   }

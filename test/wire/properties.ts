@@ -2,9 +2,10 @@
  * Codec properties shared by the CI fuzz test (fixed seed, bounded runs) and
  * `npm run fuzz` (random seed, runs for a given time).
  */
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { AckSchema, BundleSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
+import { encodeBundle } from "../../src/wire/bundle.ts";
 import {
   DECODE_FAILURES,
   decodeFrame,
@@ -14,6 +15,7 @@ import {
   FrameType,
   PAYLOAD_BYTES_MAX,
 } from "../../src/wire/frame.ts";
+import { toHex } from "../../src/wire/hex.ts";
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const nonZeroU32 = fc.integer({ min: 1, max: 0xffffffff });
@@ -101,3 +103,12 @@ export const properties: Record<string, fc.IProperty<any>> = {
     if (result.ok) throw new Error(`bit ${bit} flipped and the frame was still accepted`);
   }),
 };
+
+/** The hand-written Bundle encoder produces exactly protobuf-es's bytes. */
+properties.bundleEncoderMatchesProtobufEs = fc.property(arbitraryFrame, (frame) => {
+  if (frame.type !== FrameType.Data) return;
+  const mine = encodeBundle(frame.payload);
+  const theirs = toBinary(BundleSchema, frame.payload);
+  if (Buffer.compare(mine, theirs) !== 0)
+    throw new Error(`bundle encodings differ: ${toHex(mine)} vs ${toHex(theirs)}`);
+});

@@ -1,0 +1,162 @@
+/**
+ * Codec benchmark: rollcall frame encode/decode vs bare protobuf-es
+ * toBinary/fromBinary of the same payload, measured side by side.
+ *
+ *   npm run bench:codec            (bun run bench/codec.ts [--rounds N] [--ms M])
+ *
+ * The machine is noisy, so each pair is measured in alternating rounds and the
+ * ratio (frame time ÷ bare protobuf time) is the median over rounds. Target:
+ * the framing (header + checksum + validation) costs at most 25% over bare
+ * protobuf-es, i.e. ratio ≤ 1.25.
+ */
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type Bundle, BundleSchema, EnvelopeSchema } from "../src/gen/rollcall/v1/rollcall_pb.ts";
+import { decodeFrame, encodeFrame, type Frame, FrameFlag, FrameType } from "../src/wire/frame.ts";
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const rounds = arg("--rounds", 9);
+const msPerRun = arg("--ms", 150);
+const TARGET = 1.25;
+
+function bundleOf(envelope: Parameters<typeof create<typeof EnvelopeSchema>>[1]): Bundle {
+  return create(BundleSchema, { messages: [toBinary(EnvelopeSchema, create(EnvelopeSchema, envelope))] });
+}
+
+const cases: { name: string; bundle: Bundle }[] = [
+  {
+    name: "alive",
+    bundle: bundleOf({
+      body: {
+        case: "alive",
+        value: {
+          name: "peer-07",
+          id: 7,
+          epoch: 0x9e3779b9,
+          hostsDigest: new Uint8Array(32).fill(0xab),
+          peerCount: 20,
+          agent: "rollcall/0.1.0",
+        },
+      },
+    }),
+  },
+  {
+    name: "data-1KiB",
+    bundle: bundleOf({ body: { case: "data", value: { body: new Uint8Array(1024).map((_, i) => i * 7) } } }),
+  },
+];
+
+let sink = 0;
+/** ns per operation of `op`, running it in batches for about `ms` milliseconds. */
+function measure(op: () => void, ms: number): number {
+  for (let i = 0; i < 200; i++) op(); // warm up
+  let iterations = 0;
+  const start = Bun.nanoseconds();
+  const deadline = start + ms * 1e6;
+  let now = start;
+  while (now < deadline) {
+    for (let i = 0; i < 256; i++) op();
+    iterations += 256;
+    now = Bun.nanoseconds();
+  }
+  return (now - start) / iterations;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+};
+
+interface Row {
+  case: string;
+  op: string;
+  frameNs: number;
+  bareNs: number;
+  ratio: number;
+  framesPerSecond: number;
+  verdict: string;
+}
+const rows: Row[] = [];
+
+for (const c of cases) {
+  const frame: Frame = {
+    type: FrameType.Data,
+    flags: FrameFlag.Ack,
+    senderId: 7,
+    receiverId: 3,
+    senderEpoch: 0x9e3779b9,
+    receiverEpoch: 0x12345678,
+    seq: 1234,
+    ack: 987,
+    sack: 0b1011,
+    payload: c.bundle,
+  };
+  const frameBytes = encodeFrame(frame);
+  const payloadBytes = toBinary(BundleSchema, c.bundle);
+  const decoded = decodeFrame(frameBytes);
+  if (!decoded.ok) throw new Error(`benchmark frame does not decode: ${decoded.reason}`);
+
+  const pairs: [string, () => void, () => void][] = [
+    [
+      "encode",
+      () => {
+        sink += encodeFrame(frame).length;
+      },
+      () => {
+        sink += toBinary(BundleSchema, c.bundle).length;
+      },
+    ],
+    [
+      "decode",
+      () => {
+        const r = decodeFrame(frameBytes);
+        sink += r.ok ? r.frame.seq : 0;
+      },
+      () => {
+        sink += fromBinary(BundleSchema, payloadBytes).messages.length;
+      },
+    ],
+  ];
+  for (const [op, framed, bare] of pairs) {
+    const ratios: number[] = [];
+    const frameTimes: number[] = [];
+    const bareTimes: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      // Alternate which goes first so drift in machine load hits both alike.
+      const [a, b] =
+        r % 2 === 0
+          ? [measure(framed, msPerRun), measure(bare, msPerRun)]
+          : (() => {
+              const y = measure(bare, msPerRun);
+              const x = measure(framed, msPerRun);
+              return [x, y];
+            })();
+      frameTimes.push(a);
+      bareTimes.push(b);
+      ratios.push(a / b);
+    }
+    const ratio = median(ratios);
+    rows.push({
+      case: `${c.name} (${frameBytes.length} B frame)`,
+      op,
+      frameNs: median(frameTimes),
+      bareNs: median(bareTimes),
+      ratio,
+      framesPerSecond: 1e9 / median(frameTimes),
+      verdict: ratio <= TARGET ? "PASS" : "MISS",
+    });
+  }
+}
+
+console.log(`codec benchmark: ${rounds} alternating rounds of ${msPerRun} ms per measurement, bun ${Bun.version}`);
+console.log("case                       op      frame ns/op  protobuf ns/op  ratio  frames/s    target ≤1.25");
+for (const r of rows) {
+  console.log(
+    `${r.case.padEnd(26)} ${r.op.padEnd(7)} ${r.frameNs.toFixed(0).padStart(11)} ${r.bareNs.toFixed(0).padStart(15)} ${r.ratio
+      .toFixed(2)
+      .padStart(6)} ${Math.round(r.framesPerSecond).toLocaleString("en").padStart(10)}    ${r.verdict}`,
+  );
+}
+console.log(JSON.stringify({ bench: "codec", bun: Bun.version, rows, sink: sink > 0 }));

@@ -1,0 +1,90 @@
+/**
+ * A hand-written encoder for `Bundle`, the DATA payload, writing straight into
+ * the frame buffer: one allocation per frame instead of protobuf-es's writer
+ * plus a copy. It produces exactly the bytes protobuf-es's `toBinary` does
+ * (field-number order, default values omitted); a fuzz property checks this.
+ * Decoding stays with protobuf-es.
+ */
+
+/** What a Bundle carries; structurally compatible with the generated type. */
+export interface BundleFields {
+  messages: readonly Uint8Array[];
+  fragment?: { totalLength: number; offset: number; data: Uint8Array } | undefined;
+}
+
+const TAG_MESSAGES = 0x0a; // field 1, length-delimited
+const TAG_FRAGMENT = 0x12; // field 2, length-delimited
+const TAG_TOTAL_LENGTH = 0x08; // Fragment field 1, varint
+const TAG_OFFSET = 0x10; // Fragment field 2, varint
+const TAG_DATA = 0x1a; // Fragment field 3, length-delimited
+
+/** Bytes a uint32 takes as a protobuf varint. */
+export function varintBytes(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
+}
+
+function fragmentBodyBytes(f: NonNullable<BundleFields["fragment"]>): number {
+  return (
+    (f.totalLength !== 0 ? 1 + varintBytes(f.totalLength) : 0) +
+    (f.offset !== 0 ? 1 + varintBytes(f.offset) : 0) +
+    (f.data.length !== 0 ? 1 + varintBytes(f.data.length) + f.data.length : 0)
+  );
+}
+
+/** Encoded size of a Bundle. */
+export function bundleBytes(b: BundleFields): number {
+  let n = 0;
+  for (const m of b.messages) n += 1 + varintBytes(m.length) + m.length;
+  if (b.fragment !== undefined) {
+    const body = fragmentBodyBytes(b.fragment);
+    n += 1 + varintBytes(body) + body;
+  }
+  return n;
+}
+
+function writeVarint(out: Uint8Array, at: number, n: number): number {
+  let v = n >>> 0;
+  while (v >= 0x80) {
+    out[at++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  out[at++] = v;
+  return at;
+}
+
+/** Writes the Bundle at `at`; returns the offset after it. */
+export function writeBundle(out: Uint8Array, at: number, b: BundleFields): number {
+  for (const m of b.messages) {
+    out[at++] = TAG_MESSAGES;
+    at = writeVarint(out, at, m.length);
+    out.set(m, at);
+    at += m.length;
+  }
+  const f = b.fragment;
+  if (f !== undefined) {
+    out[at++] = TAG_FRAGMENT;
+    at = writeVarint(out, at, fragmentBodyBytes(f));
+    if (f.totalLength !== 0) {
+      out[at++] = TAG_TOTAL_LENGTH;
+      at = writeVarint(out, at, f.totalLength);
+    }
+    if (f.offset !== 0) {
+      out[at++] = TAG_OFFSET;
+      at = writeVarint(out, at, f.offset);
+    }
+    if (f.data.length !== 0) {
+      out[at++] = TAG_DATA;
+      at = writeVarint(out, at, f.data.length);
+      out.set(f.data, at);
+      at += f.data.length;
+    }
+  }
+  return at;
+}
+
+/** The Bundle as a standalone byte array. */
+export function encodeBundle(b: BundleFields): Uint8Array {
+  const out = new Uint8Array(bundleBytes(b));
+  writeBundle(out, 0, b);
+  return out;
+}
