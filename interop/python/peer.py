@@ -35,7 +35,7 @@ AGENT = "rollcall-python/0.1.0"
 DEFAULT_PORT = 7700
 RTO_INITIAL = 0.1  # seconds, as the TypeScript peer
 RTO_MAX = 1.0
-WINDOW_FRAMES = 128
+WINDOW_FRAMES = 32
 RETIRED_EPOCHS_MAX = 16
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$", re.I)
 

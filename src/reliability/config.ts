@@ -37,12 +37,12 @@ export interface SessionConfig {
 }
 
 export const DEFAULT_SESSION_CONFIG: Readonly<SessionConfig> = {
-  windowFrames: 128,
+  windowFrames: 32,
   sendQueueMessagesMax: 16_384,
   sendQueueBytesMax: 16 * 1024 * 1024,
   messageBytesMax: 1024 * 1024,
   rtoMsInitial: 100,
-  rtoMsMin: 10,
+  rtoMsMin: 2,
   rtoMsMax: 1000,
   ackDelayMs: 2,
   packetThreshold: 3,

@@ -269,6 +269,7 @@ export function runSimulation(options: SimOptions): SimResult {
         node.restartCut[event.peer] = node.nextIndex[event.peer]!;
         return;
       case "writable": {
+        // Retry in order, stopping at the first refusal so order is kept.
         const retry = node.blocked.filter((b) => b.to === event.peer);
         node.blocked = node.blocked.filter((b) => b.to !== event.peer);
         for (const b of retry) sendApp(node, b.to, b.body);
@@ -279,7 +280,12 @@ export function runSimulation(options: SimOptions): SimResult {
     }
   };
 
+  /** Sends, or queues behind earlier refused messages to the same peer, so that order is kept. */
   const sendApp = (node: Node, to: number, body: Uint8Array) => {
+    if (node.blocked.some((b) => b.to === to)) {
+      node.blocked.push({ to, body });
+      return;
+    }
     const result = node.peer!.send(now, to, body);
     if (!result.ok) {
       if (result.reason === "queue-full") node.blocked.push({ to, body });

@@ -96,6 +96,51 @@ describe("loss recovery", () => {
     expect(p.b.ofType("delivered").length).toBe(7);
   });
 
+  test("the ack of a retransmitted frame does not declare frames still in flight lost (Karn's rule for loss detection)", () => {
+    const p = new Pair({ rtoMsMin: 1, rtoMsInitial: 50 });
+    p.a.session.send(p.now, text("warm-up"));
+    p.settle();
+    for (let i = 0; i < 8; i++) p.a.session.send(p.now, new Uint8Array(1300).fill(i));
+    const originals = p.drain(p.a);
+    expect(originals.length).toBe(8);
+    // Acks are slow: the timer fires and the oldest frame is re-sent.
+    p.now = p.a.session.pollTimeout()!;
+    p.a.session.handleTimeout(p.now);
+    expect(p.drain(p.a).map((f) => f.seq)).toEqual([originals[0]!.seq]);
+    // Now the first original arrives and is acknowledged; the other seven are still on their way.
+    p.deliver(p.b, [originals[0]!]);
+    p.deliver(p.a, p.drain(p.b));
+    expect(p.a.session.stats.fastRetransmissions).toBe(0);
+    expect(p.drain(p.a)).toEqual([]);
+  });
+
+  test("a frame that fills a gap is acknowledged at once, without the ack delay", () => {
+    const p = new Pair({ ackDelayMs: 50 });
+    p.a.session.send(0, new Uint8Array(1300));
+    p.a.session.send(0, new Uint8Array(1300));
+    const [first, second] = p.drain(p.a);
+    p.deliver(p.b, [second!]);
+    p.drain(p.b); // the immediate ack for the gap
+    p.deliver(p.b, [first!]);
+    const acks = p.drain(p.b);
+    expect(acks.length).toBe(1);
+    expect(acks[0]!.ack).toBe(second!.seq);
+  });
+
+  test("the retransmission timeout includes the peer's allowed ack delay", () => {
+    const p = new Pair({ rtoMsMin: 1, ackDelayMs: 7 });
+    p.a.session.send(p.now, text("x"));
+    const sent = p.drain(p.a);
+    p.now += 10;
+    p.deliver(p.b, sent);
+    p.deliver(p.a, p.drain(p.b)); // two-frame rule does not apply: ack waits 7 ms
+    p.now += 7;
+    p.deliver(p.a, p.drain(p.b));
+    // One sample of 17 ms: RTO = 17 + 4 * 8.5 + 7.
+    expect(p.a.session.rttEstimateMs).toBe(17);
+    expect(p.a.session.currentRtoMs).toBe(17 + 34 + 7);
+  });
+
   test("retransmission timeouts back off exponentially up to rtoMsMax", () => {
     const p = new Pair({ rtoMsInitial: 100, rtoMsMax: 1000 });
     p.a.session.send(0, text("anyone?"));
@@ -121,7 +166,7 @@ describe("loss recovery", () => {
     p.now += 20;
     p.deliver(p.a, acks);
     expect(p.a.session.rttEstimateMs).toBe(40);
-    // RTO = srtt + 4 * rttvar = 40 + 4 * 20.
+    // RTO = srtt + 4 * rttvar (+ ack delay, 0 here) = 40 + 4 * 20.
     expect(p.a.session.currentRtoMs).toBe(120);
     // A frame lost once and then acknowledged gives no sample, however long it took.
     p.a.session.send(p.now, text("y"));

@@ -1,0 +1,391 @@
+/**
+ * Reliability over real UDP on loopback: rollcall between two Bun processes,
+ * side by side with raw `Bun.udpSocket` datagrams (the ceiling), in one run.
+ *
+ *   bun run bench/udp.ts [--rounds 3] [--seconds 2]
+ *
+ * Variants, each run in every round, in alternating order:
+ *   raw-100      raw datagrams of 100 bytes, sender as fast as send()/drain allow
+ *   raw-1336     raw datagrams of 1336 bytes (the size of a rollcall frame carrying one 1300-byte message)
+ *   rc-1300      rollcall, 1300-byte messages: one message per datagram
+ *   rc-32        rollcall, 32-byte messages: coalesced, many per datagram
+ *   rc-1300-l10  rc-1300 with 10% of datagrams dropped by each side's chaos hook
+ *   rc-32-l10    rc-32 with 10% loss
+ *   rc-lat       rollcall, 100-byte messages at a fixed 10,000 per second: one-way latency
+ * Rates are measured at the receiver (delivered, exactly once and in order:
+ * every message carries a sequence number that the receiver checks).
+ * Only 127.0.0.1 is used. Every child process is bounded in time and killed.
+ */
+import { BunDriver } from "../src/driver/bun-driver.ts";
+import { Logger } from "../src/driver/log.ts";
+import { findSelf, parseHosts } from "../src/hosts/hosts.ts";
+
+const END_MARKER = 0xffffffff;
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1]! : fallback;
+}
+const wallClockMs = () => performance.timeOrigin + performance.now();
+
+// ---------------------------------------------------------------- children
+
+interface ReceiverResult {
+  delivered: number;
+  firstMs: number;
+  lastMs: number;
+  violations: number;
+  latenciesMs: number[];
+  datagrams?: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+async function rawReceiver(port: number): Promise<void> {
+  let count = 0;
+  let first = 0;
+  let last = 0;
+  await Bun.udpSocket({
+    hostname: "127.0.0.1",
+    port,
+    binaryType: "uint8array",
+    socket: {
+      data(_s, data) {
+        if (data.length === 1) {
+          const r: ReceiverResult = { delivered: count, firstMs: first, lastMs: last, violations: 0, latenciesMs: [] };
+          console.log(JSON.stringify(r));
+          process.exit(0);
+        }
+        const now = performance.now();
+        if (count === 0) first = now;
+        last = now;
+        count++;
+      },
+      error() {},
+    },
+  });
+  console.log(JSON.stringify({ listening: true }));
+}
+
+async function rawSender(port: number, size: number, seconds: number): Promise<void> {
+  let drained: (() => void) | undefined;
+  const socket = await Bun.udpSocket({
+    hostname: "127.0.0.1",
+    socket: {
+      drain() {
+        drained?.();
+      },
+      error() {},
+    },
+  });
+  const payload = new Uint8Array(size).fill(7);
+  const end = performance.now() + seconds * 1000;
+  let sent = 0;
+  while (performance.now() < end) {
+    for (let i = 0; i < 64; i++) {
+      if (socket.send(payload, port, "127.0.0.1")) sent++;
+      else {
+        await new Promise<void>((r) => {
+          drained = r;
+        });
+        break;
+      }
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  for (let i = 0; i < 20; i++) {
+    socket.send(Uint8Array.of(0), port, "127.0.0.1");
+    await Bun.sleep(20);
+  }
+  console.log(JSON.stringify({ sent }));
+  process.exit(0);
+}
+
+async function rollcallPeer(
+  role: "send" | "recv",
+  ports: [number, number],
+  opts: Record<string, string>,
+): Promise<void> {
+  const hosts = parseHosts("bench", `127.0.0.1:${ports[0]}\n127.0.0.1:${ports[1]}\n`);
+  const self = findSelf(hosts, `127.0.0.1:${role === "send" ? ports[0] : ports[1]}`);
+  const loss = Number(opts.loss ?? 0);
+  let resolveReady: () => void = () => {};
+  const ready = new Promise<void>((r) => {
+    resolveReady = r;
+  });
+  let writable: (() => void) | undefined;
+  const result: ReceiverResult = { delivered: 0, firstMs: 0, lastMs: 0, violations: 0, latenciesMs: [] };
+  let expected = 0;
+  const driver = new BunDriver({
+    hosts,
+    self,
+    log: new Logger("off", "json", self.id),
+    chaos: { loss, dup: 0, corrupt: 0, delay: 0, jitter: 0 },
+    onEvent(e) {
+      if (e.type === "ready") resolveReady();
+      else if (e.type === "writable") writable?.();
+      else if (e.type === "message") {
+        const view = new DataView(e.body.buffer, e.body.byteOffset, e.body.byteLength);
+        const seq = view.getUint32(0);
+        if (seq === END_MARKER) {
+          result.datagrams = driver.peer.stats.datagramsReceived;
+          console.log(JSON.stringify(result));
+          setTimeout(() => process.exit(0), 50);
+          return;
+        }
+        const now = performance.now();
+        if (result.delivered === 0) result.firstMs = now;
+        result.lastMs = now;
+        if (seq !== expected) result.violations++;
+        expected = seq + 1;
+        result.delivered++;
+        if (e.body.length >= 12 && result.latenciesMs.length < 200_000) {
+          result.latenciesMs.push(wallClockMs() - view.getFloat64(4));
+        }
+      }
+    },
+  });
+  await driver.start();
+  await ready;
+  if (role === "recv") {
+    console.log(JSON.stringify({ listening: true }));
+    return;
+  }
+  const size = Number(opts.size ?? 32);
+  const seconds = Number(opts.seconds ?? 2);
+  const rate = Number(opts.rate ?? 0);
+  const end = performance.now() + seconds * 1000;
+  let seq = 0;
+  const message = () => {
+    const body = new Uint8Array(Math.max(size, 12));
+    const view = new DataView(body.buffer);
+    view.setUint32(0, seq);
+    view.setFloat64(4, wallClockMs());
+    return body;
+  };
+  if (rate > 0) {
+    // Fixed rate: a batch every millisecond.
+    const perMs = rate / 1000;
+    let due = 0;
+    const start = performance.now();
+    while (performance.now() < end) {
+      due = Math.floor((performance.now() - start) * perMs);
+      while (seq < due) {
+        if (!driver.send(2, message()).ok) break;
+        seq++;
+      }
+      await Bun.sleep(1);
+    }
+  } else {
+    while (performance.now() < end) {
+      for (let i = 0; i < 256; i++) {
+        if (driver.send(2, message()).ok) {
+          seq++;
+          continue;
+        }
+        await new Promise<void>((r) => {
+          writable = r;
+          setTimeout(r, 50);
+        });
+        break;
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  const endBody = new Uint8Array(12);
+  new DataView(endBody.buffer).setUint32(0, END_MARKER);
+  while (!driver.send(2, endBody).ok) await Bun.sleep(5);
+  const deadline = performance.now() + 10_000;
+  while (!driver.peer.idle && performance.now() < deadline) await Bun.sleep(5);
+  console.log(
+    JSON.stringify({
+      sent: seq,
+      datagrams: driver.peer.stats.datagramsSent,
+      retransmissions: driver.peer.stats.retransmissions,
+    }),
+  );
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------- parent
+
+interface Variant {
+  name: string;
+  raw?: { size: number };
+  rc?: { size: number; loss?: number; rate?: number };
+}
+
+const VARIANTS: Variant[] = [
+  { name: "raw-100", raw: { size: 100 } },
+  { name: "raw-1336", raw: { size: 1336 } },
+  { name: "rc-1300", rc: { size: 1300 } },
+  { name: "rc-32", rc: { size: 32 } },
+  { name: "rc-1300-l10", rc: { size: 1300, loss: 0.1 } },
+  { name: "rc-32-l10", rc: { size: 32, loss: 0.1 } },
+  { name: "rc-lat", rc: { size: 100, rate: 10_000 } },
+];
+
+function child(args: string[]): { proc: Bun.Subprocess<"ignore", "pipe", "inherit">; lines: AsyncGenerator<string> } {
+  const proc = Bun.spawn([process.execPath, import.meta.path, "--child", ...args], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  async function* lines() {
+    let buffer = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stdout) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let i = buffer.indexOf("\n");
+      while (i >= 0) {
+        yield buffer.slice(0, i);
+        buffer = buffer.slice(i + 1);
+        i = buffer.indexOf("\n");
+      }
+    }
+  }
+  return { proc, lines: lines() };
+}
+
+async function nextJson(lines: AsyncGenerator<string>, timeoutMs: number): Promise<Record<string, unknown>> {
+  const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("child timed out")), timeoutMs));
+  for (;;) {
+    const next = await Promise.race([lines.next(), timer]);
+    if (next.done) throw new Error("child ended without a result");
+    if (next.value.startsWith("{")) return JSON.parse(next.value);
+  }
+}
+
+let portBase = 30_000 + Math.floor(Math.random() * 20_000);
+
+async function runVariant(
+  v: Variant,
+  seconds: number,
+): Promise<{ rate: number; result: ReceiverResult; sender: Record<string, unknown> }> {
+  portBase += 2;
+  const ports: [number, number] = [portBase, portBase + 1];
+  const limitMs = seconds * 1000 + 20_000;
+  const recvArgs = v.raw ? ["raw-recv", String(ports[1])] : ["rc-recv", String(ports[0]), String(ports[1])];
+  const sendArgs = v.raw
+    ? ["raw-send", String(ports[1]), String(v.raw.size), String(seconds)]
+    : [
+        "rc-send",
+        String(ports[0]),
+        String(ports[1]),
+        `size=${v.rc!.size}`,
+        `seconds=${seconds}`,
+        `loss=${v.rc!.loss ?? 0}`,
+        `rate=${v.rc!.rate ?? 0}`,
+      ];
+  if (v.rc) recvArgs.push(`loss=${v.rc.loss ?? 0}`);
+  const receiver = child(recvArgs);
+  const sender = v.raw ? undefined : child(sendArgs);
+  try {
+    await nextJson(receiver.lines, 10_000); // listening (and READY for rollcall)
+    const rawSender = v.raw ? child(sendArgs) : undefined;
+    const senderLines = (sender ?? rawSender)!.lines;
+    const [result, senderResult] = await Promise.all([
+      nextJson(receiver.lines, limitMs),
+      nextJson(senderLines, limitMs),
+    ]);
+    rawSender?.proc.kill();
+    const r = result as unknown as ReceiverResult;
+    const rate = r.delivered / Math.max(1e-9, (r.lastMs - r.firstMs) / 1000);
+    return { rate, result: r, sender: senderResult };
+  } finally {
+    receiver.proc.kill("SIGKILL");
+    sender?.proc.kill("SIGKILL");
+  }
+}
+
+async function parent(): Promise<void> {
+  const rounds = Number(arg("--rounds", "3"));
+  const seconds = Number(arg("--seconds", "2"));
+  console.log(
+    `udp benchmark: ${rounds} rounds × ${VARIANTS.length} variants, ${seconds} s each, loopback, bun ${Bun.version}`,
+  );
+  const rates = new Map<string, number[]>();
+  const lat = { p50: [] as number[], p99: [] as number[] };
+  const extra = new Map<string, string[]>();
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
+    for (const v of order) {
+      const { rate, result, sender } = await runVariant(v, seconds);
+      if (result.violations > 0) console.log(`  ${v.name}: ${result.violations} ORDER/EXACTLY-ONCE VIOLATIONS`);
+      if (!rates.has(v.name)) rates.set(v.name, []);
+      rates.get(v.name)!.push(rate);
+      const sorted = [...result.latenciesMs].sort((a, b) => a - b);
+      if (v.name === "rc-lat") {
+        lat.p50.push(percentile(sorted, 0.5));
+        lat.p99.push(percentile(sorted, 0.99));
+      }
+      const note = v.raw
+        ? `sent ${sender.sent}, received ${result.delivered} (${(100 * (1 - result.delivered / Number(sender.sent))).toFixed(1)}% lost)`
+        : `delivered ${result.delivered}/${sender.sent}, ${sender.datagrams} datagrams, ${sender.retransmissions} retransmissions, p50 ${percentile(sorted, 0.5).toFixed(2)} ms, p99 ${percentile(sorted, 0.99).toFixed(2)} ms`;
+      if (!extra.has(v.name)) extra.set(v.name, []);
+      extra.get(v.name)!.push(note);
+      console.log(
+        `  round ${round + 1} ${v.name.padEnd(12)} ${Math.round(rate).toLocaleString("en").padStart(10)} /s  ${note}`,
+      );
+    }
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const m = (name: string) => med(rates.get(name)!);
+  const ratios = {
+    "rc-1300 ÷ raw-1336 (1 message per datagram)": m("rc-1300") / m("raw-1336"),
+    "rc-1300 ÷ raw-100": m("rc-1300") / m("raw-100"),
+    "rc-32 messages ÷ raw-100 datagrams (coalescing)": m("rc-32") / m("raw-100"),
+    "rc-1300-l10 ÷ rc-1300 (10% loss)": m("rc-1300-l10") / m("rc-1300"),
+    "rc-32-l10 ÷ rc-32 (10% loss)": m("rc-32-l10") / m("rc-32"),
+  };
+  const perRound = (a: string, b: string) =>
+    rates
+      .get(a)!
+      .map((x, i) => (x / rates.get(b)![i]!).toFixed(2))
+      .join(", ");
+  console.log("\nmedian rates (per second):");
+  for (const [name, xs] of rates)
+    console.log(`  ${name.padEnd(12)} ${Math.round(med(xs)).toLocaleString("en").padStart(10)}`);
+  console.log("ratios (median rates; per-round ratios in brackets):");
+  console.log(
+    `  rc-1300 ÷ raw-1336   ${ratios["rc-1300 ÷ raw-1336 (1 message per datagram)"].toFixed(2)}  [${perRound("rc-1300", "raw-1336")}]  target ≥ 0.5`,
+  );
+  console.log(`  rc-1300 ÷ raw-100    ${ratios["rc-1300 ÷ raw-100"].toFixed(2)}  [${perRound("rc-1300", "raw-100")}]`);
+  console.log(
+    `  rc-32 ÷ raw-100      ${ratios["rc-32 messages ÷ raw-100 datagrams (coalescing)"].toFixed(2)}  [${perRound("rc-32", "raw-100")}]  target ≥ 2`,
+  );
+  console.log(
+    `  rc-1300-l10 ÷ rc-1300 ${ratios["rc-1300-l10 ÷ rc-1300 (10% loss)"].toFixed(2)}  [${perRound("rc-1300-l10", "rc-1300")}]  target ≥ 0.7`,
+  );
+  console.log(
+    `  rc-32-l10 ÷ rc-32    ${ratios["rc-32-l10 ÷ rc-32 (10% loss)"].toFixed(2)}  [${perRound("rc-32-l10", "rc-32")}]  target ≥ 0.7`,
+  );
+  console.log(`latency at 10,000 msgs/s: p50 ${med(lat.p50).toFixed(2)} ms, p99 ${med(lat.p99).toFixed(2)} ms`);
+  console.log(
+    JSON.stringify({
+      bench: "udp",
+      bun: Bun.version,
+      medians: Object.fromEntries([...rates].map(([k, v]) => [k, Math.round(med(v))])),
+      ratios,
+      latencyMs: { p50: med(lat.p50), p99: med(lat.p99) },
+    }),
+  );
+}
+
+// ---------------------------------------------------------------- entry
+
+const childIndex = process.argv.indexOf("--child");
+if (childIndex >= 0) {
+  const [role, a, b, ...rest] = process.argv.slice(childIndex + 1);
+  const opts = Object.fromEntries(rest.filter((x) => x.includes("=")).map((x) => x.split("=") as [string, string]));
+  // Never outlive the parent's patience.
+  setTimeout(() => process.exit(3), 60_000).unref();
+  if (role === "raw-recv") await rawReceiver(Number(a));
+  else if (role === "raw-send") await rawSender(Number(a), Number(b), Number(rest[0]));
+  else if (role === "rc-recv") await rollcallPeer("recv", [Number(a), Number(b)], opts);
+  else if (role === "rc-send") await rollcallPeer("send", [Number(a), Number(b)], opts);
+} else {
+  await parent();
+}
