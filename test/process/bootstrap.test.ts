@@ -176,3 +176,23 @@ test("the log records every datagram sent and received, with frame type, seq and
   for (const r of records) expect(typeof r.ts).toBe("string");
   group = undefined;
 });
+
+test("names in the hosts file are resolved with DNS (localhost), and --log-format pretty is readable text", async () => {
+  const base = (await import("./group.ts")).portBlock(3);
+  group = new Group(3, `localhost:${base}\nlocalhost:${base + 1}\nlocalhost:${base + 2}\n`);
+  const procs = [0, 1, 2].map((i) =>
+    group!.spawn(i + 1, `localhost:${base + i}`, [
+      "-h",
+      group!.hostsFile,
+      "--name",
+      `localhost:${base + i}`,
+      "--log-format",
+      "pretty",
+    ]),
+  );
+  await group.waitReady(procs, 20_000);
+  const text = procs[0]!.stdout;
+  expect(text).toMatch(/INFO +\[1\] resolved peer=2 name=localhost:\d+ address=127\.0\.0\.1/);
+  expect(text).toMatch(/INFO +\[1\] ready peers=3/);
+  expect(text.startsWith("{")).toBe(false);
+});

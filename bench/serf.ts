@@ -1,0 +1,116 @@
+/**
+ * Reference point for the bootstrap benchmark: HashiCorp serf (memberlist
+ * inside), Debian package `serf`, on loopback.
+ *
+ *   apt-get install serf && bun run bench/serf.ts [--sizes 5,20,50] [--runs 3]
+ *
+ * Starts N agents on 127.0.0.1 (distinct gossip and RPC ports), each told
+ * every address with -retry-join (retry every 100 ms, profile "local"), and
+ * measures the time from the last agent's start until every agent lists all N
+ * members alive (`serf members -status alive`, polled). Both the
+ * "last-late" way (N-1 agents first, then the last) and "together" are run,
+ * as in bench/bootstrap.ts. Every agent is killed at the end.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1]! : fallback;
+}
+const sizes = arg("--sizes", "5,20,50").split(",").map(Number);
+const runs = Number(arg("--runs", "3"));
+if (!Bun.which("serf")) {
+  console.error("serf not found: apt-get install serf");
+  process.exit(2);
+}
+let portBase = 50_000 + Math.floor(Math.random() * 5000);
+
+async function aliveCount(rpc: number): Promise<number> {
+  const p = Bun.spawn(["serf", "members", `-rpc-addr=127.0.0.1:${rpc}`, "-status=alive"], {
+    stdout: "pipe",
+    stderr: "ignore",
+  });
+  const text = await new Response(p.stdout).text();
+  await p.exited;
+  return text.split("\n").filter((l) => l.trim() !== "").length;
+}
+
+async function runOnce(n: number, lastLate: boolean): Promise<number> {
+  portBase += 2 * n + 10;
+  const gossip = Array.from({ length: n }, (_, i) => portBase + i);
+  const rpc = Array.from({ length: n }, (_, i) => portBase + n + i);
+  const dir = mkdtempSync(join(tmpdir(), "serf-bench-"));
+  const agents: Bun.Subprocess[] = [];
+  let lastStart = 0;
+  try {
+    for (let i = 0; i < n; i++) {
+      if (lastLate && i === n - 1) {
+        // Let the others form their group first.
+        const settle = performance.now() + 10_000;
+        while (performance.now() < settle && (await aliveCount(rpc[0]!)) < n - 1) await Bun.sleep(100);
+      }
+      const joins = gossip.filter((_, j) => j !== i).map((p) => `-retry-join=127.0.0.1:${p}`);
+      agents.push(
+        Bun.spawn(
+          [
+            "serf",
+            "agent",
+            `-node=n${i}`,
+            `-bind=127.0.0.1:${gossip[i]}`,
+            `-rpc-addr=127.0.0.1:${rpc[i]}`,
+            "-profile=local",
+            "-retry-interval=100ms",
+            "-log-level=err",
+            ...joins,
+          ],
+          { stdout: "ignore", stderr: "ignore", cwd: dir },
+        ),
+      );
+      lastStart = performance.now();
+    }
+    const deadline = performance.now() + 60_000;
+    const done = new Array(n).fill(false);
+    while (performance.now() < deadline) {
+      await Promise.all(
+        rpc.map(async (port, i) => {
+          if (!done[i] && (await aliveCount(port)) === n) done[i] = true;
+        }),
+      );
+      if (done.every(Boolean)) return performance.now() - lastStart;
+      await Bun.sleep(20);
+    }
+    throw new Error(`serf: ${n} agents did not converge in 60 s`);
+  } finally {
+    for (const a of agents) a.kill("SIGKILL");
+    await Promise.all(agents.map((a) => a.exited));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const version = (await new Response(Bun.spawn(["serf", "version"], { stdout: "pipe" }).stdout).text()).split("\n")[0];
+console.log(`serf reference: ${version}, sizes ${sizes}, ${runs} runs, no loss`);
+console.log(" agents  last-late: ms until all list all (median / max)   together: ms (median / max)");
+const rows: unknown[] = [];
+for (const n of sizes) {
+  const late: number[] = [];
+  const together: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    late.push(await runOnce(n, true));
+    together.push(await runOnce(n, false));
+  }
+  console.log(
+    `${String(n).padStart(7)}  ${median(late).toFixed(0).padStart(20)} / ${Math.max(...late)
+      .toFixed(0)
+      .padStart(6)}              ${median(together).toFixed(0).padStart(12)} / ${Math.max(...together)
+      .toFixed(0)
+      .padStart(6)}`,
+  );
+  rows.push({ agents: n, lastLateMs: late, togetherMs: together });
+}
+console.log(JSON.stringify({ bench: "serf", version, rows }));
