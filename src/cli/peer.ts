@@ -20,7 +20,8 @@ re-sends until acknowledged, prints READY on stderr once it has heard from all
 of them, and keeps running until SIGINT or SIGTERM. Logs go to stdout.
 
 options:
-  -h, --hosts FILE         hosts file: one peer per line (name, name:port, ip, ip:port, [ipv6]:port)
+  -h, --hosts FILE         hosts file: one peer per line (name, name:port, ip, ip:port, [ipv6]:port);
+                           default: $ROLLCALL_HOSTS
       --name NAME          which entry is me (default: this machine's hostname, case-insensitive)
       --port N             port for entries without one (default ${DEFAULT_PORT}; same on every peer)
       --bind ADDRESS       address to bind (default: my entry's IP, or 0.0.0.0 for a name)
@@ -74,8 +75,11 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
   }
   if (values.help) return "help";
   if (values.version) return "version";
-  if (typeof values.hosts !== "string" || values.hosts === "") {
-    throw new InputError("missing the hosts file: pass -h FILE (or --hosts FILE); --help shows all options");
+  const hosts = (values.hosts as string | undefined) ?? process.env.ROLLCALL_HOSTS;
+  if (hosts === undefined || hosts === "") {
+    throw new InputError(
+      "missing the hosts file: pass -h FILE (or --hosts FILE, or set ROLLCALL_HOSTS); --help shows all options",
+    );
   }
   const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -102,7 +106,7 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
   const name = (values.name as string | undefined) ?? hostname();
   if (name.trim() === "") throw new InputError("--name must not be empty");
   return {
-    hosts: values.hosts,
+    hosts,
     name,
     port,
     bind: values.bind as string | undefined,

@@ -382,6 +382,7 @@ export class BunDriver {
         if (known?.address !== address) {
           this.addresses[entry.id] = { address, port: entry.port };
           this.options.log.info("resolved", { peer: entry.id, name: canonical(entry), address, attempts: attempt + 1 });
+          this.peer.handlePathChange(performance.now(), entry.id);
           this.flush();
         }
       },

@@ -144,7 +144,8 @@ export function canonical(entry: Pick<HostEntry, "host" | "port" | "kind">): str
 
 /**
  * Finds my entry. `name` matches an entry as written or in canonical form
- * (case-insensitive), or else the host part alone when exactly one entry has it.
+ * (case-insensitive), or else the host part alone when exactly one entry has
+ * it, or else the first label of exactly one entry's DNS name.
  */
 export function findSelf(list: HostsList, name: string): HostEntry {
   const wanted = name.trim().toLowerCase();
@@ -156,6 +157,10 @@ export function findSelf(list: HostsList, name: string): HostEntry {
     const lines = byHost.map((e) => `line ${e.line} (${e.text})`).join(", ");
     throw new InputError(`${list.file}: name "${name}" matches ${lines}; pass --name host:port to say which one is me`);
   }
+  // A pod's hostname is the first label of its DNS name (rollcall-0 of
+  // rollcall-0.rollcall.default.svc.cluster.local): accept that when unique.
+  const byLabel = list.entries.filter((e) => e.kind === "name" && e.host.split(".")[0] === wanted);
+  if (byLabel.length === 1 && !wanted.includes(".")) return byLabel[0]!;
   const shown = list.entries.slice(0, 20).map((e) => e.text);
   const more = list.entries.length > 20 ? `, ... (${list.entries.length} in all)` : "";
   throw new InputError(

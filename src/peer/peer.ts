@@ -205,6 +205,15 @@ export class Peer {
     }
   }
 
+  /** The driver learned a (new) address for a peer: re-send what is outstanding to it now. */
+  handlePathChange(now: number, id: number): void {
+    this.nowMs = now;
+    const session = this.sessions[id];
+    if (session === undefined) return;
+    session.retransmitNow();
+    this.touch(id);
+  }
+
   handleDatagram(now: number, from: string, bytes: Uint8Array): void {
     this.nowMs = now;
     this.stats.datagramsReceived++;

@@ -245,6 +245,17 @@ export class Session {
     }
   }
 
+  /**
+   * The path to the peer just changed (its name resolved, or to a new
+   * address): what is outstanding was probably sent into the void, so re-send
+   * it now and start the backoff over, instead of waiting for a timer that may
+   * have backed off to `rtoMsMax`.
+   */
+  retransmitNow(): void {
+    this.backoffShift = 0;
+    for (const frame of this.inflight.values()) if (!frame.lost) this.markLost(frame);
+  }
+
   /** Earliest time `handleTimeout` or `pollTransmit` has something to do, or undefined. */
   pollTimeout(): number | undefined {
     let next = this.rtoDeadline();

@@ -95,6 +95,11 @@ describe("finding myself", () => {
     expect(findSelf(list, "127.0.0.1:7002").id).toBe(3);
     expect(findSelf(list, "alpha:7700").id).toBe(1);
   });
+  test("by the first label of a DNS name, as a Kubernetes pod's hostname", () => {
+    const k8s = parse("rollcall-0.rollcall.default.svc.cluster.local\nrollcall-1.rollcall.default.svc.cluster.local\n");
+    expect(findSelf(k8s, "rollcall-1").id).toBe(2);
+    expect(() => findSelf(k8s, "rollcall-2")).toThrow(/not in the file/);
+  });
   test("an ambiguous host asks for host:port", () => {
     expect(() => findSelf(list, "127.0.0.1")).toThrow(
       /matches line 2 \(127\.0\.0\.1:7001\), line 3 .*pass --name host:port/,

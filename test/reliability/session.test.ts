@@ -326,3 +326,18 @@ describe("epochs", () => {
     expect(resent.some((f) => f.type === FrameType.Data && f.receiverEpoch === 0xb)).toBe(true);
   });
 });
+
+test("retransmitNow re-sends everything outstanding at once and restarts the backoff", () => {
+  const p = new Pair({ rtoMsInitial: 100, rtoMsMax: 5000 });
+  p.a.session.send(0, text("into the void"));
+  for (let i = 0; i < 4; i++) {
+    p.drain(p.a);
+    p.now = p.a.session.pollTimeout()!;
+    p.a.session.handleTimeout(p.now);
+  }
+  p.drain(p.a);
+  expect(p.a.session.currentRtoMs).toBe(1600);
+  p.a.session.retransmitNow();
+  expect(p.drain(p.a).length).toBe(1);
+  expect(p.a.session.currentRtoMs).toBe(100);
+});
