@@ -16,6 +16,14 @@ export const AGENT = "rollcall/0.1.0";
 /** DNS retry backoff for names that do not resolve yet (a container not started). */
 const RESOLVE_RETRY_MS_MIN = 100;
 const RESOLVE_RETRY_MS_MAX = 2000;
+/**
+ * A lookup that has not answered by then is treated as failed and retried.
+ * Resolvers can sit on a query for 5 s or more (glibc's timeout, a DNS server
+ * forwarding a name it does not know); a container started later would
+ * otherwise wait for that. The abandoned lookup still completes on its own;
+ * with the retry backoff at most a few are outstanding per name.
+ */
+const RESOLVE_TIMEOUT_MS = 1000;
 /** Datagrams held back by `--chaos delay`; past this, further ones are dropped (and counted). */
 const DELAYED_DATAGRAMS_MAX = 10_000;
 
@@ -375,28 +383,42 @@ export class BunDriver {
     this.resolving.add(entry.id);
     // An IPv4 socket cannot send to an IPv6 address: ask for what the socket can use.
     const family = this.socket?.hostname.includes(":") ? 0 : 4;
-    lookup(entry.host, { family }).then(
-      ({ address }) => {
-        this.resolving.delete(entry.id);
-        const known = this.addresses[entry.id];
-        if (known?.address !== address) {
-          this.addresses[entry.id] = { address, port: entry.port };
-          this.options.log.info("resolved", { peer: entry.id, name: canonical(entry), address, attempts: attempt + 1 });
-          this.peer.handlePathChange(performance.now(), entry.id);
-          this.flush();
-        }
-      },
-      (error: NodeJS.ErrnoException) => {
-        const delay = Math.min(RESOLVE_RETRY_MS_MIN * 2 ** attempt, RESOLVE_RETRY_MS_MAX);
-        this.options.log.debug("resolve-failed", {
-          peer: entry.id,
-          name: entry.host,
-          code: error.code,
-          retryInMs: delay,
-        });
-        setTimeout(() => this.resolve(entry, attempt + 1), delay);
-      },
-    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(Object.assign(new Error(`no answer in ${RESOLVE_TIMEOUT_MS} ms`), { code: "ETIMEOUT" })),
+        RESOLVE_TIMEOUT_MS,
+      );
+    });
+    Promise.race([lookup(entry.host, { family }), timeout])
+      .finally(() => clearTimeout(timer))
+      .then(
+        ({ address }) => {
+          this.resolving.delete(entry.id);
+          const known = this.addresses[entry.id];
+          if (known?.address !== address) {
+            this.addresses[entry.id] = { address, port: entry.port };
+            this.options.log.info("resolved", {
+              peer: entry.id,
+              name: canonical(entry),
+              address,
+              attempts: attempt + 1,
+            });
+            this.peer.handlePathChange(performance.now(), entry.id);
+            this.flush();
+          }
+        },
+        (error: NodeJS.ErrnoException) => {
+          const delay = Math.min(RESOLVE_RETRY_MS_MIN * 2 ** attempt, RESOLVE_RETRY_MS_MAX);
+          this.options.log.debug("resolve-failed", {
+            peer: entry.id,
+            name: entry.host,
+            code: error.code,
+            retryInMs: delay,
+          });
+          setTimeout(() => this.resolve(entry, attempt + 1), delay);
+        },
+      );
   }
 }
 
