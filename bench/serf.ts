@@ -72,16 +72,17 @@ async function runOnce(n: number, lastLate: boolean): Promise<number> {
     }
     const deadline = performance.now() + 60_000;
     const done = new Array(n).fill(false);
+    // One `serf members` at a time: dozens at once starve the agents of CPU.
     while (performance.now() < deadline) {
-      await Promise.all(
-        rpc.map(async (port, i) => {
-          if (!done[i] && (await aliveCount(port)) === n) done[i] = true;
-        }),
-      );
+      for (let i = 0; i < n; i++) {
+        if (!done[i] && (await aliveCount(rpc[i]!)) === n) done[i] = true;
+      }
       if (done.every(Boolean)) return performance.now() - lastStart;
       await Bun.sleep(20);
     }
-    throw new Error(`serf: ${n} agents did not converge in 60 s`);
+    const missing = done.filter((d) => !d).length;
+    console.log(`  serf: ${n} agents, ${missing} did not list all ${n} members within 60 s`);
+    return Number.POSITIVE_INFINITY;
   } finally {
     for (const a of agents) a.kill("SIGKILL");
     await Promise.all(agents.map((a) => a.exited));
@@ -104,6 +105,7 @@ for (const n of sizes) {
     late.push(await runOnce(n, true));
     together.push(await runOnce(n, false));
   }
+  // Runs that never converged show as Infinity in the maximum and count in the median.
   console.log(
     `${String(n).padStart(7)}  ${median(late).toFixed(0).padStart(20)} / ${Math.max(...late)
       .toFixed(0)
