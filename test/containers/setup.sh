@@ -24,6 +24,10 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 if ! docker info >/dev/null 2>&1; then
+  # A dockerd killed with its session leaves a pid file that stops the next one.
+  for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+    if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then rm -f "$pidfile"; fi
+  done
   log "starting dockerd"
   (dockerd >/tmp/rollcall-dockerd.log 2>&1 &)
   for _ in $(seq 1 60); do
