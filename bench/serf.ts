@@ -25,7 +25,9 @@ if (!Bun.which("serf")) {
   console.error("serf not found: apt-get install serf");
   process.exit(2);
 }
-let portBase = 50_000 + Math.floor(Math.random() * 5000);
+// Below Linux's ephemeral range (32768-60999): serf's own RPC and push/pull
+// connections take ephemeral ports, and an agent whose port is taken fails to start.
+let portBase = 15_000 + Math.floor(Math.random() * 3000);
 
 async function aliveCount(rpc: number): Promise<number> {
   const p = Bun.spawn(["serf", "members", `-rpc-addr=127.0.0.1:${rpc}`, "-status=alive"], {

@@ -258,7 +258,8 @@ async function nextJson(lines: AsyncGenerator<string>, timeoutMs: number): Promi
   }
 }
 
-let portBase = 30_000 + Math.floor(Math.random() * 20_000);
+// Below Linux's ephemeral range (32768-60999), where outgoing sockets could already hold a port.
+let portBase = 12_000 + Math.floor(Math.random() * 3000);
 
 async function runVariant(
   v: Variant,

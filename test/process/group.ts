@@ -20,13 +20,14 @@ export interface PeerProcess {
   done: Promise<void>;
 }
 
-let nextPortBase = 20_000 + Math.floor(Math.random() * 20_000);
+// Below Linux's ephemeral range (32768-60999), where outgoing sockets could already hold a port.
+let nextPortBase = 20_000 + Math.floor(Math.random() * 10_000);
 
 /** A fresh block of loopback ports so tests never collide with each other or a leftover process. */
 export function portBlock(count: number): number {
   const base = nextPortBase;
   nextPortBase += count + 10;
-  if (nextPortBase > 60_000) nextPortBase = 20_000;
+  if (nextPortBase > 32_000) nextPortBase = 20_000;
   return base;
 }
 
