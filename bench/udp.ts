@@ -204,6 +204,9 @@ async function rollcallPeer(
       sent: seq,
       datagrams: driver.peer.stats.datagramsSent,
       retransmissions: driver.peer.stats.retransmissions,
+      session: driver.peer.session(2)?.stats,
+      srttMs: driver.peer.session(2)?.rttEstimateMs,
+      rtoMs: driver.peer.session(2)?.currentRtoMs,
     }),
   );
   process.exit(0);

@@ -89,6 +89,8 @@ export interface SessionStats {
   retransmissions: number;
   fastRetransmissions: number;
   timeouts: number;
+  /** Tail-loss probes sent (a retransmission after 2 SRTT, before the RTO). */
+  probes: number;
   acksSent: number;
   duplicatesReceived: number;
   messagesSent: number;
@@ -103,6 +105,7 @@ export class Session {
     retransmissions: 0,
     fastRetransmissions: 0,
     timeouts: 0,
+    probes: 0,
     acksSent: 0,
     duplicatesReceived: 0,
     messagesSent: 0,
@@ -126,6 +129,8 @@ export class Session {
   private txCounter = 0;
   /** When the retransmission timer was (re)started; undefined while nothing is outstanding (RFC 6298 5.1-5.3). */
   private rtoTimerStartMs: number | undefined;
+  /** One tail-loss probe per episode: re-armed by acknowledgement progress. */
+  private probeAvailable = true;
   private wantWritable = false;
 
   // RTT estimation (RFC 6298).
@@ -227,7 +232,17 @@ export class Session {
   /** Runs timers that are due: retransmission timeout and unresponsiveness. */
   handleTimeout(now: number): void {
     const rtoDeadline = this.rtoDeadline();
-    if (rtoDeadline !== undefined && now >= rtoDeadline) {
+    if (rtoDeadline !== undefined && now >= rtoDeadline && rtoDeadline === this.probeDeadline()) {
+      // Tail-loss probe (RFC 8985): after two smoothed RTTs of silence, re-send
+      // the oldest frame once without backing off. Under load RTTVAR inflates
+      // the RTO to several RTTs, and a lost retransmission with a full window
+      // otherwise leaves the link idle for all of it.
+      this.stats.probes++;
+      this.probeAvailable = false;
+      const oldest = this.inflight.get(this.sndUna);
+      if (oldest !== undefined && !oldest.lost) this.markLost(oldest);
+      this.rtoTimerStartMs = now;
+    } else if (rtoDeadline !== undefined && now >= rtoDeadline) {
       this.stats.timeouts++;
       // RFC 6298 5.4-5.6: re-send the oldest unacknowledged frame, back off,
       // restart the timer. Only that one: the others may well have arrived
@@ -391,8 +406,28 @@ export class Session {
     }
   }
 
+  /** When the retransmission timer fires: the probe deadline if a probe is due first, else the RTO. */
   private rtoDeadline(): number | undefined {
-    return this.rtoTimerStartMs === undefined ? undefined : this.rtoTimerStartMs + this.currentRtoMs;
+    if (this.rtoTimerStartMs === undefined) return undefined;
+    const rto = this.rtoTimerStartMs + this.currentRtoMs;
+    const probe = this.probeDeadline();
+    return probe !== undefined && probe < rto ? probe : rto;
+  }
+
+  /**
+   * Tail-loss probe deadline, once per episode: 2 SRTT after the timer
+   * started, plus the ack delay the peer may take (RFC 8985 adds it for a lone
+   * frame; here any run shorter than ackAfterFrames can wait for it).
+   */
+  private probeDeadline(): number | undefined {
+    if (!this.probeAvailable || this.srttMs === undefined || this.rtoTimerStartMs === undefined) return undefined;
+    // A retransmitted oldest frame fills a gap, and gap fills are acknowledged
+    // at once: no ack delay to wait for.
+    const oldest = this.inflight.get(this.sndUna);
+    if (oldest !== undefined && oldest.transmissions > 1) {
+      return this.rtoTimerStartMs + Math.max(2 * this.srttMs, GRANULARITY_MS);
+    }
+    return this.rtoTimerStartMs + Math.max(2 * this.srttMs, this.config.rtoMsMin) + this.config.ackDelayMs;
   }
 
   private markLost(frame: InflightFrame): void {
@@ -448,6 +483,7 @@ export class Session {
     if (rttSampleMs !== undefined && !ackedRetransmission) this.updateRtt(rttSampleMs);
     this.backoffShift = 0;
     this.rtoTimerStartMs = this.inflight.size === 0 ? undefined : now;
+    this.probeAvailable = true;
     this.lastProgressMs = now;
     if (this.unresponsive) {
       this.unresponsive = false;

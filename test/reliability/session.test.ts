@@ -341,3 +341,38 @@ test("retransmitNow re-sends everything outstanding at once and restarts the bac
   expect(p.drain(p.a).length).toBe(1);
   expect(p.a.session.currentRtoMs).toBe(100);
 });
+
+test("tail-loss probe: after 2 SRTT (plus the ack delay) of silence the oldest frame is re-sent once, without backoff", () => {
+  const p = new Pair({ rtoMsMin: 2, ackDelayMs: 2, rtoMsInitial: 100 });
+  // One RTT sample: 5 ms out, the receiver holds its ack for the 2 ms ack delay, 5 ms back.
+  p.a.session.send(p.now, text("x"));
+  const first = p.drain(p.a);
+  p.now += 5;
+  p.deliver(p.b, first);
+  p.now += 2; // the receiver's ack delay
+  const ack = p.drain(p.b);
+  p.now += 5;
+  p.deliver(p.a, ack);
+  const srtt = p.a.session.rttEstimateMs!;
+  expect(srtt).toBe(12);
+  const rtoBefore = p.a.session.currentRtoMs;
+  // A new frame is lost; the probe comes at 2 * SRTT + ack delay, well before the RTO.
+  p.a.session.send(p.now, text("y"));
+  const sentAt = p.now;
+  p.drain(p.a);
+  const probeAt = p.a.session.pollTimeout()!;
+  expect(probeAt - sentAt).toBe(2 * srtt + 2);
+  expect(probeAt - sentAt).toBeLessThan(rtoBefore);
+  p.now = probeAt;
+  p.a.session.handleTimeout(p.now);
+  expect(p.drain(p.a).length).toBe(1);
+  expect(p.a.session.stats.probes).toBe(1);
+  expect(p.a.session.currentRtoMs).toBe(rtoBefore); // no backoff for a probe
+  // The probe is lost too: now the RTO, with backoff.
+  p.now = p.a.session.pollTimeout()!;
+  expect(p.now - probeAt).toBe(rtoBefore);
+  p.a.session.handleTimeout(p.now);
+  expect(p.drain(p.a).length).toBe(1);
+  expect(p.a.session.stats.timeouts).toBe(1);
+  expect(p.a.session.currentRtoMs).toBe(Math.min(2 * rtoBefore, 1000));
+});
