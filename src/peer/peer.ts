@@ -10,11 +10,11 @@
  * maps ids to addresses; `from` is an opaque address string used only to tell
  * the driver when a peer shows up at a new address.
  */
-import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import { type Envelope, EnvelopeSchema } from "../gen/rollcall/v1/rollcall_pb.ts";
+import type { Envelope } from "../gen/rollcall/v1/rollcall_pb.ts";
 import { checkSessionConfig, DEFAULT_SESSION_CONFIG, type SessionConfig } from "../reliability/config.ts";
 import { type SendResult, Session, type SessionEvent } from "../reliability/session.ts";
 import { decodeFrame, encodeFrameBytes, FrameType } from "../wire/frame.ts";
+import { appDataBody, decodeEnvelope, encodeAppDataEnvelope, encodeEnvelope } from "./envelope.ts";
 import { TimerHeap } from "./timer-heap.ts";
 
 /** Largest group a peer accepts: ids are 16-bit on the wire, and every peer keeps one session per other peer. */
@@ -187,7 +187,7 @@ export class Peer {
     const session = this.sessions[to];
     if (session === undefined)
       throw new RangeError(`no peer with id ${to} (ids are 1..${this.peerCount}, mine is ${this.selfId})`);
-    const result = session.send(now, encodeEnvelope({ case: "data", value: { body } }));
+    const result = session.send(now, encodeAppDataEnvelope(body));
     this.touch(to);
     return result;
   }
@@ -406,9 +406,14 @@ export class Peer {
   }
 
   private onMessage(peer: number, bytes: Uint8Array): void {
+    const fastBody = this.mismatched.has(peer) ? undefined : appDataBody(bytes);
+    if (fastBody !== undefined) {
+      this.pushEvent({ type: "message", from: peer, body: fastBody });
+      return;
+    }
     let envelope: Envelope;
     try {
-      envelope = fromBinary(EnvelopeSchema, bytes);
+      envelope = decodeEnvelope(bytes);
     } catch (error) {
       this.drop(this.addresses.get(peer) ?? "?", peer, "bad-envelope", (error as Error).message);
       return;
@@ -466,10 +471,6 @@ export class Peer {
     this.heard.delete(peer);
     this.pushEvent({ type: "hostsMismatch", peer, name: this.nameOf(peer) });
   }
-}
-
-function encodeEnvelope(body: MessageInitShape<typeof EnvelopeSchema>["body"]): Uint8Array {
-  return toBinary(EnvelopeSchema, create(EnvelopeSchema, { body }));
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -1,0 +1,78 @@
+/**
+ * Envelopes: protobuf-es for every message type, plus a fast path for the
+ * one on the hot path, `Envelope{data: AppData{body}}`. Its canonical
+ * encoding is two nested length-delimited fields:
+ *
+ *   0x12 len(inner)  0x0a len(body) body      (inner omitted entirely when body is empty)
+ *
+ * Encoding writes exactly what protobuf-es writes (tests compare). Decoding
+ * takes the fast path only for that exact layout and hands anything else to
+ * protobuf-es, so acceptance is protobuf-es's.
+ */
+import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { type Envelope, EnvelopeSchema } from "../gen/rollcall/v1/rollcall_pb.ts";
+import { varintBytes } from "../wire/bundle.ts";
+
+const TAG_DATA = 0x12; // Envelope field 2 (data), length-delimited
+const TAG_BODY = 0x0a; // AppData field 1 (body), length-delimited
+
+export function encodeEnvelope(body: MessageInitShape<typeof EnvelopeSchema>["body"]): Uint8Array {
+  return toBinary(EnvelopeSchema, create(EnvelopeSchema, { body }));
+}
+
+function writeVarint(out: Uint8Array, at: number, n: number): number {
+  let v = n >>> 0;
+  while (v >= 0x80) {
+    out[at++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  out[at++] = v;
+  return at;
+}
+
+/** `Envelope{data: {body}}`, byte-identical to protobuf-es's encoding. */
+export function encodeAppDataEnvelope(body: Uint8Array): Uint8Array {
+  const inner = body.length === 0 ? 0 : 1 + varintBytes(body.length) + body.length;
+  const out = new Uint8Array(1 + varintBytes(inner) + inner);
+  let at = 0;
+  out[at++] = TAG_DATA;
+  at = writeVarint(out, at, inner);
+  if (body.length > 0) {
+    out[at++] = TAG_BODY;
+    at = writeVarint(out, at, body.length);
+    out.set(body, at);
+  }
+  return out;
+}
+
+/** Reads a varint at `at`; returns [value, next offset] or undefined when malformed or over 32 bits. */
+function readVarint(b: Uint8Array, at: number): [number, number] | undefined {
+  let value = 0;
+  for (let shift = 0; shift < 35; shift += 7) {
+    if (at >= b.length) return undefined;
+    const byte = b[at++]!;
+    value += (byte & 0x7f) * 2 ** shift;
+    if (byte < 0x80) return value <= 0xffffffff ? [value, at] : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The body when `bytes` is exactly a canonical AppData envelope, else
+ * undefined (then decode with protobuf-es, which decides what is valid).
+ */
+export function appDataBody(bytes: Uint8Array): Uint8Array | undefined {
+  if (bytes.length < 2 || bytes[0] !== TAG_DATA) return undefined;
+  const outer = readVarint(bytes, 1);
+  if (outer === undefined || outer[1] + outer[0] !== bytes.length) return undefined;
+  if (outer[0] === 0) return new Uint8Array(0);
+  if (bytes[outer[1]] !== TAG_BODY) return undefined;
+  const inner = readVarint(bytes, outer[1] + 1);
+  if (inner === undefined || inner[1] + inner[0] !== bytes.length || inner[0] === 0) return undefined;
+  return bytes.subarray(inner[1]);
+}
+
+/** Decodes an Envelope with protobuf-es; throws on malformed bytes. */
+export function decodeEnvelope(bytes: Uint8Array): Envelope {
+  return fromBinary(EnvelopeSchema, bytes);
+}
