@@ -11,23 +11,13 @@
  */
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { type Envelope, EnvelopeSchema } from "../gen/rollcall/v1/rollcall_pb.ts";
-import { varintBytes } from "../wire/bundle.ts";
+import { varintBytes, writeVarint } from "../wire/bundle.ts";
 
 const TAG_DATA = 0x12; // Envelope field 2 (data), length-delimited
 const TAG_BODY = 0x0a; // AppData field 1 (body), length-delimited
 
 export function encodeEnvelope(body: MessageInitShape<typeof EnvelopeSchema>["body"]): Uint8Array {
   return toBinary(EnvelopeSchema, create(EnvelopeSchema, { body }));
-}
-
-function writeVarint(out: Uint8Array, at: number, n: number): number {
-  let v = n >>> 0;
-  while (v >= 0x80) {
-    out[at++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  out[at++] = v;
-  return at;
 }
 
 /** `Envelope{data: {body}}`, byte-identical to protobuf-es's encoding. */

@@ -42,7 +42,8 @@ export function bundleBytes(b: BundleFields): number {
   return n;
 }
 
-function writeVarint(out: Uint8Array, at: number, n: number): number {
+/** Writes a uint32 as a protobuf varint at `at`; returns the offset after it. */
+export function writeVarint(out: Uint8Array, at: number, n: number): number {
   let v = n >>> 0;
   while (v >= 0x80) {
     out[at++] = (v & 0x7f) | 0x80;
