@@ -90,7 +90,6 @@ export interface PeerStats {
 }
 
 const DEFAULT_EVENTS_MAX = 65_536;
-const TRACE_OFF = undefined;
 
 export class Peer {
   readonly selfId: number;
@@ -146,7 +145,7 @@ export class Peer {
     this.sessionConfig = { ...DEFAULT_SESSION_CONFIG, ...options.session };
     checkSessionConfig(this.sessionConfig);
     this.eventsMax = options.eventsMax ?? DEFAULT_EVENTS_MAX;
-    this.trace = options.trace ?? TRACE_OFF;
+    this.trace = options.trace;
     this.sessions = new Array(names.length + 1).fill(undefined);
     for (let id = 1; id <= names.length; id++) {
       if (id === selfId) continue;
