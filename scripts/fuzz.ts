@@ -9,7 +9,7 @@
  */
 import fc from "fast-check";
 import { decodeFrame, encodeFrame, type Frame } from "../src/wire/frame.ts";
-import { toHex } from "../src/wire/hex.ts";
+import { toHex } from "./lib/hex.ts";
 import { properties } from "../test/wire/properties.ts";
 
 function argValue(flag: string): string | undefined {

@@ -25,7 +25,7 @@ import {
   frameChecksum,
   HEADER_BYTES,
 } from "../src/wire/frame.ts";
-import { toHex } from "../src/wire/hex.ts";
+import { toHex } from "./lib/hex.ts";
 
 const digest = Uint8Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff);
 const alive: Envelope = create(EnvelopeSchema, {

@@ -15,7 +15,7 @@ import {
   FrameType,
   PAYLOAD_BYTES_MAX,
 } from "../../src/wire/frame.ts";
-import { toHex } from "../../src/wire/hex.ts";
+import { toHex } from "../../scripts/lib/hex.ts";
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const nonZeroU32 = fc.integer({ min: 1, max: 0xffffffff });

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { fromJson, toBinary } from "@bufbuild/protobuf";
 import { EnvelopeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
 import { decodeFrame, encodeFrame, FrameType } from "../../src/wire/frame.ts";
-import { fromHex, toHex } from "../../src/wire/hex.ts";
+import { fromHex, toHex } from "../../scripts/lib/hex.ts";
 import vectors from "../vectors/frames.json";
 
 describe("golden vectors: valid frames", () => {
