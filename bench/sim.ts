@@ -14,7 +14,8 @@
  * - Speed-up: 50 peers exchanging 200 messages each with 10% loss; virtual
  *   time ÷ wall time.
  */
-import { type FaultConfig, NO_FAULTS, runSimulation, type SimOptions } from "../src/sim/sim.ts";
+import { runExactlyOnce as runSimulation, type ExactlyOnceOptions as SimOptions } from "../src/sim/exactly-once.ts";
+import { type SimFaults as FaultConfig, NO_SIM_FAULTS as NO_FAULTS } from "../src/sim/simulate.ts";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);

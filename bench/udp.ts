@@ -16,9 +16,7 @@
  * every message carries a sequence number that the receiver checks).
  * Only 127.0.0.1 is used. Every child process is bounded in time and killed.
  */
-import { BunDriver } from "../src/driver/bun-driver.ts";
-import { Logger } from "../src/driver/log.ts";
-import { findSelf, parseHosts } from "../src/hosts/hosts.ts";
+import { type RollcallEvent, startPeer } from "../src/index.ts";
 
 const END_MARKER = 0xffffffff;
 
@@ -108,47 +106,39 @@ async function rollcallPeer(
   ports: [number, number],
   opts: Record<string, string>,
 ): Promise<void> {
-  const hosts = parseHosts("bench", `127.0.0.1:${ports[0]}\n127.0.0.1:${ports[1]}\n`);
-  const self = findSelf(hosts, `127.0.0.1:${role === "send" ? ports[0] : ports[1]}`);
   const loss = Number(opts.loss ?? 0);
-  let resolveReady: () => void = () => {};
-  const ready = new Promise<void>((r) => {
-    resolveReady = r;
-  });
   let writable: (() => void) | undefined;
   const result: ReceiverResult = { delivered: 0, firstMs: 0, lastMs: 0, violations: 0, latenciesMs: [] };
   let expected = 0;
-  const driver = new BunDriver({
-    hosts,
-    self,
-    log: new Logger("off", "json", self.id),
-    chaos: { loss, dup: 0, corrupt: 0, delay: 0, jitter: 0 },
-    onEvent(e) {
-      if (e.type === "ready") resolveReady();
-      else if (e.type === "writable") writable?.();
-      else if (e.type === "message") {
-        const view = new DataView(e.body.buffer, e.body.byteOffset, e.body.byteLength);
-        const seq = view.getUint32(0);
-        if (seq === END_MARKER) {
-          result.datagrams = driver.peer.stats.datagramsReceived;
-          console.log(JSON.stringify(result));
-          setTimeout(() => process.exit(0), 50);
-          return;
-        }
-        const now = performance.now();
-        if (result.delivered === 0) result.firstMs = now;
-        result.lastMs = now;
-        if (seq !== expected) result.violations++;
-        expected = seq + 1;
-        result.delivered++;
-        if (e.body.length >= 12 && result.latenciesMs.length < 200_000) {
-          result.latenciesMs.push(wallClockMs() - view.getFloat64(4));
-        }
+  const onEvent = (e: RollcallEvent) => {
+    if (e.type === "writable") writable?.();
+    else if (e.type === "message") {
+      const view = new DataView(e.body.buffer, e.body.byteOffset, e.body.byteLength);
+      const seq = view.getUint32(0);
+      if (seq === END_MARKER) {
+        result.datagrams = driver.stats().datagramsReceived;
+        console.log(JSON.stringify(result));
+        setTimeout(() => process.exit(0), 50);
+        return;
       }
-    },
+      const now = performance.now();
+      if (result.delivered === 0) result.firstMs = now;
+      result.lastMs = now;
+      if (seq !== expected) result.violations++;
+      expected = seq + 1;
+      result.delivered++;
+      if (e.body.length >= 12 && result.latenciesMs.length < 200_000) {
+        result.latenciesMs.push(wallClockMs() - view.getFloat64(4));
+      }
+    }
+  };
+  const driver = await startPeer({
+    hosts: [`127.0.0.1:${ports[0]}`, `127.0.0.1:${ports[1]}`],
+    name: `127.0.0.1:${role === "send" ? ports[0] : ports[1]}`,
+    chaos: loss > 0 ? { loss, duplicate: 0, corrupt: 0, delayMs: 0, jitterMs: 0, reorder: 0, reorderMs: 0 } : undefined,
+    onEvent,
   });
-  await driver.start();
-  await ready;
+  await driver.ready;
   if (role === "recv") {
     console.log(JSON.stringify({ listening: true }));
     return;
@@ -198,15 +188,15 @@ async function rollcallPeer(
   new DataView(endBody.buffer).setUint32(0, END_MARKER);
   while (!driver.send(2, endBody).ok) await Bun.sleep(5);
   const deadline = performance.now() + 10_000;
-  while (!driver.peer.idle && performance.now() < deadline) await Bun.sleep(5);
+  while (!driver.isIdle && performance.now() < deadline) await Bun.sleep(5);
   console.log(
     JSON.stringify({
       sent: seq,
-      datagrams: driver.peer.stats.datagramsSent,
-      retransmissions: driver.peer.stats.retransmissions,
-      session: driver.peer.session(2)?.stats,
-      srttMs: driver.peer.session(2)?.rttEstimateMs,
-      rtoMs: driver.peer.session(2)?.currentRtoMs,
+      datagrams: driver.stats().datagramsSent,
+      retransmissions: driver.stats().retransmissions,
+      session: driver.link(2),
+      srttMs: driver.link(2).rttMs,
+      rtoMs: driver.link(2).rtoMs,
     }),
   );
   process.exit(0);

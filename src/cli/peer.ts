@@ -7,11 +7,12 @@
  */
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { AGENT, BunDriver } from "../driver/bun-driver.ts";
-import { parseChaos } from "../driver/chaos.ts";
-import { LOG_LEVELS, type LogFormat, Logger, type LogLevel } from "../driver/log.ts";
-import { DEFAULT_PORT, findSelf, type HostsList, InputError, loadHosts } from "../hosts/hosts.ts";
-import type { PeerEvent } from "../peer/peer.ts";
+import { InputError } from "../errors.ts";
+import { DEFAULT_PORT, findSelf, loadHosts } from "../hosts/hosts.ts";
+import { faultsActive, parseChaos } from "../runtime/faults.ts";
+import { AGENT, type RollcallPeer, startPeer } from "../runtime/rollcall-peer.ts";
+import { LOG_LEVELS, type LogFormat, Logger, type LogLevel } from "./log.ts";
+import { logEvent, logTrace, statsFields } from "./log-events.ts";
 
 export const USAGE = `usage: bun run peer -h HOSTS_FILE [options]
 
@@ -124,18 +125,8 @@ function fatal(message: string, code: number): never {
 
 async function main(): Promise<void> {
   let args: ReturnType<typeof parsePeerArgs>;
-  let driver: BunDriver;
   let log: Logger;
-  let hosts: HostsList;
-  let readyTimer: ReturnType<typeof setTimeout> | undefined;
-  let readyPrinted = false;
-  const onEvent = (event: PeerEvent) => {
-    if (event.type !== "ready" || readyPrinted) return;
-    readyPrinted = true;
-    if (readyTimer !== undefined) clearTimeout(readyTimer);
-    log.flush();
-    process.stderr.write("READY\n");
-  };
+  let peer: RollcallPeer;
   try {
     args = parsePeerArgs(process.argv.slice(2));
     if (args === "help") {
@@ -147,10 +138,36 @@ async function main(): Promise<void> {
       return;
     }
     const chaos = args.chaos === undefined ? undefined : parseChaos(args.chaos);
-    hosts = await loadHosts(args.hosts, args.port);
+    const hosts = await loadHosts(args.hosts, args.port);
     const self = findSelf(hosts, args.name);
-    log = new Logger(args.logLevel, args.logFormat, self.id);
-    driver = new BunDriver({ hosts, self, log, chaos, bind: args.bind, onEvent });
+    const logger = new Logger(args.logLevel, args.logFormat, self.id);
+    log = logger;
+    try {
+      peer = await startPeer({
+        hosts,
+        name: args.name,
+        bind: args.bind,
+        chaos,
+        trace: logger.enabled("debug") ? (record) => logTrace(logger, record) : undefined,
+      });
+    } catch (error) {
+      if (error instanceof InputError) throw error;
+      log.error("fatal", { error: (error as Error).message });
+      log.flush();
+      fatal((error as Error).message, 1);
+    }
+    log.info("start", {
+      name: self.text,
+      id: self.id,
+      epoch: peer.epoch,
+      bind: peer.localAddress,
+      peers: hosts.entries.length,
+      hostsFile: hosts.file,
+      hostsDigest: Buffer.from(hosts.digest).toString("hex").slice(0, 16),
+      chaos: chaos !== undefined && faultsActive(chaos) ? chaos : undefined,
+      agent: AGENT,
+    });
+    if (hosts.entries.length === 1) log.info("alone", { note: "the hosts file lists only me: READY at once" });
   } catch (error) {
     if (error instanceof InputError) fatal(error.message, 2);
     throw error;
@@ -163,31 +180,44 @@ async function main(): Promise<void> {
       process.exit(0); // second signal: leave now
     }
     stopping = true;
-    await driver.close(signal);
+    const clean = await peer.close(signal);
+    log.info("stop", { reason: signal, goodbyesDelivered: clean, ...statsFields(peer) });
+    log.flush();
     process.exit(0);
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
 
-  try {
-    await driver.start();
-  } catch (error) {
-    log.error("fatal", { error: (error as Error).message });
-    log.flush();
-    fatal((error as Error).message, 1);
-  }
-
-  if (args.readyTimeoutMs !== undefined && !driver.peer.ready) {
+  let readyTimer: ReturnType<typeof setTimeout> | undefined;
+  const mismatched = new Set<number>();
+  if (args.readyTimeoutMs !== undefined) {
     const timeoutMs = args.readyTimeoutMs;
     readyTimer = setTimeout(async () => {
-      if (driver.peer.ready) return;
-      const up = new Set(driver.peer.peersUp);
-      const missing = hosts.entries.filter((e) => e.id !== driver.peer.selfId && !up.has(e.id)).map((e) => e.text);
-      const shown = missing.slice(0, 10).join(", ") + (missing.length > 10 ? `, ... (${missing.length} in all)` : "");
-      log.error("ready-timeout", { afterMs: timeoutMs, missing });
-      await driver.close("ready-timeout", 200);
-      fatal(`not READY after ${timeoutMs / 1000} s; never heard from: ${shown}`, 3);
+      if (peer.isReady) return;
+      const up = new Set(peer.peersUp);
+      const others = peer.hosts.entries.filter((e) => e.id !== peer.id && !up.has(e.id));
+      const missing = others.filter((e) => !mismatched.has(e.id)).map((e) => e.text);
+      const refused = others.filter((e) => mismatched.has(e.id)).map((e) => e.text);
+      const list = (names: string[]) =>
+        names.slice(0, 10).join(", ") + (names.length > 10 ? `, ... (${names.length} in all)` : "");
+      const parts = [];
+      if (missing.length > 0) parts.push(`never heard from: ${list(missing)}`);
+      if (refused.length > 0) parts.push(`refused for a different hosts file: ${list(refused)}`);
+      log.error("ready-timeout", { afterMs: timeoutMs, missing, hostsMismatch: refused });
+      await peer.close("ready-timeout", 200);
+      log.flush();
+      fatal(`not READY after ${timeoutMs / 1000} s; ${parts.join("; ")}`, 3);
     }, timeoutMs);
+  }
+
+  for await (const event of peer.events()) {
+    logEvent(log, peer, event);
+    if (event.type === "hostsMismatch") mismatched.add(event.peer);
+    if (event.type === "ready") {
+      if (readyTimer !== undefined) clearTimeout(readyTimer);
+      log.flush();
+      process.stderr.write("READY\n");
+    }
   }
 }
 

@@ -11,7 +11,8 @@
  */
 import { createHash } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
-import { PEERS_MAX } from "../peer/peer.ts";
+import { InputError } from "../errors.ts";
+import { PEERS_MAX } from "../limits.ts";
 
 /** Port used by entries that do not name one, unless `--port` says otherwise. */
 export const DEFAULT_PORT = 7700;
@@ -34,11 +35,6 @@ export interface HostsList {
   entries: HostEntry[];
   /** SHA-256 of the canonical list; peers compare it to be sure they read the same file. */
   digest: Uint8Array;
-}
-
-/** A problem with the user's input: printed as is, exit code 2. */
-export class InputError extends Error {
-  override name = "InputError";
 }
 
 /** RFC 1123 host names: letters, digits, hyphens and dots, labels up to 63 characters. */

@@ -11,7 +11,7 @@
  */
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { type Envelope, EnvelopeSchema } from "../gen/rollcall/v1/rollcall_pb.ts";
-import { varintBytes, writeVarint } from "../wire/bundle.ts";
+import { readVarint, varintBytes, writeVarint } from "../wire/varint.ts";
 
 const TAG_DATA = 0x12; // Envelope field 2 (data), length-delimited
 const TAG_BODY = 0x0a; // AppData field 1 (body), length-delimited
@@ -33,18 +33,6 @@ export function encodeAppDataEnvelope(body: Uint8Array): Uint8Array {
     out.set(body, at);
   }
   return out;
-}
-
-/** Reads a varint at `at`; returns [value, next offset] or undefined when malformed or over 32 bits. */
-function readVarint(b: Uint8Array, at: number): [number, number] | undefined {
-  let value = 0;
-  for (let shift = 0; shift < 35; shift += 7) {
-    if (at >= b.length) return undefined;
-    const byte = b[at++]!;
-    value += (byte & 0x7f) * 2 ** shift;
-    if (byte < 0x80) return value <= 0xffffffff ? [value, at] : undefined;
-  }
-  return undefined;
 }
 
 /**

@@ -3,22 +3,22 @@
  * session per remote peer, and the bootstrap protocol (announce, hear from
  * everyone, READY), behind the handle/poll API of quinn-proto and etcd raft.
  *
- * Inputs:  `handleDatagram(now, from, bytes)`, `handleTimeout(now)`, `send(now, to, body)`, `close(now, reason)`.
+ * Inputs:  `handleDatagram(now, bytes)`, `handleTimeout(now)`, `send(now, to, body)`, `close(now, reason)`.
  * Outputs: `pollTransmit(now)`, `pollEvent()`, `pollTimeout()`.
  *
- * Peers are named by id, their 1-based position in the hosts file. The driver
- * maps ids to addresses; `from` is an opaque address string used only to tell
- * the driver when a peer shows up at a new address.
+ * Peers are named by id, their 1-based position in the hosts file. Addresses
+ * are the driver's business: `handleDatagram` returns the id of the peer a
+ * datagram was accepted from, so the driver can learn where that peer is.
+ * Sessions queue their events and the peer drains them after each input;
+ * nothing calls back into the peer in the middle of an input.
  */
 import type { Envelope } from "../gen/rollcall/v1/rollcall_pb.ts";
+import { PEERS_MAX } from "../limits.ts";
 import { checkSessionConfig, DEFAULT_SESSION_CONFIG, type SessionConfig } from "../reliability/config.ts";
 import { type SendResult, Session, type SessionEvent } from "../reliability/session.ts";
-import { decodeFrame, encodeFrameBytes, FrameType } from "../wire/frame.ts";
+import { decodeFrame, encodeFrameBytes, FrameFlag, FrameType } from "../wire/frame.ts";
 import { appDataBody, decodeEnvelope, encodeAppDataEnvelope, encodeEnvelope } from "./envelope.ts";
 import { TimerHeap } from "./timer-heap.ts";
-
-/** Largest group a peer accepts: ids are 16-bit on the wire, and every peer keeps one session per other peer. */
-export const PEERS_MAX = 4096;
 
 export interface PeerOptions {
   /** My 1-based position in the hosts list. */
@@ -43,7 +43,8 @@ export interface PeerOptions {
 }
 
 export type PeerEvent =
-  | { type: "peerUp"; peer: number; epoch: number }
+  /** `up`: peers heard from so far, me included. */
+  | { type: "peerUp"; peer: number; epoch: number; up: number }
   | { type: "ready"; peers: number }
   | { type: "peerRestarted"; peer: number; oldEpoch: number; newEpoch: number; messagesDropped: number }
   | { type: "peerUnresponsive"; peer: number; sinceMs: number }
@@ -51,8 +52,7 @@ export type PeerEvent =
   | { type: "peerLeft"; peer: number; reason: string }
   | { type: "hostsMismatch"; peer: number; name: string }
   | { type: "message"; from: number; body: Uint8Array }
-  | { type: "writable"; peer: number }
-  | { type: "addressChanged"; peer: number; address: string };
+  | { type: "writable"; peer: number };
 
 /** One line of the datagram record, for logs. */
 export type TraceRecord =
@@ -69,7 +69,6 @@ export type TraceRecord =
   | {
       kind: "recv";
       peer: number;
-      from: string;
       frameType: "DATA" | "ACK";
       seq: number;
       ack: number | undefined;
@@ -77,7 +76,7 @@ export type TraceRecord =
       bytes: number;
       epoch: number;
     }
-  | { kind: "drop"; from: string; peer: number | undefined; reason: string; detail: string };
+  | { kind: "drop"; peer: number | undefined; reason: string; detail: string };
 
 export interface PeerStats {
   datagramsSent: number;
@@ -111,7 +110,6 @@ export class Peer {
   private readonly sessions: (Session | undefined)[];
   private readonly heard = new Set<number>();
   private readonly mismatched = new Set<number>();
-  private readonly addresses = new Map<number, string>();
   private readonly events: PeerEvent[] = [];
   private eventsHead = 0;
   private readonly eventsMax: number;
@@ -120,9 +118,11 @@ export class Peer {
   private readonly timers = new TimerHeap();
   private readyEmitted = false;
   private closing = false;
+  /** Peers whose current process said goodbye. */
+  private readonly left = new Set<number>();
+  /** Peers `close` said goodbye to. */
+  private readonly goodbyeTo: number[] = [];
   private readonly trace: ((record: TraceRecord) => void) | undefined;
-  /** Latest `now` seen by any input, for work that a session event starts. */
-  private nowMs: number;
 
   constructor(now: number, options: PeerOptions) {
     const { selfId, epoch, names } = options;
@@ -135,7 +135,6 @@ export class Peer {
     if (!Number.isInteger(epoch) || epoch < 1 || epoch > 0xffffffff) {
       throw new RangeError(`epoch must be a non-zero 32-bit integer, got ${epoch}`);
     }
-    this.nowMs = now;
     this.selfId = selfId;
     this.epoch = epoch;
     this.names = names;
@@ -149,7 +148,7 @@ export class Peer {
     this.sessions = new Array(names.length + 1).fill(undefined);
     for (let id = 1; id <= names.length; id++) {
       if (id === selfId) continue;
-      this.sessions[id] = new Session(this.sessionConfig, epoch, (event) => this.onSessionEvent(id, event));
+      this.sessions[id] = new Session(this.sessionConfig, epoch);
       this.announce(now, id);
     }
     this.checkReady();
@@ -182,100 +181,110 @@ export class Peer {
 
   /** Queues an application message for reliable, ordered, exactly-once delivery to peer `to`. */
   send(now: number, to: number, body: Uint8Array): SendResult {
-    this.nowMs = now;
     const session = this.sessions[to];
     if (session === undefined)
       throw new RangeError(`no peer with id ${to} (ids are 1..${this.peerCount}, mine is ${this.selfId})`);
     const result = session.send(now, encodeAppDataEnvelope(body));
-    this.touch(to);
+    this.afterInput(now, to);
     return result;
   }
 
-  /** Says goodbye to every peer. Keep driving the peer until `idle` (or a deadline) so the goodbyes are delivered. */
+  /**
+   * Says goodbye to every peer that may still listen: those heard from and
+   * not gone. Keep driving the peer until `goodbyesSettled` (or a deadline)
+   * so the goodbyes are delivered.
+   */
   close(now: number, reason: string): void {
     if (this.closing) return;
     this.closing = true;
-    this.nowMs = now;
     for (let id = 1; id <= this.peerCount; id++) {
       const session = this.sessions[id];
-      if (session === undefined) continue;
+      // A peer never heard from does not know us, and one that said goodbye
+      // is gone: a goodbye to either would only be retransmitted until the deadline.
+      if (session === undefined || session.remoteEpoch === 0 || this.left.has(id)) continue;
+      this.goodbyeTo.push(id);
       session.send(now, encodeEnvelope({ case: "goodbye", value: { reason } }));
-      this.touch(id);
+      this.afterInput(now, id);
     }
+  }
+
+  /** After `close`: true once every goodbye (and everything queued before it) was acknowledged. */
+  get goodbyesSettled(): boolean {
+    return this.closing && this.goodbyeTo.every((id) => this.sessions[id]!.idle);
   }
 
   /** The driver learned a (new) address for a peer: re-send what is outstanding to it now. */
   handlePathChange(now: number, id: number): void {
-    this.nowMs = now;
     const session = this.sessions[id];
     if (session === undefined) return;
     session.retransmitNow();
-    this.touch(id);
+    this.afterInput(now, id);
   }
 
-  handleDatagram(now: number, from: string, bytes: Uint8Array): void {
-    this.nowMs = now;
+  /**
+   * Takes one datagram from the network. Returns the id of the peer it came
+   * from when its session accepted it (the driver may learn that peer's
+   * address from it), or undefined when it was dropped.
+   */
+  handleDatagram(now: number, bytes: Uint8Array): number | undefined {
     this.stats.datagramsReceived++;
     this.stats.bytesReceived += bytes.length;
     const result = decodeFrame(bytes);
     if (!result.ok) {
-      this.drop(from, undefined, result.reason, result.detail);
-      return;
+      this.drop(undefined, result.reason, result.detail);
+      return undefined;
     }
     const frame = result.frame;
     const peer = frame.senderId;
     const session = this.sessions[peer];
     if (session === undefined) {
       const why = peer === this.selfId ? "carries my own id" : `not in my hosts list of ${this.peerCount}`;
-      this.drop(from, undefined, "unknown-sender", `sender id ${peer} ${why}`);
-      return;
+      this.drop(undefined, "unknown-sender", `sender id ${peer} ${why}`);
+      return undefined;
     }
     if (frame.receiverId !== 0 && frame.receiverId !== this.selfId) {
-      this.drop(from, peer, "wrong-receiver", `addressed to id ${frame.receiverId}, I am ${this.selfId}`);
-      return;
+      this.drop(peer, "wrong-receiver", `addressed to id ${frame.receiverId}, I am ${this.selfId}`);
+      return undefined;
     }
     if (frame.type === FrameType.Data && this.events.length - this.eventsHead >= this.eventsMax) {
-      this.drop(from, peer, "receiver-busy", `${this.eventsMax} events not yet polled`);
-      return;
+      this.drop(peer, "receiver-busy", `${this.eventsMax} events not yet polled`);
+      return undefined;
     }
     this.trace?.({
       kind: "recv",
       peer,
-      from,
       frameType: frame.type === FrameType.Data ? "DATA" : "ACK",
       seq: frame.seq,
-      ack: frame.flags & 1 ? frame.ack : undefined,
+      ack: (frame.flags & FrameFlag.Ack) !== 0 ? frame.ack : undefined,
       sack: frame.sack,
       bytes: bytes.length,
       epoch: frame.senderEpoch,
     });
     const refusal = session.handleFrame(now, frame, frame.type === FrameType.Data ? frame.payload : undefined);
-    this.touch(peer);
     if (refusal !== undefined) {
       this.drop(
-        from,
         peer,
         refusal,
         `sender epoch ${frame.senderEpoch}, receiver epoch ${frame.receiverEpoch}, seq ${frame.seq}`,
       );
-      return;
+      this.afterInput(now, peer);
+      return undefined;
     }
-    if (this.addresses.get(peer) !== from) {
-      this.addresses.set(peer, from);
-      this.pushEvent({ type: "addressChanged", peer, address: from });
-    }
+    // The frame's own messages first: its Alive may reveal a hosts mismatch,
+    // and such a peer must never count towards READY.
+    this.afterInput(now, peer);
     if (!this.heard.has(peer) && !this.mismatched.has(peer)) {
       this.heard.add(peer);
-      this.pushEvent({ type: "peerUp", peer, epoch: frame.senderEpoch });
+      this.pushEvent({ type: "peerUp", peer, epoch: frame.senderEpoch, up: this.heard.size + 1 });
       this.checkReady();
     }
+    return peer;
   }
 
   handleTimeout(now: number): void {
-    this.nowMs = now;
     for (const id of this.timers.popDue(now)) {
       this.sessions[id]!.handleTimeout(now);
-      this.touch(id);
+      this.afterInput(now, id);
     }
   }
 
@@ -316,7 +325,7 @@ export class Peer {
         peer: id,
         frameType: out.type === FrameType.Data ? "DATA" : "ACK",
         seq: out.seq,
-        ack: out.flags & 1 ? out.ack : undefined,
+        ack: (out.flags & FrameFlag.Ack) !== 0 ? out.ack : undefined,
         sack: out.sack,
         bytes: bytes.length,
         retransmission: out.retransmission,
@@ -337,9 +346,9 @@ export class Peer {
   }
 
   /** Counts and reports a dropped datagram or message. */
-  private drop(from: string, peer: number | undefined, reason: string, detail: string): void {
+  private drop(peer: number | undefined, reason: string, detail: string): void {
     this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
-    this.trace?.({ kind: "drop", from, peer, reason, detail });
+    this.trace?.({ kind: "drop", peer, reason, detail });
   }
 
   private pushEvent(event: PeerEvent): void {
@@ -348,9 +357,12 @@ export class Peer {
     this.events.push(event);
   }
 
-  private touch(id: number): void {
+  /** After any input to a session: handle what it reported, then note that it may have something to send. */
+  private afterInput(now: number, id: number): void {
+    const session = this.sessions[id]!;
+    for (let e = session.pollEvent(); e !== undefined; e = session.pollEvent()) this.onSessionEvent(now, id, e);
     this.pending.add(id);
-    this.timers.set(id, this.sessions[id]!.pollTimeout());
+    this.timers.set(id, session.pollTimeout());
   }
 
   private announce(now: number, id: number): void {
@@ -368,7 +380,7 @@ export class Peer {
         },
       }),
     );
-    this.touch(id);
+    this.afterInput(now, id);
   }
 
   private checkReady(): void {
@@ -377,17 +389,18 @@ export class Peer {
     this.pushEvent({ type: "ready", peers: this.peerCount });
   }
 
-  private onSessionEvent(peer: number, event: SessionEvent): void {
+  private onSessionEvent(now: number, peer: number, event: SessionEvent): void {
     switch (event.type) {
       case "delivered":
-        this.onMessage(peer, event.message);
+        this.onMessage(now, peer, event.message);
         return;
       case "restarted":
         this.pushEvent({ ...event, type: "peerRestarted", peer });
         // A new process may have read the right file this time; its Alive decides again.
         this.mismatched.delete(peer);
+        this.left.delete(peer);
         // The new process knows nothing of us: announce ourselves again.
-        if (!this.closing) this.announce(this.nowMs, peer);
+        if (!this.closing) this.announce(now, peer);
         return;
       case "unresponsive":
         this.pushEvent({ type: "peerUnresponsive", peer, sinceMs: event.sinceMs });
@@ -399,12 +412,12 @@ export class Peer {
         this.pushEvent({ type: "writable", peer });
         return;
       case "violation":
-        this.drop(this.addresses.get(peer) ?? "?", peer, event.reason, "protocol violation by the peer");
+        this.drop(peer, event.reason, "protocol violation by the peer");
         return;
     }
   }
 
-  private onMessage(peer: number, bytes: Uint8Array): void {
+  private onMessage(now: number, peer: number, bytes: Uint8Array): void {
     const fastBody = this.mismatched.has(peer) ? undefined : appDataBody(bytes);
     if (fastBody !== undefined) {
       this.pushEvent({ type: "message", from: peer, body: fastBody });
@@ -414,17 +427,17 @@ export class Peer {
     try {
       envelope = decodeEnvelope(bytes);
     } catch (error) {
-      this.drop(this.addresses.get(peer) ?? "?", peer, "bad-envelope", (error as Error).message);
+      this.drop(peer, "bad-envelope", (error as Error).message);
       return;
     }
     const body = envelope.body;
     if (this.mismatched.has(peer) && body.case !== "alive" && body.case !== "aliveReply") {
-      this.drop(this.addresses.get(peer) ?? "?", peer, "hosts-mismatch", `${body.case ?? "empty"} message ignored`);
+      this.drop(peer, "hosts-mismatch", `${body.case ?? "empty"} message ignored`);
       return;
     }
     switch (body.case) {
       case "alive":
-        this.onAlive(peer, body.value);
+        this.onAlive(now, peer, body.value);
         return;
       case "aliveReply":
         if (!body.value.accepted) this.markMismatched(peer);
@@ -433,34 +446,34 @@ export class Peer {
         this.pushEvent({ type: "message", from: peer, body: body.value.body });
         return;
       case "goodbye":
+        this.left.add(peer);
         this.pushEvent({ type: "peerLeft", peer, reason: body.value.reason });
         return;
       default:
         // A message type from a newer version: skipping it keeps us compatible.
-        this.drop(this.addresses.get(peer) ?? "?", peer, "unknown-message", "envelope with no body this version knows");
+        this.drop(peer, "unknown-message", "envelope with no body this version knows");
     }
   }
 
-  private onAlive(peer: number, alive: { id: number; epoch: number; hostsDigest: Uint8Array; name: string }): void {
+  private onAlive(
+    now: number,
+    peer: number,
+    alive: { id: number; epoch: number; hostsDigest: Uint8Array; name: string },
+  ): void {
     const session = this.sessions[peer]!;
     if (alive.id !== peer || alive.epoch !== session.remoteEpoch) {
-      this.drop(
-        this.addresses.get(peer) ?? "?",
-        peer,
-        "alive-inconsistent",
-        `alive says id ${alive.id} epoch ${alive.epoch}`,
-      );
+      this.drop(peer, "alive-inconsistent", `alive says id ${alive.id} epoch ${alive.epoch}`);
       return;
     }
     if (equalBytes(alive.hostsDigest, this.hostsDigest)) return;
+    // Queued only: the caller (afterInput) is draining this session and marks it pending.
     session.send(
-      this.nowMs,
+      now,
       encodeEnvelope({
         case: "aliveReply",
         value: { id: this.selfId, epoch: this.epoch, hostsDigest: this.hostsDigest, accepted: false },
       }),
     );
-    this.touch(peer);
     this.markMismatched(peer);
   }
 

@@ -17,9 +17,10 @@
  *   is split into fragments carried by consecutive sequence numbers.
  */
 import type { Bundle } from "../gen/rollcall/v1/rollcall_pb.ts";
-import { encodeBundle, varintBytes } from "../wire/bundle.ts";
+import { encodeBundle } from "../wire/bundle.ts";
 import { FrameFlag, FrameType, PAYLOAD_BYTES_MAX } from "../wire/frame.ts";
 import { seqAdd, seqDiff } from "../wire/seq.ts";
+import { varintBytes } from "../wire/varint.ts";
 import type { SessionConfig } from "./config.ts";
 
 /** Bytes of fragment data per frame, leaving room for the Fragment fields' own encoding (at most 18 bytes). */
@@ -50,7 +51,7 @@ export interface OutgoingFrame {
   retransmission: boolean;
 }
 
-/** Everything the session reports upward. */
+/** Everything the session reports upward, through `pollEvent`. */
 export type SessionEvent =
   | { type: "delivered"; message: Uint8Array }
   | { type: "restarted"; oldEpoch: number; newEpoch: number; messagesDropped: number }
@@ -148,11 +149,19 @@ export class Session {
   private ackDueMs: number | undefined;
   private framesSinceAck = 0;
 
+  /**
+   * Events not yet polled. The owner drains them after every input (as
+   * quinn-proto's `Connection::poll`), so this holds what one input produces:
+   * at most a window of frames' worth of delivered messages plus a few
+   * control events.
+   */
+  private events: SessionEvent[] = [];
+  private eventsHead = 0;
+
   constructor(
     private readonly config: SessionConfig,
     /** My own epoch; frames addressed to another epoch of mine are refused. */
     private readonly localEpoch: number,
-    private readonly emit: (event: SessionEvent) => void,
   ) {
     this.nextSeq = config.initialSeq;
     this.sndUna = config.initialSeq;
@@ -282,13 +291,19 @@ export class Session {
     return next;
   }
 
-  /** True when `pollTransmit` would return a frame now without waiting for a timer. */
-  hasImmediateWork(now: number): boolean {
-    return (
-      this.retransmitQueue.length > 0 ||
-      (this.queuedMessages > 0 && seqDiff(this.nextSeq, this.sndUna) < this.config.windowFrames) ||
-      (this.ackDueMs !== undefined && this.ackDueMs <= now)
-    );
+  /** Next event the session has to report, or undefined. Call after every input until it returns undefined. */
+  pollEvent(): SessionEvent | undefined {
+    if (this.eventsHead >= this.events.length) return undefined;
+    const event = this.events[this.eventsHead++];
+    if (this.eventsHead === this.events.length) {
+      this.events = [];
+      this.eventsHead = 0;
+    }
+    return event;
+  }
+
+  private emit(event: SessionEvent): void {
+    this.events.push(event);
   }
 
   /** Next frame to send now, or undefined. Retransmissions go first, then new data, then a due ACK. */

@@ -3,169 +3,236 @@
  *
  *   bun run sim                       one run, random seed, default faults
  *   bun run sim --seed 42             replay one run
- *   bun run sim --seeds 10000         a swarm of runs (seeds first..first+N-1), random fault mixes
+ *   bun run sim --seeds 10000         a swarm of runs (seeds first..first+N-1)
  *
- * Every run prints its seed and fault settings; a failure prints the command
- * that replays it and the process exits 1.
+ * In a swarm every setting given on the command line holds for every run;
+ * each seed draws only the others (group size, fault mix, workload). Every
+ * run's settings are printed in full for a failure, as a command that
+ * replays it exactly; a failure makes the process exit 1.
  */
 import { parseArgs } from "node:util";
+import { type ExactlyOnceOptions, type ExactlyOnceResult, runExactlyOnce } from "./exactly-once.ts";
 import { Rng } from "./rng.ts";
-import { type FaultConfig, runSimulation, type SimOptions, type SimResult } from "./sim.ts";
 
 const USAGE = `usage: bun run sim [options]
   --seed N          run one simulation with this seed (default: random)
-  --seeds N         run N simulations with seeds --seed, --seed+1, ...; each draws its own fault mix
-  --peers N         peers per run (default 5)
+  --seeds N         run N simulations with seeds --seed, --seed+1, ...; each draws the settings not given
+  --peers N         peers per run (default 5; a swarm draws 2..50)
   --loss P          datagram loss probability 0..1 (default 0.1)
   --duplicate P     duplication probability (default 0.05)
   --reorder P       probability a datagram is held back and overtaken (default 0.1)
   --corrupt P       probability one bit is flipped (default 0.02)
   --delay MS        one-way delay (default 5) --jitter MS (default 5)
-  --crashes         crash and restart peers during the fault phase
-  --partitions      partition the network during the fault phase
+  --crashes         crash and restart peers during the fault phase (--no-crashes: never)
+  --partitions      partition the network during the fault phase (--no-partitions: never)
   --messages N      application messages per peer (default 200)
   --body-max BYTES  largest message body (default 3000; above ~1300 bytes messages are fragmented)
+  --send-window MS  virtual time over which each peer's messages are spread (default: 3/4 of --heal-at)
   --heal-at MS      virtual time when faults stop (default 20000)
   --verbose         print every run's result in a swarm`;
 
+/** Every setting of one run: what the replay line prints and the run is built from. */
+interface RunSettings {
+  seed: number;
+  peers: number;
+  loss: number;
+  duplicate: number;
+  reorder: number;
+  corrupt: number;
+  delay: number;
+  jitter: number;
+  crashes: boolean;
+  partitions: boolean;
+  messages: number;
+  bodyMax: number;
+  sendWindow: number;
+  healAt: number;
+}
+
+/** Builds the simulator options from settings: the one path both single runs and swarms take. */
+export function runOptions(s: RunSettings): ExactlyOnceOptions {
+  return {
+    seed: s.seed,
+    peers: s.peers,
+    faults: {
+      loss: s.loss,
+      duplicate: s.duplicate,
+      reorder: s.reorder,
+      corrupt: s.corrupt,
+      delayMs: s.delay,
+      jitterMs: s.jitter,
+      reorderMs: 30,
+      partitionEveryMs: s.partitions ? 4000 : 0,
+      partitionMs: 1500,
+      crashEveryMs: s.crashes ? 3000 : 0,
+      downMs: 500,
+    },
+    workload: { messagesPerPeer: s.messages, sendWindowMs: s.sendWindow, bodyBytesMin: 16, bodyBytesMax: s.bodyMax },
+    healAtMs: s.healAt,
+    endMs: s.healAt + 120_000,
+    stepsMax: 50_000_000,
+    startSpreadMs: 200,
+  };
+}
+
+/** The settings a swarm seed draws for what the command line left open. */
+export function drawSettings(given: Partial<RunSettings>, seed: number): RunSettings {
+  const r = new Rng(seed ^ 0x5a5a5a5a);
+  const pick = <T>(values: T[]): T => values[r.int(0, values.length - 1)]!;
+  // Large groups in a fair share of seeds, small ones (where races are
+  // likeliest) in most; a large group sends fewer messages per peer so a
+  // 10,000-seed swarm stays within minutes.
+  const size = r.float();
+  const peers = given.peers ?? (size < 0.6 ? r.int(2, 8) : size < 0.8 ? r.int(9, 19) : r.int(20, 50));
+  const healAt = given.healAt ?? 8000;
+  return {
+    seed,
+    peers,
+    loss: given.loss ?? pick([0, 0.1, 0.3, 0.5]),
+    duplicate: given.duplicate ?? pick([0, 0.05, 0.2]),
+    reorder: given.reorder ?? pick([0, 0.1, 0.3]),
+    corrupt: given.corrupt ?? pick([0, 0.02, 0.1]),
+    delay: given.delay ?? pick([1, 5, 20]),
+    jitter: given.jitter ?? pick([0, 5, 20]),
+    crashes: given.crashes ?? r.chance(0.3),
+    partitions: given.partitions ?? r.chance(0.3),
+    messages: given.messages ?? (peers >= 20 ? pick([5, 20]) : pick([20, 100])),
+    bodyMax: given.bodyMax ?? 3000,
+    sendWindow: given.sendWindow ?? 5000,
+    healAt,
+  };
+}
+
+function replayArgs(s: RunSettings): string {
+  return [
+    `--seed ${s.seed} --peers ${s.peers} --loss ${s.loss} --duplicate ${s.duplicate} --reorder ${s.reorder}`,
+    `--corrupt ${s.corrupt} --delay ${s.delay} --jitter ${s.jitter}`,
+    s.crashes ? "--crashes" : "--no-crashes",
+    s.partitions ? "--partitions" : "--no-partitions",
+    `--messages ${s.messages} --body-max ${s.bodyMax} --send-window ${s.sendWindow} --heal-at ${s.healAt}`,
+  ].join(" ");
+}
+
 function main(): number {
   let args: ReturnType<typeof parse>;
-  try {
-    args = parse();
-  } catch (error) {
-    console.error(`sim: ${(error as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const num = (name: string, value: string | undefined, fallback: number, max = Number.POSITIVE_INFINITY) => {
-    if (value === undefined) return fallback;
-    const v = Number(value);
-    if (!Number.isFinite(v) || v < 0 || v > max)
-      throw new Error(`--${name} must be a number in 0..${max}, got "${value}"`);
-    return v;
-  };
-  let options: SimOptions;
+  let given: Partial<RunSettings>;
+  let seed: number;
   let seeds: number;
   try {
-    const seed = Math.trunc(num("seed", args.seed, Math.floor(Math.random() * 2 ** 31)));
-    seeds = Math.trunc(num("seeds", args.seeds, 0));
-    const healAtMs = num("heal-at", args["heal-at"], 20_000);
-    const faults: FaultConfig = {
-      loss: num("loss", args.loss, 0.1, 1),
-      duplicate: num("duplicate", args.duplicate, 0.05, 1),
-      reorder: num("reorder", args.reorder, 0.1, 1),
-      corrupt: num("corrupt", args.corrupt, 0.02, 1),
-      delayMs: num("delay", args.delay, 5),
-      jitterMs: num("jitter", args.jitter, 5),
-      reorderMs: 30,
-      partitionEveryMs: args.partitions ? 4000 : 0,
-      partitionMs: 1500,
-      crashEveryMs: args.crashes ? 3000 : 0,
-      downMs: 500,
+    args = parse();
+    if (args.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    const num = (name: string, max = Number.POSITIVE_INFINITY, integer = false) => {
+      const value = args[name as keyof typeof args] as string | undefined;
+      if (value === undefined) return undefined;
+      const v = Number(value);
+      if (!Number.isFinite(v) || v < 0 || v > max || (integer && !Number.isInteger(v)))
+        throw new Error(`--${name} must be ${integer ? "an integer" : "a number"} in 0..${max}, got "${value}"`);
+      return v;
     };
-    options = {
-      seed,
-      peers: Math.trunc(num("peers", args.peers, 5, 4096)),
-      faults,
-      workload: {
-        messagesPerPeer: Math.trunc(num("messages", args.messages, 200)),
-        sendWindowMs: Math.max(1000, healAtMs * 0.75),
-        bodyBytesMin: 16,
-        bodyBytesMax: Math.trunc(num("body-max", args["body-max"], 3000)),
-      },
-      healAtMs,
-      endMs: healAtMs + 120_000,
-      stepsMax: 20_000_000,
-      startSpreadMs: 200,
+    const flag = (name: "crashes" | "partitions") => {
+      if (args[name] && args[`no-${name}`]) throw new Error(`--${name} and --no-${name} contradict each other`);
+      return args[name] ? true : args[`no-${name}`] ? false : undefined;
     };
-    if (options.peers < 1) throw new Error("--peers must be at least 1");
+    seed = num("seed", 2 ** 32 - 1, true) ?? Math.floor(Math.random() * 2 ** 31);
+    seeds = num("seeds", 10_000_000, true) ?? 0;
+    given = {
+      peers: num("peers", 4096, true),
+      loss: num("loss", 1),
+      duplicate: num("duplicate", 1),
+      reorder: num("reorder", 1),
+      corrupt: num("corrupt", 1),
+      delay: num("delay", 60_000),
+      jitter: num("jitter", 60_000),
+      crashes: flag("crashes"),
+      partitions: flag("partitions"),
+      messages: num("messages", 10_000_000, true),
+      bodyMax: num("body-max", 1024 * 1024, true),
+      sendWindow: num("send-window", 10_000_000),
+      healAt: num("heal-at", 10_000_000),
+    };
+    if (given.peers !== undefined && given.peers < 1) throw new Error("--peers must be at least 1");
+    if (given.bodyMax !== undefined && given.bodyMax < 16) throw new Error("--body-max must be at least 16");
   } catch (error) {
     console.error(`sim: ${(error as Error).message}\n${USAGE}`);
     return 2;
   }
 
   if (seeds === 0) {
-    console.log(`sim: seed ${options.seed}, ${options.peers} peers, faults ${JSON.stringify(options.faults)}`);
-    const result = timed(() => runSimulation(options));
-    report(result.value, result.ms);
+    const healAt = given.healAt ?? 20_000;
+    const settings: RunSettings = {
+      seed,
+      peers: given.peers ?? 5,
+      loss: given.loss ?? 0.1,
+      duplicate: given.duplicate ?? 0.05,
+      reorder: given.reorder ?? 0.1,
+      corrupt: given.corrupt ?? 0.02,
+      delay: given.delay ?? 5,
+      jitter: given.jitter ?? 5,
+      crashes: given.crashes ?? false,
+      partitions: given.partitions ?? false,
+      messages: given.messages ?? 200,
+      bodyMax: given.bodyMax ?? 3000,
+      sendWindow: given.sendWindow ?? Math.max(1000, healAt * 0.75),
+      healAt,
+    };
+    console.log(`sim: ${replayArgs(settings)}`);
+    const result = timed(() => runExactlyOnce(runOptions(settings)));
+    report(result.value, result.ms, settings);
     return result.value.ok ? 0 : 1;
   }
 
-  console.log(`sim: swarm of ${seeds} seeds from ${options.seed}; each seed draws its own fault mix`);
+  const fixed = Object.entries(given)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+  console.log(
+    `sim: swarm of ${seeds} seeds from ${seed}; fixed: ${fixed.length > 0 ? fixed.join(" ") : "nothing"}; each seed draws the rest`,
+  );
   const started = performance.now();
   let failures = 0;
+  const sizes = { small: 0, medium: 0, large: 0 };
+  let largest = 0;
   for (let i = 0; i < seeds; i++) {
-    const runOptions = swarmOptions(options, options.seed + i);
-    const result = timed(() => runSimulation(runOptions));
+    const settings = drawSettings(given, seed + i);
+    if (settings.peers >= 20) sizes.large++;
+    else if (settings.peers >= 9) sizes.medium++;
+    else sizes.small++;
+    largest = Math.max(largest, settings.peers);
+    const result = timed(() => runExactlyOnce(runOptions(settings)));
     if (!result.value.ok) {
       failures++;
-      console.log(`FAIL seed ${runOptions.seed}: ${result.value.violations.join("; ")}`);
-      console.log(`  replay: bun run sim ${replayArgs(runOptions)}`);
+      console.log(`FAIL seed ${settings.seed}: ${result.value.violations.join("; ")}`);
+      console.log(`  replay: bun run sim ${replayArgs(settings)}`);
     } else if (args.verbose) {
-      report(result.value, result.ms);
+      report(result.value, result.ms, settings);
     }
     if ((i + 1) % 100 === 0 || i + 1 === seeds) {
       const elapsed = (performance.now() - started) / 1000;
       console.log(`sim: ${i + 1}/${seeds} seeds, ${failures} failed, ${elapsed.toFixed(0)} s`);
     }
   }
+  console.log(
+    `sim: group sizes: ${sizes.small} runs of 2-8 peers, ${sizes.medium} of 9-19, ${sizes.large} of 20 or more (largest ${largest})`,
+  );
   console.log(`${seeds - failures} passed, ${failures} failed`);
   return failures === 0 ? 0 : 1;
 }
 
-/** A swarm seed picks its own mix of faults, so one swarm covers many settings. */
-export function swarmOptions(base: SimOptions, seed: number): SimOptions {
-  const r = new Rng(seed ^ 0x5a5a5a5a);
-  const pick = <T>(values: T[]): T => values[r.int(0, values.length - 1)]!;
-  return {
-    ...base,
-    seed,
-    peers: pick([2, 3, 5, 8]),
-    faults: {
-      ...base.faults,
-      loss: pick([0, 0.1, 0.3, 0.5]),
-      duplicate: pick([0, 0.05, 0.2]),
-      reorder: pick([0, 0.1, 0.3]),
-      corrupt: pick([0, 0.02, 0.1]),
-      delayMs: pick([1, 5, 20]),
-      jitterMs: pick([0, 5, 20]),
-      partitionEveryMs: r.chance(0.3) ? 3000 : 0,
-      crashEveryMs: r.chance(0.3) ? 3000 : 0,
-    },
-    workload: { ...base.workload, messagesPerPeer: pick([20, 100]), sendWindowMs: 5000 },
-    healAtMs: 8000,
-    endMs: 8000 + 120_000,
-  };
-}
-
-function replayArgs(o: SimOptions): string {
-  const f = o.faults;
-  return [
-    `--seed ${o.seed} --peers ${o.peers} --loss ${f.loss} --duplicate ${f.duplicate} --reorder ${f.reorder}`,
-    `--corrupt ${f.corrupt} --delay ${f.delayMs} --jitter ${f.jitterMs}`,
-    f.crashEveryMs > 0 ? "--crashes" : "",
-    f.partitionEveryMs > 0 ? "--partitions" : "",
-    `--messages ${o.workload.messagesPerPeer} --body-max ${o.workload.bodyBytesMax} --heal-at ${o.healAtMs}`,
-  ]
-    .filter(Boolean)
-    .join(" ");
-}
-
-function report(r: SimResult, wallMs: number): void {
+function report(r: ExactlyOnceResult, wallMs: number, s: RunSettings): void {
   console.log(
     [
-      `${r.ok ? "ok" : "FAILED"}: seed ${r.seed}`,
+      `${r.ok ? "ok" : "FAILED"}: seed ${r.seed}, ${s.peers} peers`,
       `virtual ${(r.virtualMs / 1000).toFixed(2)} s in ${(wallMs / 1000).toFixed(2)} s wall (${(r.virtualMs / wallMs).toFixed(0)}x)`,
       `all READY at ${r.allReadyMs?.toFixed(1) ?? "never"} ms`,
-      `${r.messagesSent} messages sent, ${r.messagesDelivered} delivered, ${r.messagesDroppedByRestart} dropped by restarts`,
+      `${r.messagesSent} messages accepted by send(), ${r.messagesDelivered} delivered, ${r.messagesDroppedByRestart} dropped by restarts`,
       `${r.datagramsSent} datagrams, ${r.dataTransmissions} DATA frames of which ${r.dataRetransmissions} retransmissions`,
       `${r.crashes} crashes, ${r.partitions} partitions, ${r.steps} steps`,
     ].join("\n  "),
   );
   for (const v of r.violations) console.log(`  violation: ${v}`);
+  if (!r.ok) console.log(`  replay: bun run sim ${replayArgs(s)}`);
 }
 
 function timed<T>(f: () => T): { value: T; ms: number } {
@@ -188,9 +255,12 @@ function parse() {
       delay: { type: "string" },
       jitter: { type: "string" },
       crashes: { type: "boolean" },
+      "no-crashes": { type: "boolean" },
       partitions: { type: "boolean" },
+      "no-partitions": { type: "boolean" },
       messages: { type: "string" },
       "body-max": { type: "string" },
+      "send-window": { type: "string" },
       "heal-at": { type: "string" },
       verbose: { type: "boolean" },
     },

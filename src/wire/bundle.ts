@@ -1,10 +1,15 @@
 /**
- * A hand-written encoder for `Bundle`, the DATA payload, writing straight into
- * the frame buffer: one allocation per frame instead of protobuf-es's writer
- * plus a copy. It produces exactly the bytes protobuf-es's `toBinary` does
- * (field-number order, default values omitted); a fuzz property checks this.
- * Decoding stays with protobuf-es.
+ * A hand-written encoder for `Bundle`, the DATA payload. It produces exactly
+ * the bytes protobuf-es's `toBinary` does (field-number order, default values
+ * omitted); a fuzz property checks this. Decoding stays with protobuf-es.
+ *
+ * Two callers: the reliability layer encodes each Bundle once with
+ * `encodeBundle` and keeps those bytes, because a retransmission re-sends the
+ * same payload under fresh acknowledgement fields (`encodeFrameBytes` then
+ * copies it behind the header); `encodeFrame` (vectors, tests, other tools)
+ * writes a decoded-form frame in one allocation with `writeBundle`.
  */
+import { varintBytes, writeVarint } from "./varint.ts";
 
 /** What a Bundle carries; structurally compatible with the generated type. */
 export interface BundleFields {
@@ -17,11 +22,6 @@ const TAG_FRAGMENT = 0x12; // field 2, length-delimited
 const TAG_TOTAL_LENGTH = 0x08; // Fragment field 1, varint
 const TAG_OFFSET = 0x10; // Fragment field 2, varint
 const TAG_DATA = 0x1a; // Fragment field 3, length-delimited
-
-/** Bytes a uint32 takes as a protobuf varint. */
-export function varintBytes(n: number): number {
-  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
-}
 
 function fragmentBodyBytes(f: NonNullable<BundleFields["fragment"]>): number {
   return (
@@ -40,17 +40,6 @@ export function bundleBytes(b: BundleFields): number {
     n += 1 + varintBytes(body) + body;
   }
   return n;
-}
-
-/** Writes a uint32 as a protobuf varint at `at`; returns the offset after it. */
-export function writeVarint(out: Uint8Array, at: number, n: number): number {
-  let v = n >>> 0;
-  while (v >= 0x80) {
-    out[at++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  out[at++] = v;
-  return at;
 }
 
 /** Writes the Bundle at `at`; returns the offset after it. */

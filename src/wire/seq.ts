@@ -7,9 +7,6 @@
  * far smaller than that (see `WINDOW_FRAMES_MAX`).
  */
 
-/** Largest value a 32-bit sequence number can take. */
-export const SEQ_MAX = 0xffff_ffff;
-
 /** `a - b` as a signed 32-bit distance: positive when `a` is after `b`. */
 export function seqDiff(a: number, b: number): number {
   return (a - b) | 0;

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { canonical, findSelf, InputError, parseHosts } from "../../src/hosts/hosts.ts";
+import { InputError } from "../../src/errors.ts";
+import { canonical, findSelf, parseHosts } from "../../src/hosts/hosts.ts";
 
 const parse = (text: string, port?: number) => parseHosts("hosts.txt", text, port);
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");

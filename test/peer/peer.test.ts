@@ -1,76 +1,38 @@
 import { describe, expect, test } from "bun:test";
-import { Peer, type PeerEvent, type PeerOptions } from "../../src/peer/peer.ts";
+import { Peer } from "../../src/peer/peer.ts";
 import { TimerHeap } from "../../src/peer/timer-heap.ts";
-import { encodeFrameBytes, FrameType } from "../../src/wire/frame.ts";
+import { encodeFrameBytes, FrameFlag, FrameType } from "../../src/wire/frame.ts";
+import { DIGEST as digest, TestCluster as Net } from "../support/cluster.ts";
 
-const digest = new Uint8Array(32).fill(1);
 const names = ["a", "b", "c"];
-
-/** Peers wired directly: every datagram delivered at once unless `drop` says otherwise. */
-class Net {
-  now = 0;
-  readonly peers: Peer[] = [];
-  readonly events: PeerEvent[][] = [];
-  constructor(count: number, options: (id: number) => Partial<PeerOptions> = () => ({})) {
-    for (let id = 1; id <= count; id++) {
-      this.peers[id] = new Peer(0, {
-        selfId: id,
-        epoch: 100 + id,
-        names: names.slice(0, count),
-        hostsDigest: digest,
-        ...options(id),
-      });
-      this.events[id] = [];
-    }
-  }
-  pump(drop: (from: number, to: number) => boolean = () => false, rounds = 1000): void {
-    for (let r = 0; r < rounds; r++) {
-      let moved = 0;
-      for (let id = 1; id < this.peers.length; id++) {
-        const peer = this.peers[id]!;
-        for (let out = peer.pollTransmit(this.now); out !== undefined; out = peer.pollTransmit(this.now)) {
-          moved++;
-          if (!drop(id, out.to)) this.peers[out.to]!.handleDatagram(this.now, `net:${id}`, out.bytes);
-        }
-        for (let e = peer.pollEvent(); e !== undefined; e = peer.pollEvent()) this.events[id]!.push(e);
-      }
-      if (moved > 0) continue;
-      const next = Math.min(...this.peers.slice(1).map((p) => p.pollTimeout() ?? Number.POSITIVE_INFINITY));
-      if (!Number.isFinite(next)) return;
-      this.now = Math.max(this.now, next);
-      for (const p of this.peers.slice(1)) p.handleTimeout(this.now);
-      if (this.now > 60_000) return;
-    }
-  }
-  types(id: number): string[] {
-    return this.events[id]!.map((e) => e.type);
-  }
-}
+const bodies = (net: Net, id: number) => net.messages(id).map((e) => (e.type === "message" ? e.body[0] : -1));
 
 describe("bootstrap", () => {
   test("three peers hear from each other and each emits ready once", () => {
     const net = new Net(3);
-    net.pump();
+    net.run();
     for (const id of [1, 2, 3]) {
       expect(net.types(id).filter((t) => t === "ready")).toEqual(["ready"]);
       expect(net.types(id).filter((t) => t === "peerUp").length).toBe(2);
-      expect(net.peers[id]!.ready).toBe(true);
+      expect(net.peer(id).ready).toBe(true);
     }
   });
 
   test("a single peer is ready at once", () => {
     const net = new Net(1);
-    expect(net.peers[1]!.pollEvent()).toEqual({ type: "ready", peers: 1 });
-    expect(net.peers[1]!.pollTransmit(0)).toBeUndefined();
+    net.run();
+    expect(net.events[1]).toEqual([{ type: "ready", peers: 1 }]);
+    expect(net.network.stats.sent).toBe(0);
   });
 
   test("a peer that never answers keeps the others from ready, with backed-off probes", () => {
     const net = new Net(3);
     let probesTo3 = 0;
-    net.pump((from, to) => {
+    net.drop = (from, to) => {
       if (to === 3) probesTo3++;
       return from === 3 || to === 3;
-    });
+    };
+    net.run();
     expect(net.types(1)).not.toContain("ready");
     expect(net.types(1)).toContain("peerUnresponsive");
     // 60 s of virtual time at one probe per second at most.
@@ -79,7 +41,7 @@ describe("bootstrap", () => {
 
   test("a peer with a different hosts digest is reported and not counted as up", () => {
     const net = new Net(3, (id) => (id === 3 ? { hostsDigest: new Uint8Array(32).fill(9) } : {}));
-    net.pump();
+    net.run();
     expect(net.types(1)).toContain("hostsMismatch");
     expect(net.types(1)).not.toContain("ready");
     expect(net.types(3)).toContain("hostsMismatch");
@@ -87,26 +49,46 @@ describe("bootstrap", () => {
 
   test("application messages flow once ready, in order", () => {
     const net = new Net(2);
-    net.pump();
-    for (let i = 0; i < 100; i++) expect(net.peers[1]!.send(net.now, 2, Uint8Array.of(i)).ok).toBe(true);
-    net.pump();
-    const got = net.events[2]!.flatMap((e) => (e.type === "message" ? [e.body[0]] : []));
-    expect(got).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    net.run();
+    for (let i = 0; i < 100; i++) expect(net.loops[1]!.send(2, Uint8Array.of(i)).ok).toBe(true);
+    net.run();
+    expect(bodies(net, 2)).toEqual(Array.from({ length: 100 }, (_, i) => i));
   });
 
-  test("goodbye: close() delivers a peerLeft with the reason", () => {
+  test("goodbye: close() delivers a peerLeft with the reason", async () => {
     const net = new Net(2);
-    net.pump();
-    net.peers[1]!.close(net.now, "SIGTERM");
-    net.pump();
+    net.run();
+    let clean: boolean | undefined;
+    void net.loops[1]!.close("SIGTERM", 5000).then((c) => {
+      clean = c;
+    });
+    net.run();
+    await Promise.resolve();
     expect(net.events[2]!.find((e) => e.type === "peerLeft")).toEqual({ type: "peerLeft", peer: 1, reason: "SIGTERM" });
-    expect(net.peers[1]!.idle).toBe(true);
+    expect(clean).toBe(true);
+    expect(net.loops[1]!.isClosed).toBe(true);
+  });
+
+  test("close() does not wait for peers that never answered or already left", async () => {
+    const net = new Net(3);
+    net.drop = (from, to) => from === 3 || to === 3;
+    net.run(2000);
+    let clean: boolean | undefined;
+    void net.loops[1]!.close("SIGTERM", 5000).then((c) => {
+      clean = c;
+    });
+    // Peer 3 was never heard from: no goodbye waits for it until the 5 s deadline.
+    net.run(1000);
+    expect(net.loops[1]!.isClosed).toBe(true);
+    await Promise.resolve();
+    expect(clean).toBe(true);
+    expect(net.events[2]!.some((e) => e.type === "peerLeft")).toBe(true);
   });
 
   test("sending to an id outside the group is a programming error", () => {
     const net = new Net(2);
-    expect(() => net.peers[1]!.send(0, 3, new Uint8Array(1))).toThrow(/no peer with id 3/);
-    expect(() => net.peers[1]!.send(0, 1, new Uint8Array(1))).toThrow(/no peer with id 1/);
+    expect(() => net.peer(1).send(0, 3, new Uint8Array(1))).toThrow(/no peer with id 3/);
+    expect(() => net.peer(1).send(0, 1, new Uint8Array(1))).toThrow(/no peer with id 1/);
   });
 });
 
@@ -115,7 +97,7 @@ describe("bad input is dropped, counted by reason, and changes nothing", () => {
     encodeFrameBytes(
       {
         type: FrameType.Ack,
-        flags: 1,
+        flags: FrameFlag.Ack,
         senderId: 2,
         receiverId: 1,
         senderEpoch: 102,
@@ -136,39 +118,35 @@ describe("bad input is dropped, counted by reason, and changes nothing", () => {
     ["addressed to an earlier epoch of mine", frame({ receiverEpoch: 5 }), "stale-receiver-epoch"],
   ] as const)("%s → %s", (_what, bytes, reason) => {
     const peer = new Peer(0, { selfId: 1, epoch: 101, names, hostsDigest: digest });
-    peer.handleDatagram(1, "x", bytes);
+    expect(peer.handleDatagram(1, bytes)).toBeUndefined();
     expect(peer.stats.drops).toEqual({ [reason]: 1 });
     expect(peer.peersUp).toEqual([]);
   });
 
   test("an ack for frames never sent is a violation and does not count as progress", () => {
     const peer = new Peer(0, { selfId: 1, epoch: 101, names, hostsDigest: digest });
-    peer.handleDatagram(1, "x", frame({ ack: 500 }));
+    peer.handleDatagram(1, frame({ ack: 500 }));
     expect(peer.stats.drops["ack-beyond-sent"]).toBe(1);
   });
 
   test("with eventsMax reached, DATA frames are refused unacknowledged (receiver-busy) and nothing is lost", () => {
     const net = new Net(2, (id) => (id === 2 ? { eventsMax: 5 } : {}));
-    net.pump();
-    // Stop polling peer 2's events: fill its queue.
-    for (let i = 0; i < 50; i++) net.peers[1]!.send(net.now, 2, Uint8Array.of(i));
-    const a = net.peers[1]!;
-    const b = net.peers[2]!;
-    for (let round = 0; round < 20; round++) {
-      for (let out = a.pollTransmit(net.now); out; out = a.pollTransmit(net.now))
-        b.handleDatagram(net.now, "a", out.bytes);
-      for (let out = b.pollTransmit(net.now); out; out = b.pollTransmit(net.now))
-        a.handleDatagram(net.now, "b", out.bytes);
-      net.now += 200;
-      a.handleTimeout(net.now);
-      b.handleTimeout(net.now);
+    net.run();
+    // Peer 2's owner stops taking events: its loop pauses and its queue fills.
+    net.paused.add(2);
+    // One message per flush, so that each travels in a frame of its own.
+    for (let i = 0; i < 50; i++) {
+      net.loops[1]!.send(2, Uint8Array.of(i));
+      net.run(5);
     }
-    expect(b.stats.drops["receiver-busy"]).toBeGreaterThan(0);
-    // Now drain and let it finish: all 50 arrive, in order, once.
-    net.pump();
-    const got = [...net.events[2]!].flatMap((e) => (e.type === "message" ? [e.body[0]] : []));
-    for (let e = b.pollEvent(); e; e = b.pollEvent()) if (e.type === "message") got.push(e.body[0]);
-    expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    net.run(4000);
+    expect(net.peer(2).stats.drops["receiver-busy"]).toBeGreaterThan(0);
+    // At most the one message whose event was handed over before the pause.
+    expect(bodies(net, 2).length).toBeLessThanOrEqual(1);
+    // Taking events again lets it finish: all 50 arrive, in order, once.
+    net.resume(2);
+    net.run();
+    expect(bodies(net, 2)).toEqual(Array.from({ length: 50 }, (_, i) => i));
   });
 });
 
@@ -197,12 +175,12 @@ describe("TimerHeap", () => {
 
 test("a mismatched peer that restarts with the right hosts list is accepted", () => {
   const net = new Net(2, (id) => (id === 2 ? { hostsDigest: new Uint8Array(32).fill(9) } : {}));
-  net.pump();
+  net.run();
   expect(net.types(1)).toContain("hostsMismatch");
   expect(net.types(1)).not.toContain("ready");
   // Peer 2 restarts (new epoch) having read the same file as peer 1.
-  net.peers[2] = new Peer(net.now, { selfId: 2, epoch: 999, names: names.slice(0, 2), hostsDigest: digest });
-  net.pump();
+  net.start(2, { epoch: 999, hostsDigest: digest });
+  net.run();
   expect(net.types(1)).toContain("peerRestarted");
   expect(net.types(1).filter((t) => t === "ready")).toEqual(["ready"]);
 });

@@ -137,7 +137,8 @@ test("a peer with a different hosts list is reported and ignored; the others are
     await Promise.all([a.proc.exited, b.proc.exited, c.proc.exited]);
     await Promise.all([a.done, b.done]);
     expect(a.proc.exitCode).toBe(3);
-    expect(a.stderr).toMatch(/never heard from: 127\.0\.0\.1:\d+\n$/);
+    // Heard from, but refused: the message says why rather than "never heard from".
+    expect(a.stderr).toMatch(/refused for a different hosts file: 127\.0\.0\.1:\d+\n$/);
     const mismatch = Group.records(a).find((r) => r.event === "hosts-mismatch");
     expect(mismatch).toMatchObject({ level: "error", peer: 3 });
   } finally {

@@ -7,14 +7,19 @@ import { type OutgoingFrame, Session, type SessionEvent } from "../../src/reliab
 import { decodeFrame, encodeFrameBytes, type Frame, FrameType } from "../../src/wire/frame.ts";
 
 export class End {
-  readonly events: SessionEvent[] = [];
+  private readonly seen: SessionEvent[] = [];
   readonly session: Session;
   constructor(
     readonly id: number,
     readonly epoch: number,
     config: SessionConfig,
   ) {
-    this.session = new Session(config, epoch, (e) => this.events.push(e));
+    this.session = new Session(config, epoch);
+  }
+  /** Every event the session has reported so far (polled on each read, as a driver polls after each input). */
+  get events(): SessionEvent[] {
+    for (let e = this.session.pollEvent(); e !== undefined; e = this.session.pollEvent()) this.seen.push(e);
+    return this.seen;
   }
   delivered(): string[] {
     return this.events.flatMap((e) => (e.type === "delivered" ? [new TextDecoder().decode(e.message)] : []));

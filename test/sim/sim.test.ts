@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { type FaultConfig, NO_FAULTS, runSimulation, type SimOptions } from "../../src/sim/sim.ts";
+import { runExactlyOnce as runSimulation, type ExactlyOnceOptions as SimOptions } from "../../src/sim/exactly-once.ts";
+import { type SimFaults as FaultConfig, NO_SIM_FAULTS } from "../../src/sim/simulate.ts";
 
 const faulty: FaultConfig = {
-  ...NO_FAULTS,
+  ...NO_SIM_FAULTS,
   duplicate: 0.05,
   reorder: 0.1,
   corrupt: 0.02,

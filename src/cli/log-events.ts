@@ -1,0 +1,131 @@
+/**
+ * How the peer command turns a running peer's events and datagram records
+ * into log lines. The names here (`peer-up`, `drop`, ...) are what users'
+ * scripts read; docs/api.md and README list them.
+ */
+import { canonical, type HostsList } from "../hosts/hosts.ts";
+import type { LoopTraceRecord } from "../runtime/loop.ts";
+import type { RollcallEvent, RollcallPeer } from "../runtime/rollcall-peer.ts";
+import type { Logger } from "./log.ts";
+
+/** Counters logged with `ready` and `stop`. */
+export function statsFields(peer: RollcallPeer): Record<string, unknown> {
+  const s = peer.stats();
+  return {
+    datagramsSent: s.datagramsSent,
+    datagramsReceived: s.datagramsReceived,
+    retransmissions: s.retransmissions,
+    drops: s.drops,
+    sendBlocked: s.sendBlocked,
+    unresolved: s.unresolved,
+    transportErrors: s.transportErrors,
+    chaosDropped: s.chaos?.dropped ?? 0,
+    chaosDuplicated: s.chaos?.duplicated ?? 0,
+    chaosCorrupted: s.chaos?.corrupted ?? 0,
+  };
+}
+
+/** Logs one event at its level. */
+export function logEvent(log: Logger, peer: RollcallPeer, event: RollcallEvent): void {
+  const hosts: HostsList = peer.hosts;
+  const name = (id: number) => hosts.entries[id - 1]?.text;
+  switch (event.type) {
+    case "peerUp":
+      log.info("peer-up", {
+        peer: event.peer,
+        name: name(event.peer),
+        epoch: event.epoch,
+        up: event.up,
+        of: peer.peerCount,
+      });
+      return;
+    case "ready":
+      log.info("ready", { peers: event.peers, ...statsFields(peer) });
+      return;
+    case "peerRestarted":
+      log.info("peer-restarted", {
+        peer: event.peer,
+        name: name(event.peer),
+        oldEpoch: event.oldEpoch,
+        newEpoch: event.newEpoch,
+        messagesDropped: event.messagesDropped,
+      });
+      return;
+    case "peerUnresponsive":
+      log.warn("peer-unresponsive", {
+        peer: event.peer,
+        name: name(event.peer),
+        silentMs: Math.round(performance.now() - event.sinceMs),
+      });
+      return;
+    case "peerResponsive":
+      log.info("peer-responsive", { peer: event.peer, name: name(event.peer) });
+      return;
+    case "peerLeft":
+      log.info("peer-left", { peer: event.peer, name: name(event.peer), reason: event.reason });
+      return;
+    case "hostsMismatch":
+      log.error("hosts-mismatch", {
+        peer: event.peer,
+        name: event.name,
+        note: "this peer read a different hosts file (or --port); it is ignored until it restarts with the same list",
+      });
+      return;
+    case "message":
+      log.debug("message", { peer: event.from, bytes: event.body.length });
+      return;
+    case "peerAddress":
+      // Addresses from name resolution are logged as `resolved`.
+      if (event.source === "datagram")
+        log.info("peer-address", { peer: event.peer, name: name(event.peer), address: event.address });
+      return;
+    case "transportError":
+      log.debug(event.error.kind, {
+        code: event.error.code,
+        error: event.error.message,
+        datagrams: event.error.datagrams,
+      });
+      return;
+    case "resolved":
+      log.info("resolved", {
+        peer: event.peer,
+        name: canonical(hosts.entries[event.peer - 1]!),
+        address: event.address,
+        attempts: event.attempts,
+      });
+      return;
+    case "resolveFailed":
+      log.debug("resolve-failed", { peer: event.peer, name: event.name, code: event.code, retryInMs: event.retryInMs });
+      return;
+    case "writable":
+      return;
+  }
+}
+
+/** Logs one datagram record: sends and receives at debug, drops at warn. */
+export function logTrace(log: Logger, r: LoopTraceRecord): void {
+  if (r.kind === "drop") {
+    log.warn("drop", { from: r.address, peer: r.peer, reason: r.reason, detail: r.detail });
+  } else if (r.kind === "send") {
+    log.debug("send", {
+      peer: r.peer,
+      type: r.frameType,
+      seq: r.seq,
+      ack: r.ack,
+      sack: r.sack,
+      bytes: r.bytes,
+      retransmission: r.retransmission,
+    });
+  } else {
+    log.debug("recv", {
+      peer: r.peer,
+      from: r.address,
+      type: r.frameType,
+      seq: r.seq,
+      ack: r.ack,
+      sack: r.sack,
+      bytes: r.bytes,
+      epoch: r.epoch,
+    });
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * The bootstrap + exactly-once workload: every peer sends application
+ * messages to random other peers while faults go on, and the checker
+ * demands that each stream delivers exactly what `send()` accepted, in
+ * order, once, intact, and nothing no one sent.
+ *
+ * A stream is one sender process (epoch) to one receiver process. It starts
+ * at index 0 when the sender first learns the receiver's epoch, or at the
+ * sender's next index when it learns of a restart (what was queued for the
+ * old process is dropped and counted). Within a stream every delivery must
+ * be the next index; at the end, every stream between live processes must
+ * have delivered its last accepted message.
+ */
+import type { SessionConfig } from "../reliability/config.ts";
+import {
+  bootstrapChecker,
+  type Checker,
+  type SimApp,
+  type SimFaults,
+  type SimNode,
+  type SimWorld,
+  simulate,
+} from "./simulate.ts";
+
+export interface Workload {
+  /** Application messages each process sends, spread over `sendWindowMs`, to random other peers. */
+  messagesPerPeer: number;
+  sendWindowMs: number;
+  /** Message body sizes, uniform in [min, max] bytes; above ~1.3 KB they are fragmented. */
+  bodyBytesMin: number;
+  bodyBytesMax: number;
+}
+
+export interface ExactlyOnceOptions {
+  seed: number;
+  peers: number;
+  faults: SimFaults;
+  workload: Workload;
+  healAtMs: number;
+  endMs: number;
+  stepsMax: number;
+  startSpreadMs: number;
+  session?: Partial<SessionConfig>;
+}
+
+export interface ExactlyOnceResult {
+  seed: number;
+  ok: boolean;
+  violations: string[];
+  virtualMs: number;
+  steps: number;
+  /** Virtual time at which the last peer became READY (first incarnations). */
+  allReadyMs: number | undefined;
+  datagramsSent: number;
+  dataTransmissions: number;
+  dataRetransmissions: number;
+  /** Messages `send()` accepted. */
+  messagesSent: number;
+  messagesDelivered: number;
+  /** Messages the senders dropped because the receiver restarted (reported in `peerRestarted`). */
+  messagesDroppedByRestart: number;
+  crashes: number;
+  partitions: number;
+}
+
+/** Message bodies are derived from their identity so the receiver can check every byte. */
+export function messageBody(from: number, epoch: number, to: number, index: number, length: number): Uint8Array {
+  const body = new Uint8Array(Math.max(length, 16));
+  const view = new DataView(body.buffer);
+  view.setUint16(0, from);
+  view.setUint16(2, to);
+  view.setUint32(4, epoch);
+  view.setUint32(8, index);
+  view.setUint32(12, body.length);
+  let x = (from * 73856093) ^ (epoch * 19349663) ^ (index * 83492791) ^ to;
+  for (let i = 16; i < body.length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) | 0;
+    body[i] = x >>> 24;
+  }
+  return body;
+}
+
+/** What the workload and its checker share: the record of what was sent. */
+class Ledger {
+  /** `from:fromEpoch:to` -> highest index `send()` accepted. */
+  readonly accepted = new Map<string, number>();
+  /** `from:fromEpoch:to:toEpoch` -> first index of that stream, when it is not 0 (the sender saw a restart). */
+  readonly streamStart = new Map<string, number>();
+  /** `from:fromEpoch:toEpoch` -> last index delivered on that stream. */
+  readonly lastDelivered = new Map<string, number>();
+  messagesSent = 0;
+  messagesDelivered = 0;
+  messagesDroppedByRestart = 0;
+}
+
+/** The workload of one process: sends its share of messages, retrying in order after `queue-full`. */
+function workloadApp(node: SimNode, world: SimWorld, ledger: Ledger, workload: Workload): SimApp {
+  const n = world.options.peers;
+  const peer = node.peer!;
+  const epoch = peer.epoch;
+  const nextIndex = new Array<number>(n + 1).fill(0);
+  let toSend = n > 1 ? workload.messagesPerPeer : 0;
+  /** Messages refused with queue-full, per destination, retried in order on `writable`. */
+  const blocked = new Map<number, Uint8Array[]>();
+  let blockedCount = 0;
+
+  const trySend = (to: number, body: Uint8Array): boolean => {
+    const result = node.send(to, body);
+    if (result.ok) {
+      const index = new DataView(body.buffer, body.byteOffset).getUint32(8);
+      ledger.accepted.set(`${node.id}:${epoch}:${to}`, index);
+      ledger.messagesSent++;
+      return true;
+    }
+    if (result.reason !== "queue-full") world.violate("exactly-once", `send refused: ${result.reason}`);
+    return false;
+  };
+  const sendInOrder = (to: number, body: Uint8Array) => {
+    const queue = blocked.get(to);
+    if (queue !== undefined) {
+      queue.push(body);
+      blockedCount++;
+    } else if (!trySend(to, body)) {
+      blocked.set(to, [body]);
+      blockedCount++;
+    }
+  };
+  const sendOne = () => {
+    if (toSend <= 0) return;
+    toSend--;
+    let to = world.rng.int(1, n - 1);
+    if (to >= node.id) to++;
+    const index = nextIndex[to]!++;
+    const length = world.rng.int(workload.bodyBytesMin, workload.bodyBytesMax);
+    sendInOrder(to, messageBody(node.id, epoch, to, index, length));
+    if (toSend > 0) scheduleNext();
+  };
+  const scheduleNext = () => {
+    const gap = (workload.sendWindowMs / Math.max(1, workload.messagesPerPeer)) * 2 * world.rng.float();
+    node.setTimer(gap, sendOne);
+  };
+  if (toSend > 0) scheduleNext();
+
+  return {
+    onEvent(event) {
+      if (event.type === "peerRestarted") {
+        ledger.messagesDroppedByRestart += event.messagesDropped;
+        // What was blocked for the old process is dropped with the rest: the stream starts over.
+        const queue = blocked.get(event.peer);
+        if (queue !== undefined) {
+          blockedCount -= queue.length;
+          blocked.delete(event.peer);
+          ledger.messagesDroppedByRestart += queue.length;
+        }
+        ledger.streamStart.set(`${node.id}:${epoch}:${event.peer}:${event.newEpoch}`, nextIndex[event.peer]!);
+      } else if (event.type === "writable") {
+        const queue = blocked.get(event.peer);
+        if (queue === undefined) return;
+        while (queue.length > 0 && trySend(event.peer, queue[0]!)) {
+          queue.shift();
+          blockedCount--;
+        }
+        if (queue.length === 0) blocked.delete(event.peer);
+      }
+    },
+    done: () => toSend === 0 && blockedCount === 0,
+  };
+}
+
+/** Judges every delivered message against the ledger, and every stream at the end. */
+function exactlyOnceChecker(world: SimWorld, ledger: Ledger): Checker {
+  const name = "exactly-once";
+  return {
+    name,
+    onEvent(node, event) {
+      if (event.type !== "message") return;
+      ledger.messagesDelivered++;
+      const body = event.body;
+      if (body.length < 16) {
+        world.violate(name, `peer ${node.id} delivered a ${body.length}-byte message no one sent`);
+        return;
+      }
+      const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+      const from = view.getUint16(0);
+      const to = view.getUint16(2);
+      const epoch = view.getUint32(4);
+      const index = view.getUint32(8);
+      const length = view.getUint32(12);
+      if (from !== event.from || to !== node.id || length !== body.length) {
+        world.violate(name, `peer ${node.id} delivered a message claiming ${from}->${to} from peer ${event.from}`);
+        return;
+      }
+      if (Buffer.compare(messageBody(from, epoch, to, index, length), body) !== 0) {
+        world.violate(name, `peer ${node.id} delivered a corrupted message ${from}/${epoch}#${index}`);
+        return;
+      }
+      const accepted = ledger.accepted.get(`${from}:${epoch}:${to}`);
+      if (accepted === undefined || index > accepted) {
+        world.violate(name, `peer ${node.id} delivered ${from}/${epoch}#${index}, which send() never accepted`);
+        return;
+      }
+      const myEpoch = node.peer!.epoch;
+      const stream = `${from}:${epoch}:${myEpoch}`;
+      const last = ledger.lastDelivered.get(stream);
+      const expected =
+        last === undefined ? (ledger.streamStart.get(`${from}:${epoch}:${to}:${myEpoch}`) ?? 0) : last + 1;
+      if (index !== expected) {
+        const what = last === undefined ? `as its first message (expected #${expected})` : `after #${last}`;
+        const why = index < expected ? "duplicate or out of order" : "gap";
+        world.violate(name, `peer ${node.id} (epoch ${myEpoch}) delivered ${from}/${epoch}#${index} ${what}: ${why}`);
+      }
+      ledger.lastDelivered.set(stream, index);
+    },
+    finish() {
+      for (const sender of world.nodes.slice(1)) {
+        const sp = sender.peer;
+        if (sp === undefined) continue;
+        for (const receiver of world.nodes.slice(1)) {
+          const rp = receiver.peer;
+          if (receiver === sender || rp === undefined) continue;
+          if (sp.session(receiver.id)!.remoteEpoch !== rp.epoch) continue; // reported by the bootstrap checker
+          const accepted = ledger.accepted.get(`${sender.id}:${sp.epoch}:${receiver.id}`);
+          const start = ledger.streamStart.get(`${sender.id}:${sp.epoch}:${receiver.id}:${rp.epoch}`) ?? 0;
+          if (accepted === undefined || accepted < start) continue;
+          const got = ledger.lastDelivered.get(`${sender.id}:${sp.epoch}:${rp.epoch}`);
+          if (got !== accepted) {
+            world.violate(
+              name,
+              `messages ${sender.id}->${receiver.id}: last accepted #${accepted}, last delivered ${got === undefined ? "none" : `#${got}`}`,
+            );
+          }
+        }
+      }
+    },
+  };
+}
+
+/** Runs the bootstrap + exactly-once workload on the simulator. */
+export function runExactlyOnce(options: ExactlyOnceOptions): ExactlyOnceResult {
+  const ledger = new Ledger();
+  let bootstrap: ReturnType<typeof bootstrapChecker> | undefined;
+  const result = simulate({
+    ...options,
+    app: (node, world) => workloadApp(node, world, ledger, options.workload),
+    checkers: (world) => {
+      bootstrap = bootstrapChecker(world);
+      return [bootstrap, exactlyOnceChecker(world, ledger)];
+    },
+  });
+  return {
+    ...result,
+    allReadyMs: bootstrap?.allReadyMs,
+    messagesSent: ledger.messagesSent,
+    messagesDelivered: ledger.messagesDelivered,
+    messagesDroppedByRestart: ledger.messagesDroppedByRestart,
+  };
+}
