@@ -203,7 +203,7 @@ export class Peer {
       // is gone: a goodbye to either would only be retransmitted until the deadline.
       if (session === undefined || session.remoteEpoch === 0 || this.left.has(id)) continue;
       this.goodbyeTo.push(id);
-      session.send(now, encodeEnvelope({ case: "goodbye", value: { reason } }));
+      session.send(now, encodeEnvelope({ case: "goodbye", value: { reason } }), true);
       this.afterInput(now, id);
     }
   }
@@ -379,6 +379,7 @@ export class Peer {
           agent: this.agent,
         },
       }),
+      true,
     );
     this.afterInput(now, id);
   }
@@ -473,6 +474,7 @@ export class Peer {
         case: "aliveReply",
         value: { id: this.selfId, epoch: this.epoch, hostsDigest: this.hostsDigest, accepted: false },
       }),
+      true,
     );
     this.markMismatched(peer);
   }

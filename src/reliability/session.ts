@@ -193,11 +193,15 @@ export class Session {
    * configured limits: a full queue returns `queue-full`, and a `writable`
    * event follows once it has drained to half.
    */
-  send(now: number, message: Uint8Array): SendResult {
+  send(now: number, message: Uint8Array, control = false): SendResult {
     if (message.length > this.config.messageBytesMax) return { ok: false, reason: "too-large" };
+    // Control messages (alive, goodbye) pass a full queue: an application
+    // that filled it must not keep its peer from announcing or leaving. There
+    // are at most a few per peer and epoch, so the overshoot is bounded.
     if (
-      this.queuedMessages >= this.config.sendQueueMessagesMax ||
-      this.queueBytes + message.length > this.config.sendQueueBytesMax
+      !control &&
+      (this.queuedMessages >= this.config.sendQueueMessagesMax ||
+        this.queueBytes + message.length > this.config.sendQueueBytesMax)
     ) {
       this.wantWritable = true;
       return { ok: false, reason: "queue-full" };
