@@ -42,12 +42,12 @@ test("render.ts follows the replica count and rejects bad input", () => {
   const hosts = parseHosts("x", seven[0].data.hosts);
   expect(hosts.entries.length).toBe(7);
   expect(hosts.entries[6]!.host).toBe("rollcall-6.rollcall.demo.svc.cluster.local");
+  // Bounded like every process the tests start: a hung renderer fails here instead of at the runner's timeout.
   const bad = Bun.spawnSync(
     [process.execPath, join(import.meta.dir, "../../deploy/kubernetes/render.ts"), "--replicas", "0"],
-    {
-      stderr: "pipe",
-    },
+    { stderr: "pipe", timeout: 10_000, killSignal: "SIGKILL" },
   );
+  if (bad.exitedDueToTimeout) throw new Error("render.ts --replicas 0 did not exit within 10 s; killed");
   expect(bad.exitCode).toBe(2);
   expect(bad.stderr.toString()).toMatch(/--replicas must be an integer/);
 });

@@ -7,6 +7,10 @@
 #      (`docker import` of a root filesystem: bun, the libraries ldd lists,
 #      the NSS modules DNS needs, a non-root user), tagged $BASE_IMAGE.
 # Prints the base image tag on its last line. Idempotent.
+# Also prints, on lines of their own and as soon as it happens, what it
+# started or built, so that a caller can undo exactly that and nothing more:
+#   dockerd-started PID
+#   base-image-built TAG
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 BASE_IMAGE=${BASE_IMAGE:-rollcall-test/bun-base:local}
@@ -29,7 +33,9 @@ if ! docker info >/dev/null 2>&1; then
     if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then rm -f "$pidfile"; fi
   done
   log "starting dockerd"
-  (dockerd >/tmp/rollcall-dockerd.log 2>&1 &)
+  dockerd </dev/null >/tmp/rollcall-dockerd.log 2>&1 &
+  # Printed before waiting: a caller that must stop it learns the PID even if it never answers.
+  echo "dockerd-started $!"
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     sleep 0.5
@@ -68,5 +74,6 @@ tar -C "$rootfs" -c . | docker import \
   -c 'WORKDIR /app' \
   -c "LABEL bun.version=$version" \
   - "$BASE_IMAGE" >&2
+echo "base-image-built $BASE_IMAGE"
 docker run --rm "$BASE_IMAGE" bun --version >&2
 echo "$BASE_IMAGE"
