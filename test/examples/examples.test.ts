@@ -2,32 +2,12 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { portBlock, ROOT } from "../process/group.ts";
+import { portBlock, ROOT, runCommand } from "../process/group.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rollcall-examples-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs a command to completion within `timeoutMs`, killing it (and failing) past that. */
-async function run(cmd: string[], stdin: string | undefined, timeoutMs: number) {
-  const proc = Bun.spawn(cmd, {
-    cwd: ROOT,
-    stdin: stdin === undefined ? "ignore" : "pipe",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  if (stdin !== undefined && proc.stdin) {
-    proc.stdin.write(stdin);
-    await proc.stdin.end();
-  }
-  const killer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  clearTimeout(killer);
-  return { stdout, stderr, code, killed: proc.signalCode === "SIGKILL" };
-}
+const run = (cmd: string[], stdin: string | undefined, timeoutMs: number) => runCommand(cmd, { stdin, timeoutMs });
 
 test("examples/ping-pong.ts measures round trips through the package face", async () => {
   const port = portBlock(2);

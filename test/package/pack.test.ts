@@ -7,22 +7,16 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { portBlock, ROOT } from "../process/group.ts";
+import { portBlock, ROOT, runCommand } from "../process/group.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rollcall-pack-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(cmd: string[], cwd: string, timeoutMs: number) {
-  const proc = Bun.spawn(cmd, { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const killer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  clearTimeout(killer);
-  if (code !== 0) throw new Error(`${cmd.join(" ")} exited ${code}:\n${stdout}\n${stderr}`);
-  return stdout;
+async function run(cmd: string[], cwd: string, timeoutMs: number): Promise<string> {
+  const r = await runCommand(cmd, { cwd, timeoutMs });
+  if (r.code !== 0)
+    throw new Error(`${cmd.join(" ")} exited ${r.code}${r.killed ? " (killed)" : ""}:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
 }
 
 /** The user's program: a 3-peer group in one process, through the public API only. */

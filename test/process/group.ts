@@ -112,13 +112,30 @@ export async function runPeer(
   args: string[],
   timeoutMs = 10_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, PEER_MAIN, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  return runCommand([process.execPath, PEER_MAIN, ...args], { timeoutMs });
+}
+
+/** Runs a command to completion, feeding it `stdin`; past `timeoutMs` it is killed (`killed` says so). */
+export async function runCommand(
+  cmd: string[],
+  options: { cwd?: string; stdin?: string; timeoutMs: number },
+): Promise<{ code: number; stdout: string; stderr: string; killed: boolean }> {
+  const proc = Bun.spawn(cmd, {
+    cwd: options.cwd ?? ROOT,
+    stdin: options.stdin === undefined ? "ignore" : "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  if (options.stdin !== undefined && proc.stdin) {
+    proc.stdin.write(options.stdin);
+    await proc.stdin.end();
+  }
+  const timer = setTimeout(() => proc.kill("SIGKILL"), options.timeoutMs);
   const [stdout, stderr, code] = await Promise.all([
     new Response(proc.stdout).text(),
     new Response(proc.stderr).text(),
     proc.exited,
   ]);
   clearTimeout(timer);
-  return { code, stdout, stderr };
+  return { code, stdout, stderr, killed: proc.signalCode === "SIGKILL" };
 }
