@@ -9,8 +9,8 @@
  */
 import fc from "fast-check";
 import { decodeFrame, encodeFrame, type Frame } from "../src/wire/frame.ts";
-import { toHex } from "./lib/hex.ts";
 import { properties } from "../test/wire/properties.ts";
+import { toHex } from "./lib/hex.ts";
 
 function argValue(flag: string): string | undefined {
   const i = process.argv.indexOf(flag);

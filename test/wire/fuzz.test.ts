@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import fc from "fast-check";
-import { decodeFrame, encodeFrame } from "../../src/wire/frame.ts";
 import { fromHex } from "../../scripts/lib/hex.ts";
+import { decodeFrame, encodeFrame } from "../../src/wire/frame.ts";
 import regressions from "../vectors/fuzz-regressions.json";
 import { arbitraryFrame, properties } from "./properties.ts";
 

@@ -4,6 +4,7 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
+import { toHex } from "../../scripts/lib/hex.ts";
 import { AckSchema, BundleSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
 import { encodeBundle } from "../../src/wire/bundle.ts";
 import {
@@ -15,7 +16,6 @@ import {
   FrameType,
   PAYLOAD_BYTES_MAX,
 } from "../../src/wire/frame.ts";
-import { toHex } from "../../scripts/lib/hex.ts";
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const nonZeroU32 = fc.integer({ min: 1, max: 0xffffffff });

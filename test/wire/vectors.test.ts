@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { fromJson, toBinary } from "@bufbuild/protobuf";
+import { fromHex, toHex } from "../../scripts/lib/hex.ts";
 import { EnvelopeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
 import { decodeFrame, encodeFrame, FrameType } from "../../src/wire/frame.ts";
-import { fromHex, toHex } from "../../scripts/lib/hex.ts";
 import vectors from "../vectors/frames.json";
 
 describe("golden vectors: valid frames", () => {
