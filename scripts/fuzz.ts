@@ -3,13 +3,13 @@
  *
  * Picks a random seed unless given one, prints it first so that any failure can
  * be replayed with `--seed`, and runs every codec property round after round
- * until the time is up. A counterexample is saved to
- * test/vectors/fuzz-regressions.json (as bytes, when it is a byte input) and the
- * process exits 1.
+ * until the time is up. A counterexample that is a datagram is saved to
+ * test/vectors/fuzz-regressions.json; any other (an envelope) is printed as
+ * hex. Either way the process exits 1.
  */
 import fc from "fast-check";
-import { decodeFrame, encodeFrame, type Frame } from "../src/wire/frame.ts";
-import { properties } from "../test/wire/properties.ts";
+import { decodeFrame } from "../src/wire/frame.ts";
+import { type CodecProperty, properties } from "../test/wire/properties.ts";
 import { toHex } from "./lib/hex.ts";
 
 function argValue(flag: string): string | undefined {
@@ -24,38 +24,59 @@ if (!Number.isFinite(seconds) || seconds <= 0 || !Number.isInteger(seed)) {
 }
 console.log(`fuzz: seed ${seed}, ${seconds} s (replay with: npm run fuzz -- --seed ${seed} --seconds ${seconds})`);
 
-const deadline = Date.now() + seconds * 1000;
+// Rounds are short so that the deadline is kept and every property gets a turn.
+const RUNS_PER_ROUND = 1000;
+const started = Date.now();
+const deadline = started + seconds * 1000;
+const cases = new Map<string, { runs: number; ms: number }>(
+  Object.keys(properties).map((n) => [n, { runs: 0, ms: 0 }]),
+);
 let round = 0;
-let runs = 0;
 while (Date.now() < deadline) {
-  for (const [name, property] of Object.entries(properties)) {
+  for (const [name, codecProperty] of Object.entries(properties)) {
     const roundSeed = (seed + round) | 0;
-    const details = fc.check(property, { seed: roundSeed, numRuns: 2000 });
-    runs += details.numRuns;
+    const t0 = performance.now();
+    const details = fc.check(codecProperty.property, { seed: roundSeed, numRuns: RUNS_PER_ROUND });
+    const tally = cases.get(name)!;
+    tally.runs += details.numRuns;
+    tally.ms += performance.now() - t0;
     if (details.failed) {
       console.error(`FAILED ${name} at seed ${roundSeed}: ${details.errorInstance ?? ""}`);
       console.error(`counterexample: ${fc.stringify(details.counterexample)}`);
-      await saveRegression(name, details.counterexample ?? []);
+      await saveRegression(name, codecProperty, details.counterexample ?? []);
       process.exit(1);
     }
   }
   round++;
-  if (round % 10 === 0) console.log(`fuzz: ${runs} cases, ${Math.ceil((deadline - Date.now()) / 1000)} s left`);
+  if (round % 10 === 0) console.log(`fuzz: ${total()} cases, ${Math.ceil((deadline - Date.now()) / 1000)} s left`);
 }
-console.log(`fuzz: ${runs} cases in ${round} rounds, no failure (seed ${seed})`);
+const elapsed = (Date.now() - started) / 1000;
+console.log(
+  `fuzz: ${total()} cases in ${round} rounds, ${Math.round(total() / elapsed)} cases/s, no failure (seed ${seed})`,
+);
+for (const [name, { runs, ms }] of cases) {
+  console.log(`  ${name}: ${runs} cases, ${Math.round((runs / ms) * 1000)} cases/s`);
+}
 
-async function saveRegression(name: string, counterexample: unknown[]): Promise<void> {
-  const first = counterexample[0];
+function total(): number {
+  let n = 0;
+  for (const { runs } of cases.values()) n += runs;
+  return n;
+}
+
+async function saveRegression(name: string, codecProperty: CodecProperty, counterexample: unknown[]): Promise<void> {
   let bytes: Uint8Array | undefined;
-  if (first instanceof Uint8Array) bytes = first;
-  else if (first && typeof first === "object" && "payload" in first) {
-    try {
-      bytes = encodeFrame(first as Frame);
-    } catch {
-      bytes = undefined;
-    }
+  try {
+    bytes = codecProperty.datagram?.(counterexample);
+  } catch (error) {
+    console.error(`could not rebuild the datagram: ${(error as Error).message}`);
   }
-  if (bytes === undefined) return;
+  if (bytes === undefined) {
+    const first = counterexample[0];
+    if (first instanceof Uint8Array) console.error(`input (hex): ${toHex(first)}`);
+    return;
+  }
+  console.error(`datagram (hex): ${toHex(bytes)}`);
   let expected: string;
   try {
     const result = decodeFrame(bytes);
