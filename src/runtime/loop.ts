@@ -71,10 +71,9 @@ export class PeerLoop<A> {
   private eventsPaused = false;
   /** The address of the datagram being handled, for trace records. */
   private receivingFrom: A | undefined;
-  private closing: { resolve: (clean: boolean) => void; cancelDeadline: Cancel } | undefined;
+  /** While `close` is under way: its deadline, and every caller waiting for it. */
+  private closing: { cancelDeadline: Cancel; waiters: ((clean: boolean) => void)[] } | undefined;
   private closed = false;
-  /** Second and later callers of `close` while it is under way. */
-  private readonly closeWaiters: ((clean: boolean) => void)[] = [];
 
   constructor(options: LoopOptions<A>) {
     this.transport = options.transport;
@@ -89,7 +88,7 @@ export class PeerLoop<A> {
       drain: () => this.flush(),
       error: (error) => {
         this.stats.transportErrors++;
-        this.emit({ type: "transportError", error });
+        this.onEvent({ type: "transportError", error });
       },
     });
   }
@@ -121,11 +120,7 @@ export class PeerLoop<A> {
    * what is outstanding to it now rather than after a backed-off timer.
    */
   learnAddress(id: number, address: A): void {
-    if (this.closed) return;
-    const known = this.addresses[id];
-    if (known !== undefined && this.transport.sameAddress(known, address)) return;
-    this.addresses[id] = address;
-    this.emit({ type: "peerAddress", peer: id, address: this.transport.formatAddress(address), source: "resolver" });
+    if (this.closed || !this.setAddress(id, address, "resolver")) return;
     this.peer.handlePathChange(this.scheduler.now(), id);
     this.flush();
   }
@@ -144,11 +139,12 @@ export class PeerLoop<A> {
    */
   close(reason: string, timeoutMs: number): Promise<boolean> {
     if (this.closed) return Promise.resolve(true);
-    if (this.closing !== undefined) return new Promise((resolve) => this.whenClosed(resolve));
+    const closing = this.closing;
+    if (closing !== undefined) return new Promise((resolve) => closing.waiters.push(resolve));
     return new Promise((resolve) => {
       this.peer.close(this.scheduler.now(), reason);
       const cancelDeadline = this.scheduler.at(this.scheduler.now() + timeoutMs, () => this.finishClose(false));
-      this.closing = { resolve, cancelDeadline };
+      this.closing = { cancelDeadline, waiters: [resolve] };
       this.flush();
     });
   }
@@ -156,10 +152,6 @@ export class PeerLoop<A> {
   /** Stops at once: no goodbye, the transport closed, timers cancelled (a crash, or a second signal). */
   stop(): void {
     this.finishClose(false);
-  }
-
-  private whenClosed(resolve: (clean: boolean) => void): void {
-    this.closeWaiters.push(resolve);
   }
 
   private finishClose(clean: boolean): void {
@@ -171,8 +163,7 @@ export class PeerLoop<A> {
     const closing = this.closing;
     this.closing = undefined;
     closing?.cancelDeadline();
-    closing?.resolve(clean);
-    for (const waiter of this.closeWaiters.splice(0)) waiter(clean);
+    for (const waiter of closing?.waiters ?? []) waiter(clean);
   }
 
   private handleDatagram(bytes: Uint8Array, from: A): void {
@@ -180,19 +171,17 @@ export class PeerLoop<A> {
     this.receivingFrom = from;
     const sender = this.peer.handleDatagram(this.scheduler.now(), bytes);
     this.receivingFrom = undefined;
-    if (sender !== undefined) {
-      const known = this.addresses[sender];
-      if (known === undefined || !this.transport.sameAddress(known, from)) {
-        this.addresses[sender] = from;
-        this.emit({
-          type: "peerAddress",
-          peer: sender,
-          address: this.transport.formatAddress(from),
-          source: "datagram",
-        });
-      }
-    }
+    if (sender !== undefined) this.setAddress(sender, from, "datagram");
     this.scheduleFlush();
+  }
+
+  /** Records a peer's address; reports it and returns true when it is new or changed. */
+  private setAddress(id: number, address: A, source: "datagram" | "resolver"): boolean {
+    const known = this.addresses[id];
+    if (known !== undefined && this.transport.sameAddress(known, address)) return false;
+    this.addresses[id] = address;
+    this.onEvent({ type: "peerAddress", peer: id, address: this.transport.formatAddress(address), source });
+    return true;
   }
 
   private scheduleFlush(): void {
@@ -223,7 +212,7 @@ export class PeerLoop<A> {
     }
     if (!this.eventsPaused) {
       for (let e = this.peer.pollEvent(); e !== undefined; e = this.peer.pollEvent()) {
-        if (this.emit(e) === false) {
+        if (this.onEvent(e) === false) {
           this.eventsPaused = true;
           break;
         }
@@ -235,10 +224,6 @@ export class PeerLoop<A> {
       return;
     }
     this.armTimer();
-  }
-
-  private emit(event: LoopEvent): boolean | undefined {
-    return this.onEvent(event);
   }
 
   /** Hands the queued datagrams to the transport; false when it took only part (the rest waits for `drain`). */
