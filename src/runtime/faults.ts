@@ -86,7 +86,17 @@ export function applyFaults(f: LinkFaults, random: () => number, bytes: Uint8Arr
   return arrivals;
 }
 
-const CHAOS_KEYS = "loss, dup, corrupt, delay, jitter, reorder, reorder-ms";
+/** Each `--chaos` key: the field it sets, and whether it is a probability or milliseconds. */
+const CHAOS_KEYS: Record<string, { field: keyof LinkFaults; unit: "probability" | "ms" }> = {
+  loss: { field: "loss", unit: "probability" },
+  dup: { field: "duplicate", unit: "probability" },
+  corrupt: { field: "corrupt", unit: "probability" },
+  reorder: { field: "reorder", unit: "probability" },
+  delay: { field: "delayMs", unit: "ms" },
+  jitter: { field: "jitterMs", unit: "ms" },
+  "reorder-ms": { field: "reorderMs", unit: "ms" },
+};
+const CHAOS_KEY_LIST = Object.keys(CHAOS_KEYS).join(", ");
 
 /**
  * Parses a `--chaos` spec, `key=value,...` (for example
@@ -99,44 +109,16 @@ export function parseChaos(spec: string): LinkFaults {
     if (part === "") continue;
     const [key, value, extra] = part.split("=");
     if (value === undefined || extra !== undefined) {
-      throw new InputError(`--chaos: "${part}" is not key=value (keys: ${CHAOS_KEYS})`);
+      throw new InputError(`--chaos: "${part}" is not key=value (keys: ${CHAOS_KEY_LIST})`);
     }
+    const known = Object.hasOwn(CHAOS_KEYS, key!) ? CHAOS_KEYS[key!] : undefined;
+    if (known === undefined) throw new InputError(`--chaos: unknown key "${key}" (keys: ${CHAOS_KEY_LIST})`);
     const v = Number(value);
-    const probability = () => {
-      if (!(v >= 0 && v <= 1))
-        throw new InputError(`--chaos: ${key} must be a probability from 0 to 1, got "${value}"`);
-      return v;
-    };
-    const ms = () => {
-      if (!(v >= 0 && v <= 60_000))
-        throw new InputError(`--chaos: ${key} must be milliseconds from 0 to 60000, got "${value}"`);
-      return v;
-    };
-    switch (key) {
-      case "loss":
-        faults.loss = probability();
-        break;
-      case "dup":
-        faults.duplicate = probability();
-        break;
-      case "corrupt":
-        faults.corrupt = probability();
-        break;
-      case "reorder":
-        faults.reorder = probability();
-        break;
-      case "delay":
-        faults.delayMs = ms();
-        break;
-      case "jitter":
-        faults.jitterMs = ms();
-        break;
-      case "reorder-ms":
-        faults.reorderMs = ms();
-        break;
-      default:
-        throw new InputError(`--chaos: unknown key "${key}" (keys: ${CHAOS_KEYS})`);
-    }
+    if (known.unit === "probability" && !(v >= 0 && v <= 1))
+      throw new InputError(`--chaos: ${key} must be a probability from 0 to 1, got "${value}"`);
+    if (known.unit === "ms" && !(v >= 0 && v <= 60_000))
+      throw new InputError(`--chaos: ${key} must be milliseconds from 0 to 60000, got "${value}"`);
+    faults[known.field] = v;
   }
   if (faults.reorder > 0 && faults.reorderMs === 0) faults.reorderMs = 50;
   return faults;
