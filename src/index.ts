@@ -28,7 +28,7 @@ export type { SendResult, SessionStats } from "./reliability/session.ts";
 export { type ChaosStats, ChaosTransport } from "./runtime/chaos.ts";
 export { type Arrival, applyFaults, type LinkFaults, NO_FAULTS, parseChaos } from "./runtime/faults.ts";
 export { type LoopEvent, type LoopOptions, type LoopStats, type LoopTraceRecord, PeerLoop } from "./runtime/loop.ts";
-export { MemoryNetwork, MemoryTransport, type Route } from "./runtime/memory.ts";
+export { addressesById, MemoryNetwork, MemoryTransport, type Route } from "./runtime/memory.ts";
 export type { ResolverEvent } from "./runtime/resolver.ts";
 export {
   AGENT,

@@ -14,6 +14,11 @@ export type Route = (from: number, to: number, bytes: Uint8Array) => readonly Ar
 /** Datagrams in flight at once on one network; past this, new ones are dropped (as a full socket buffer would). */
 const IN_FLIGHT_MAX = 1_000_000;
 
+/** The address book of a group whose peer `id` is bound at memory address `id` (index 0 unused). */
+export function addressesById(peers: number): (number | undefined)[] {
+  return Array.from({ length: peers + 1 }, (_, id) => (id === 0 ? undefined : id));
+}
+
 export class MemoryNetwork {
   /** Datagrams handed to the network, and those dropped by the route or at the in-flight limit. */
   readonly stats = { sent: 0, dropped: 0, delivered: 0 };

@@ -17,7 +17,7 @@ import type { SessionConfig } from "../reliability/config.ts";
 import type { SendResult } from "../reliability/session.ts";
 import { applyFaults, type LinkFaults, NO_FAULTS } from "../runtime/faults.ts";
 import { type LoopEvent, PeerLoop } from "../runtime/loop.ts";
-import { MemoryNetwork } from "../runtime/memory.ts";
+import { addressesById, MemoryNetwork } from "../runtime/memory.ts";
 import { Rng } from "./rng.ts";
 import { VirtualScheduler } from "./virtual-time.ts";
 
@@ -214,13 +214,12 @@ export function simulate(options: SimOptions): SimResult {
   const start = (node: Node) => {
     node.incarnation++;
     const transport = network.bind(node.id);
-    const addresses = Array.from({ length: n + 1 }, (_, id) => (id === 0 ? undefined : id));
     node.app = {};
     node.loop = new PeerLoop<number>({
       peer: { selfId: node.id, epoch: epochRng.nonZeroU32(), names, hostsDigest: digest, session: options.session },
       transport,
       scheduler,
-      addresses,
+      addresses: addressesById(n),
       onEvent: (event) => {
         for (const c of checkers) c.onEvent?.(node, event);
         node.app.onEvent?.(event);

@@ -6,7 +6,7 @@
 import type { PeerEvent, PeerOptions } from "../../src/peer/peer.ts";
 import type { LoopEvent } from "../../src/runtime/loop.ts";
 import { PeerLoop } from "../../src/runtime/loop.ts";
-import { MemoryNetwork } from "../../src/runtime/memory.ts";
+import { addressesById, MemoryNetwork } from "../../src/runtime/memory.ts";
 import { VirtualScheduler } from "../../src/sim/virtual-time.ts";
 
 export const DIGEST = new Uint8Array(32).fill(1);
@@ -47,7 +47,7 @@ export class TestCluster {
       },
       transport: this.network.bind(id),
       scheduler: this.scheduler,
-      addresses: Array.from({ length: this.count + 1 }, (_, i) => (i === 0 ? undefined : i)),
+      addresses: addressesById(this.count),
       onEvent: (event) => {
         // The event handed over is taken either way; false asks for no more.
         this.events[id]!.push(event);
