@@ -145,20 +145,7 @@ function runPeer(
   hosts: string,
   options: { network?: string; logLevel?: string; args?: string[] } = {},
 ): void {
-  const network = options.network ?? NETWORK;
-  // Docker refuses a hostname for a container that joins another's namespace; it gets that one's.
-  const hostname = network.startsWith("container:") ? [] : ["--hostname", name];
-  sh([
-    "docker",
-    "run",
-    "-d",
-    "--name",
-    name,
-    ...hostname,
-    "--network",
-    network,
-    "--label",
-    LABEL,
+  startContainer(name, options.network ?? NETWORK, [
     "-v",
     `${hosts}:/etc/rollcall/hosts:ro`,
     IMAGE,
@@ -166,6 +153,13 @@ function runPeer(
     options.logLevel ?? process.env.ROLLCALL_TEST_LOG_LEVEL ?? "info",
     ...(options.args ?? []),
   ]);
+}
+
+/** `docker run -d` of a container of this run, named (and host-named) `name`, on `network`; `rest` follows. */
+function startContainer(name: string, network: string, rest: string[]): void {
+  // Docker refuses a hostname for a container that joins another's namespace; it gets that one's.
+  const hostname = network.startsWith("container:") ? [] : ["--hostname", name];
+  sh(["docker", "run", "-d", "--name", name, ...hostname, "--network", network, "--label", LABEL, ...rest]);
 }
 
 function logs(name: string): { stdout: string; stderr: string } {
@@ -256,24 +250,7 @@ function lossCounters(name: string): { seen: number; dropped: number } {
  * Returns the time (ms since the epoch) by which the rule was in place.
  */
 function runLossyPeer(name: string, hosts: string, percent: number): number {
-  sh([
-    "docker",
-    "run",
-    "-d",
-    "--name",
-    name,
-    "--hostname",
-    name,
-    "--network",
-    NETWORK,
-    "--label",
-    LABEL,
-    "--entrypoint",
-    "bun",
-    IMAGE,
-    "-e",
-    "setInterval(() => {}, 1 << 30)",
-  ]);
+  startContainer(name, NETWORK, ["--entrypoint", "bun", IMAGE, "-e", "setInterval(() => {}, 1 << 30)"]);
   dropUdp(name, percent);
   const ruleAt = Date.now();
   // debug: the log then has a "send" record for every datagram, the first one included.
