@@ -13,6 +13,9 @@ import {
   type Envelope,
   EnvelopeSchema,
   FragmentSchema,
+  MemberState,
+  ProbeKind,
+  ProbeSchema,
 } from "../src/gen/rollcall/v1/rollcall_pb.ts";
 import {
   CHECKSUM_OFFSET,
@@ -52,6 +55,7 @@ const base: FrameHeader = {
 };
 const withAck = { flags: FrameFlag.Ack, receiverEpoch: 0x0badcafe };
 const bundle = (messages: Uint8Array[]): Bundle => create(BundleSchema, { messages });
+const probeHeader = { ...base, seq: 0, receiverEpoch: 0x0badcafe };
 
 interface ValidCase {
   name: string;
@@ -148,6 +152,30 @@ const valid: ValidCase[] = [
     envelopes: [appData("max")],
   },
   {
+    name: "probe-ping",
+    description:
+      "PROBE frame: peer 1 pings peer 2 (probe id 41), telling it that peer 3 (epoch 0x0c0ffee0, incarnation 2) is suspected by peer 1.",
+    frame: {
+      ...probeHeader,
+      type: FrameType.Probe,
+      payload: create(ProbeSchema, {
+        kind: ProbeKind.PING,
+        probeId: 41,
+        updates: [{ id: 3, epoch: 0x0c0ffee0, incarnation: 2, state: MemberState.SUSPECT, reporter: 1 }],
+      }),
+    },
+  },
+  {
+    name: "probe-ping-req",
+    description:
+      "PROBE frame: peer 1 asks peer 2 to probe peer 3 (epoch 0x0c0ffee0) on its behalf, probe id 42; no updates.",
+    frame: {
+      ...probeHeader,
+      type: FrameType.Probe,
+      payload: create(ProbeSchema, { kind: ProbeKind.PING_REQ, probeId: 42, targetId: 3, targetEpoch: 0x0c0ffee0 }),
+    },
+  },
+  {
     name: "max-size",
     description: `A frame of exactly ${FRAME_BYTES_MAX} bytes, the largest allowed.`,
     frame: { ...base, type: FrameType.Data, payload: bundle([env(appData(bigText))]) },
@@ -166,19 +194,21 @@ function validEntry(c: ValidCase) {
     payload:
       c.frame.type === FrameType.Ack
         ? { ack: {} }
-        : {
-            bundle: {
-              messages: c.frame.payload.messages.map(toHex),
-              fragment:
-                c.frame.payload.fragment === undefined
-                  ? null
-                  : {
-                      totalLength: c.frame.payload.fragment.totalLength,
-                      offset: c.frame.payload.fragment.offset,
-                      data: toHex(c.frame.payload.fragment.data),
-                    },
+        : c.frame.type === FrameType.Probe
+          ? { probe: toJson(ProbeSchema, c.frame.payload) }
+          : {
+              bundle: {
+                messages: c.frame.payload.messages.map(toHex),
+                fragment:
+                  c.frame.payload.fragment === undefined
+                    ? null
+                    : {
+                        totalLength: c.frame.payload.fragment.totalLength,
+                        offset: c.frame.payload.fragment.offset,
+                        data: toHex(c.frame.payload.fragment.data),
+                      },
+              },
             },
-          },
     envelopes: c.envelopes?.map((e) => toJson(EnvelopeSchema, e)),
   };
 }
@@ -217,6 +247,7 @@ function raw(header: Partial<FrameHeader>, payload: Uint8Array, extra?: (view: D
 
 const aliveBytes = encodeFrame(valid[0]!.frame);
 const ackBytes = encodeFrame(valid[2]!.frame);
+const probeBytes = encodeFrame(valid.find((c) => c.name === "probe-ping")!.frame);
 const oneMessage = toBinary(BundleSchema, bundle([env(appData("x"))]));
 
 const invalid: { name: string; description: string; bytes: Uint8Array; reason: string }[] = [
@@ -283,8 +314,8 @@ const invalid: { name: string; description: string; bytes: Uint8Array; reason: s
   },
   {
     name: "unknown-type",
-    description: "Frame type 3, not defined in version 1.",
-    bytes: mutate(aliveBytes, (v) => v.setUint8(3, 3)),
+    description: "Frame type 4, not defined in version 1.",
+    bytes: mutate(aliveBytes, (v) => v.setUint8(3, 4)),
     reason: "unknown-type",
   },
   {
@@ -334,6 +365,39 @@ const invalid: { name: string; description: string; bytes: Uint8Array; reason: s
     description: "An ACK frame must have the Ack flag.",
     bytes: raw({ type: FrameType.Ack, seq: 0, flags: 0, receiverEpoch: 9 }, new Uint8Array(0)),
     reason: "invalid-field",
+  },
+  {
+    name: "probe-with-seq",
+    description: "PROBE frames are not part of the reliable stream; seq must be 0.",
+    bytes: mutate(probeBytes, (v) => v.setUint32(20, 1)),
+    reason: "invalid-field",
+  },
+  {
+    name: "probe-with-ack-flag",
+    description: "PROBE frames carry no stream acknowledgement; the Ack flag must be clear.",
+    bytes: mutate(probeBytes, (v) => v.setUint8(4, FrameFlag.Ack)),
+    reason: "invalid-field",
+  },
+  {
+    name: "probe-unknown-receiver",
+    description: "A probe is sent only to a known process: receiver epoch 0 is invalid.",
+    bytes: mutate(probeBytes, (v) => v.setUint32(16, 0)),
+    reason: "invalid-field",
+  },
+  {
+    name: "probe-too-many-updates",
+    description: "A Probe with 65 updates, one more than allowed.",
+    bytes: raw(
+      { type: FrameType.Probe, seq: 0, receiverEpoch: 0x0badcafe },
+      toBinary(
+        ProbeSchema,
+        create(ProbeSchema, {
+          kind: ProbeKind.GOSSIP,
+          updates: Array.from({ length: 65 }, (_, i) => ({ id: i + 1, epoch: 1, state: MemberState.ALIVE })),
+        }),
+      ),
+    ),
+    reason: "bad-payload",
   },
   {
     name: "data-empty-payload",

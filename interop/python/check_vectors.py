@@ -54,6 +54,9 @@ def main(paths):
                 env = json_format.ParseDict(env_json, pb.Envelope())
                 check(env.SerializeToString(deterministic=True) == frame.payload.messages[i],
                       "%s: envelope %d encodes differently" % (v["name"], i))
+        if frame.type == wire.TYPE_PROBE:
+            expected = json_format.ParseDict(v["payload"]["probe"], pb.Probe())
+            check(frame.payload == expected, "%s: probe %s != %s" % (v["name"], frame.payload, expected))
         again = wire.encode(frame)
         check(again == data, "%s: re-encoding differs:\n  %s\n  %s" % (v["name"], again.hex(), v["hex"]))
         for length in range(len(data)):

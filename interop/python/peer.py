@@ -37,6 +37,7 @@ RTO_INITIAL = 0.1  # seconds, as the TypeScript peer
 RTO_MAX = 1.0
 WINDOW_FRAMES = 32
 RETIRED_EPOCHS_MAX = 16
+RELAYS_MAX = 256  # PING_REQs relayed at once; more are ignored (the requester counts it as a missing answer)
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$", re.I)
 
 
@@ -179,6 +180,12 @@ class PythonPeer:
         self.links = {e["id"]: Link(e["id"]) for e in entries if e["id"] != me["id"]}
         self.heard = set()
         self.ready = False
+        # Failure detector, answering side only (docs/membership.md): ACK pings,
+        # relay PING_REQs, refute suspicions of me by raising my incarnation.
+        self.incarnation = 0
+        self.refutation_sends = 0  # piggybacks of "I am alive" still to send
+        self.relays = {}  # my probe id -> (requester link, its probe id, target id, expiry)
+        self.probe_id_next = 1
         self.stats = {"datagramsSent": 0, "datagramsReceived": 0, "retransmissions": 0, "drops": {}}
         family = socket.AF_INET6 if me["kind"] == "ipv6" else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -260,6 +267,8 @@ class PythonPeer:
             return self.drop("wrong-receiver", "receiver id %d" % frame.receiver_id, link.peer_id)
         if frame.receiver_epoch not in (0, self.epoch):
             return self.drop("stale-receiver-epoch", "receiver epoch %d" % frame.receiver_epoch, link.peer_id)
+        if frame.type == wire.TYPE_PROBE:
+            return self.on_probe(link, frame, address)
         if frame.sender_epoch != link.remote_epoch:
             if frame.sender_epoch in link.retired:
                 return self.drop("stale-epoch", "epoch %d" % frame.sender_epoch, link.peer_id)
@@ -276,6 +285,46 @@ class PythonPeer:
         if frame.type == wire.TYPE_DATA:
             self.on_data(link, frame.seq, frame.payload)
             self.send_ack(link)  # at once: simpler than delaying, and allowed by the spec
+
+    def on_probe(self, link, frame, address):
+        # Probes come only from a process the bootstrap knows, to my current process.
+        if frame.sender_epoch != link.remote_epoch:
+            return self.drop("unknown-epoch", "probe from epoch %d" % frame.sender_epoch, link.peer_id)
+        if frame.receiver_epoch != self.epoch:
+            return self.drop("stale-epoch", "probe for epoch %d" % frame.receiver_epoch, link.peer_id)
+        link.address = address
+        probe = frame.payload
+        for u in probe.updates:
+            if (u.id == self.me["id"] and u.epoch == self.epoch and u.incarnation >= self.incarnation
+                    and u.state in (pb.MEMBER_STATE_SUSPECT, pb.MEMBER_STATE_FAILED, pb.MEMBER_STATE_LEFT)):
+                self.incarnation = u.incarnation + 1
+                self.refutation_sends = 8
+                log("refute", incarnation=self.incarnation, reporter=u.reporter)
+        if probe.kind == pb.PROBE_KIND_PING:
+            self.send_probe(link, pb.PROBE_KIND_ACK, probe.probe_id)
+        elif probe.kind == pb.PROBE_KIND_PING_REQ:
+            target = self.links.get(probe.target_id)
+            if target is None or target.remote_epoch == 0 or target.remote_epoch != probe.target_epoch:
+                return
+            if len(self.relays) >= RELAYS_MAX:
+                return
+            probe_id = self.probe_id_next
+            self.probe_id_next = probe_id % 0xFFFFFFFF + 1
+            self.relays[probe_id] = (link, probe.probe_id, target.peer_id, time.monotonic() + 1.0)
+            self.send_probe(target, pb.PROBE_KIND_PING, probe_id)
+        elif probe.kind == pb.PROBE_KIND_ACK:
+            relay = self.relays.pop(probe.probe_id, None)
+            if relay is not None and relay[2] == link.peer_id:
+                self.send_probe(relay[0], pb.PROBE_KIND_ACK, relay[1])
+
+    def send_probe(self, link, kind, probe_id):
+        probe = pb.Probe(kind=kind, probe_id=probe_id)
+        if self.refutation_sends > 0:
+            self.refutation_sends -= 1
+            probe.updates.append(pb.MemberUpdate(id=self.me["id"], epoch=self.epoch, incarnation=self.incarnation,
+                                                 state=pb.MEMBER_STATE_ALIVE, reporter=self.me["id"]))
+        frame = wire.Frame(wire.TYPE_PROBE, 0, self.me["id"], link.peer_id, self.epoch, link.remote_epoch, 0, 0, 0, probe)
+        self.send(link, wire.encode(frame))
 
     def adopt_epoch(self, link, epoch):
         old = link.remote_epoch
@@ -348,6 +397,8 @@ class PythonPeer:
 
     def on_timer(self):
         now = time.monotonic()
+        for probe_id in [p for p, r in self.relays.items() if r[3] <= now]:
+            del self.relays[probe_id]
         for link in self.links.values():
             if link.address is None:
                 continue

@@ -19,6 +19,8 @@ CHECKSUM_OFFSET = 32
 
 TYPE_DATA = 1
 TYPE_ACK = 2
+TYPE_PROBE = 3
+PROBE_UPDATES_MAX = 64
 FLAG_ACK = 0x01
 
 # magic, version, type, flags, reserved, payload length, sender id, receiver id,
@@ -80,6 +82,13 @@ def header_rule_broken(f, payload_length):
             return "ACK frame without the Ack flag"
     if f.type == TYPE_DATA and payload_length == 0:
         return "DATA frame with empty payload"
+    if f.type == TYPE_PROBE:
+        if f.seq != 0:
+            return "PROBE frame with non-zero seq"
+        if has_ack:
+            return "PROBE frame with the Ack flag"
+        if f.receiver_id == 0 or f.receiver_epoch == 0:
+            return "PROBE frame without receiver id and epoch"
     return None
 
 
@@ -118,7 +127,7 @@ def decode(data):
     computed = checksum(data)
     if stored != computed:
         return None, "checksum-mismatch", "stored %08x computed %08x" % (stored, computed)
-    if ftype not in (TYPE_DATA, TYPE_ACK):
+    if ftype not in (TYPE_DATA, TYPE_ACK, TYPE_PROBE):
         return None, "unknown-type", "type %d" % ftype
     if flags & ~FLAG_ACK or reserved != 0:
         return None, "reserved-bits-set", "flags 0x%02x reserved %d" % (flags, reserved)
@@ -134,6 +143,10 @@ def decode(data):
             broken = bundle_rule_broken(message)
             if broken:
                 return None, "bad-payload", broken
+        elif ftype == TYPE_PROBE:
+            message = pb.Probe.FromString(payload)
+            if len(message.updates) > PROBE_UPDATES_MAX:
+                return None, "bad-payload", "%d updates, at most %d" % (len(message.updates), PROBE_UPDATES_MAX)
         else:
             message = pb.Ack.FromString(payload)
     except Exception as error:  # protobuf's DecodeError, or anything else on hostile bytes

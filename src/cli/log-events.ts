@@ -14,6 +14,8 @@ export function statsFields(peer: RollcallPeer): Record<string, unknown> {
   return {
     datagramsSent: s.datagramsSent,
     datagramsReceived: s.datagramsReceived,
+    bytesSent: s.bytesSent,
+    bytesReceived: s.bytesReceived,
     retransmissions: s.retransmissions,
     drops: s.drops,
     sendBlocked: s.sendBlocked,
@@ -22,7 +24,22 @@ export function statsFields(peer: RollcallPeer): Record<string, unknown> {
     chaosDropped: s.chaos?.dropped ?? 0,
     chaosDuplicated: s.chaos?.duplicated ?? 0,
     chaosCorrupted: s.chaos?.corrupted ?? 0,
+    probesSent: s.membership.probesSent,
+    probesFailed: s.membership.probesFailed,
+    refutations: s.membership.refutations,
+    health: s.membership.health,
   };
+}
+
+/** The membership view for logs: every id, grouped by state (states with no member left out). */
+export function membershipFields(peer: RollcallPeer): Record<string, number[]> {
+  const byState: Record<string, number[]> = {};
+  for (const m of peer.members()) {
+    const ids = byState[m.state] ?? [];
+    ids.push(m.id);
+    byState[m.state] = ids;
+  }
+  return byState;
 }
 
 /** Logs one event at its level. */
@@ -41,6 +58,7 @@ export function logEvent(log: Logger, peer: RollcallPeer, event: RollcallEvent):
       return;
     case "ready":
       log.info("ready", { peers: event.peers, ...statsFields(peer) });
+      log.info("membership", membershipFields(peer));
       return;
     case "peerRestarted":
       log.info("peer-restarted", {
@@ -62,8 +80,32 @@ export function logEvent(log: Logger, peer: RollcallPeer, event: RollcallEvent):
       log.info("peer-responsive", { peer: event.peer, name: name(event.peer) });
       return;
     case "peerLeft":
-      log.info("peer-left", { peer: event.peer, name: name(event.peer), reason: event.reason });
+      log.info("peer-left", {
+        peer: event.peer,
+        name: name(event.peer),
+        epoch: event.epoch,
+        incarnation: event.incarnation,
+        reporter: event.reporter,
+        reason: event.reason,
+      });
+      log.info("membership", membershipFields(peer));
       return;
+    case "peerSuspect":
+    case "peerFailed":
+    case "peerAlive": {
+      const fields = {
+        peer: event.peer,
+        name: name(event.peer),
+        epoch: event.epoch,
+        incarnation: event.incarnation,
+        reporter: event.reporter,
+        ...(event.type === "peerAlive" ? { reason: event.reason } : {}),
+      };
+      if (event.type === "peerFailed") log.warn("peer-failed", fields);
+      else log.info(event.type === "peerSuspect" ? "peer-suspect" : "peer-alive", fields);
+      log.info("membership", membershipFields(peer));
+      return;
+    }
     case "hostsMismatch":
       log.error("hosts-mismatch", {
         peer: event.peer,

@@ -9,6 +9,7 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { InputError } from "../errors.ts";
 import { DEFAULT_PORT, findSelf, loadHosts } from "../hosts/hosts.ts";
+import { checkMembershipConfig, DEFAULT_MEMBERSHIP_CONFIG, type MembershipConfig } from "../membership/config.ts";
 import { faultsActive, parseChaos } from "../runtime/faults.ts";
 import { AGENT, type RollcallPeer, startPeer } from "../runtime/rollcall-peer.ts";
 import { LOG_LEVELS, type LogFormat, Logger, type LogLevel } from "./log.ts";
@@ -30,6 +31,13 @@ options:
       --log-format FORMAT  json (JSON Lines, default) | pretty
       --ready-timeout SEC  exit with code 3 if not READY within SEC seconds (default: wait forever)
       --chaos SPEC         inject faults on sent datagrams, e.g. loss=0.3,dup=0.05,corrupt=0.01,delay=20,jitter=10
+
+failure detection (docs/membership.md):
+      --protocol-period-ms N  probe one member every N ms (default 200)
+      --probe-timeout-ms N    wait N ms for a direct answer before asking others (default 100; below the period)
+      --indirect-probes N     members asked to probe one that did not answer (default 3; 0..16)
+      --suspicion-mult N      a suspect is failed after N x log10(group size) periods unless it refutes (default 4)
+
       --version            print the version
       --help               print this help
 
@@ -44,6 +52,36 @@ export interface PeerArgs {
   logFormat: LogFormat;
   readyTimeoutMs: number | undefined;
   chaos: string | undefined;
+  /** Failure detector settings given on the command line; the rest keep their defaults. */
+  membership: Partial<MembershipConfig>;
+}
+
+/** Failure detector flags and the settings they set. */
+const MEMBERSHIP_FLAGS = {
+  "protocol-period-ms": "protocolPeriodMs",
+  "probe-timeout-ms": "probeTimeoutMs",
+  "indirect-probes": "indirectProbes",
+  "suspicion-mult": "suspicionMult",
+} as const satisfies Record<string, keyof MembershipConfig>;
+
+function parseMembershipFlags(values: Record<string, string | boolean | undefined>): Partial<MembershipConfig> {
+  const given: Partial<MembershipConfig> = {};
+  for (const [flag, key] of Object.entries(MEMBERSHIP_FLAGS)) {
+    const text = values[flag];
+    if (typeof text !== "string") continue;
+    const v = Number(text);
+    if (text.trim() === "" || !Number.isFinite(v)) throw new InputError(`--${flag} must be a number, got "${text}"`);
+    given[key] = v;
+  }
+  try {
+    checkMembershipConfig({ ...DEFAULT_MEMBERSHIP_CONFIG, ...given });
+  } catch (error) {
+    // Name the flags, not the API's setting names.
+    let message = (error as Error).message;
+    for (const [flag, key] of Object.entries(MEMBERSHIP_FLAGS)) message = message.replaceAll(key, `--${flag}`);
+    throw new InputError(message);
+  }
+  return given;
 }
 
 /** Parses the command line; throws InputError with a message fit for the user. */
@@ -61,6 +99,10 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
         "log-format": { type: "string" },
         "ready-timeout": { type: "string" },
         chaos: { type: "string" },
+        "protocol-period-ms": { type: "string" },
+        "probe-timeout-ms": { type: "string" },
+        "indirect-probes": { type: "string" },
+        "suspicion-mult": { type: "string" },
         version: { type: "boolean" },
         help: { type: "boolean" },
       },
@@ -115,6 +157,7 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
     logFormat,
     readyTimeoutMs,
     chaos: values.chaos as string | undefined,
+    membership: parseMembershipFlags(values),
   };
 }
 
@@ -148,6 +191,7 @@ async function main(): Promise<void> {
         name: args.name,
         bind: args.bind,
         chaos,
+        membership: args.membership,
         trace: logger.enabled("debug") ? (record) => logTrace(logger, record) : undefined,
       });
     } catch (error) {

@@ -6,6 +6,10 @@
  * Inputs:  `handleDatagram(now, bytes)`, `handleTimeout(now)`, `send(now, to, body)`, `close(now, reason)`.
  * Outputs: `pollTransmit(now)`, `pollEvent()`, `pollTimeout()`.
  *
+ * After READY the failure detector (src/membership) runs beside the sessions:
+ * its probes travel in unreliable PROBE frames, and it learns members' epochs,
+ * restarts and goodbyes from the sessions.
+ *
  * Peers are named by id, their 1-based position in the hosts file. Addresses
  * are the driver's business: `handleDatagram` returns the id of the peer a
  * datagram was accepted from, so the driver can learn where that peer is.
@@ -14,9 +18,11 @@
  */
 import type { Envelope } from "../gen/rollcall/v1/rollcall_pb.ts";
 import { PEERS_MAX } from "../limits.ts";
+import type { MembershipConfig } from "../membership/config.ts";
+import { Membership, type MembershipEvent, type MemberView } from "../membership/membership.ts";
 import { checkSessionConfig, DEFAULT_SESSION_CONFIG, type SessionConfig } from "../reliability/config.ts";
 import { type SendResult, Session, type SessionEvent } from "../reliability/session.ts";
-import { decodeFrame, encodeFrameBytes, FrameFlag, FrameType } from "../wire/frame.ts";
+import { decodeFrame, encodeFrameBytes, FrameFlag, FrameType, type ProbeFrame } from "../wire/frame.ts";
 import { appDataBody, decodeEnvelope, encodeAppDataEnvelope, encodeEnvelope } from "./envelope.ts";
 import { TimerHeap } from "./timer-heap.ts";
 
@@ -32,6 +38,10 @@ export interface PeerOptions {
   /** Software and version announced in Alive, for logs. */
   agent?: string;
   session?: Partial<SessionConfig>;
+  /** Failure detector settings (docs/membership.md); `{ enabled: false }` turns it off. */
+  membership?: Partial<MembershipConfig>;
+  /** Uniform in [0, 1), for the failure detector's random choices; Math.random by default. Seed it to replay. */
+  random?: () => number;
   /**
    * Most events waiting in `pollEvent`. At the limit incoming DATA frames are
    * dropped unacknowledged (reason `receiver-busy`) so senders retry later and
@@ -49,17 +59,24 @@ export type PeerEvent =
   | { type: "peerRestarted"; peer: number; oldEpoch: number; newEpoch: number; messagesDropped: number }
   | { type: "peerUnresponsive"; peer: number; sinceMs: number }
   | { type: "peerResponsive"; peer: number }
-  | { type: "peerLeft"; peer: number; reason: string }
+  | MembershipEvent
   | { type: "hostsMismatch"; peer: number; name: string }
   | { type: "message"; from: number; body: Uint8Array }
   | { type: "writable"; peer: number };
+
+export type FrameTypeName = "DATA" | "ACK" | "PROBE";
+const FRAME_TYPE_NAMES: Record<FrameType, FrameTypeName> = {
+  [FrameType.Data]: "DATA",
+  [FrameType.Ack]: "ACK",
+  [FrameType.Probe]: "PROBE",
+};
 
 /** One line of the datagram record, for logs. */
 export type TraceRecord =
   | {
       kind: "send";
       peer: number;
-      frameType: "DATA" | "ACK";
+      frameType: FrameTypeName;
       seq: number;
       ack: number | undefined;
       sack: number;
@@ -69,7 +86,7 @@ export type TraceRecord =
   | {
       kind: "recv";
       peer: number;
-      frameType: "DATA" | "ACK";
+      frameType: FrameTypeName;
       seq: number;
       ack: number | undefined;
       sack: number;
@@ -89,6 +106,8 @@ export interface PeerStats {
 }
 
 const DEFAULT_EVENTS_MAX = 65_536;
+/** Timer key of the failure detector; sessions use their peer ids (1..). */
+const MEMBERSHIP_TIMER = 0;
 
 export class Peer {
   readonly selfId: number;
@@ -123,6 +142,7 @@ export class Peer {
   /** Peers `close` said goodbye to. */
   private readonly goodbyeTo: number[] = [];
   private readonly trace: ((record: TraceRecord) => void) | undefined;
+  private readonly membership: Membership;
 
   constructor(now: number, options: PeerOptions) {
     const { selfId, epoch, names } = options;
@@ -145,6 +165,14 @@ export class Peer {
     checkSessionConfig(this.sessionConfig);
     this.eventsMax = options.eventsMax ?? DEFAULT_EVENTS_MAX;
     this.trace = options.trace;
+    this.membership = new Membership(now, {
+      selfId,
+      epoch,
+      members: names.length,
+      config: options.membership,
+      random: options.random ?? Math.random,
+    });
+    this.timers.set(MEMBERSHIP_TIMER, this.membership.pollTimeout());
     this.sessions = new Array(names.length + 1).fill(undefined);
     for (let id = 1; id <= names.length; id++) {
       if (id === selfId) continue;
@@ -174,6 +202,16 @@ export class Peer {
     return this.sessions.every((s) => s === undefined || s.idle);
   }
 
+  /** Every member as the failure detector sees it, me included. */
+  members(): MemberView[] {
+    return this.membership.view();
+  }
+
+  /** The failure detector's counters. */
+  get membershipStats(): Membership["stats"] {
+    return this.membership.stats;
+  }
+
   /** The session with a peer, for statistics. */
   session(id: number): Session | undefined {
     return this.sessions[id];
@@ -197,6 +235,7 @@ export class Peer {
   close(now: number, reason: string): void {
     if (this.closing) return;
     this.closing = true;
+    this.membership.leave();
     for (let id = 1; id <= this.peerCount; id++) {
       const session = this.sessions[id];
       // A peer never heard from does not know us, and one that said goodbye
@@ -246,6 +285,7 @@ export class Peer {
       this.drop(peer, "wrong-receiver", `addressed to id ${frame.receiverId}, I am ${this.selfId}`);
       return undefined;
     }
+    if (frame.type === FrameType.Probe) return this.handleProbe(now, peer, frame, bytes.length);
     if (frame.type === FrameType.Data && this.events.length - this.eventsHead >= this.eventsMax) {
       this.drop(peer, "receiver-busy", `${this.eventsMax} events not yet polled`);
       return undefined;
@@ -253,7 +293,7 @@ export class Peer {
     this.trace?.({
       kind: "recv",
       peer,
-      frameType: frame.type === FrameType.Data ? "DATA" : "ACK",
+      frameType: FRAME_TYPE_NAMES[frame.type],
       seq: frame.seq,
       ack: (frame.flags & FrameFlag.Ack) !== 0 ? frame.ack : undefined,
       sack: frame.sack,
@@ -275,6 +315,8 @@ export class Peer {
     this.afterInput(now, peer);
     if (!this.heard.has(peer) && !this.mismatched.has(peer)) {
       this.heard.add(peer);
+      this.membership.memberUp(now, peer, frame.senderEpoch);
+      this.afterMembership(now);
       this.pushEvent({ type: "peerUp", peer, epoch: frame.senderEpoch, up: this.heard.size + 1 });
       this.checkReady();
     }
@@ -283,6 +325,11 @@ export class Peer {
 
   handleTimeout(now: number): void {
     for (const id of this.timers.popDue(now)) {
+      if (id === MEMBERSHIP_TIMER) {
+        this.membership.handleTimeout(now);
+        this.afterMembership(now);
+        continue;
+      }
       this.sessions[id]!.handleTimeout(now);
       this.afterInput(now, id);
     }
@@ -295,6 +342,37 @@ export class Peer {
 
   /** Next datagram to send, or undefined when there is nothing to send now. */
   pollTransmit(now: number): { to: number; bytes: Uint8Array } | undefined {
+    // Probes first: their timing is what they measure.
+    const probe = this.membership.pollTransmit();
+    if (probe !== undefined) {
+      const bytes = encodeFrameBytes(
+        {
+          type: FrameType.Probe,
+          flags: 0,
+          senderId: this.selfId,
+          receiverId: probe.to,
+          senderEpoch: this.epoch,
+          receiverEpoch: probe.toEpoch,
+          seq: 0,
+          ack: 0,
+          sack: 0,
+        },
+        probe.payload,
+      );
+      this.stats.datagramsSent++;
+      this.stats.bytesSent += bytes.length;
+      this.trace?.({
+        kind: "send",
+        peer: probe.to,
+        frameType: "PROBE",
+        seq: 0,
+        ack: undefined,
+        sack: 0,
+        bytes: bytes.length,
+        retransmission: false,
+      });
+      return { to: probe.to, bytes };
+    }
     for (const id of this.pending) {
       const session = this.sessions[id]!;
       const out = session.pollTransmit(now);
@@ -323,7 +401,7 @@ export class Peer {
       this.trace?.({
         kind: "send",
         peer: id,
-        frameType: out.type === FrameType.Data ? "DATA" : "ACK",
+        frameType: FRAME_TYPE_NAMES[out.type],
         seq: out.seq,
         ack: (out.flags & FrameFlag.Ack) !== 0 ? out.ack : undefined,
         sack: out.sack,
@@ -355,6 +433,45 @@ export class Peer {
     // Only DATA frames add events in bulk and they are refused at eventsMax
     // (see handleDatagram); the few control events may overshoot it slightly.
     this.events.push(event);
+  }
+
+  /** A PROBE frame: only from the process of a member the bootstrap knows, to my current process. */
+  private handleProbe(now: number, peer: number, frame: ProbeFrame, bytes: number): number | undefined {
+    const session = this.sessions[peer]!;
+    if (this.mismatched.has(peer)) {
+      this.drop(peer, "hosts-mismatch", "probe ignored");
+      return undefined;
+    }
+    if (frame.senderEpoch !== session.remoteEpoch) {
+      // A new process whose Alive has not arrived yet, or an old one: the bootstrap decides first.
+      this.drop(peer, "unknown-epoch", `probe from epoch ${frame.senderEpoch}, I know ${session.remoteEpoch}`);
+      return undefined;
+    }
+    if (frame.receiverEpoch !== this.epoch) {
+      this.drop(peer, "stale-epoch", `probe for epoch ${frame.receiverEpoch}, mine is ${this.epoch}`);
+      return undefined;
+    }
+    this.trace?.({
+      kind: "recv",
+      peer,
+      frameType: "PROBE",
+      seq: 0,
+      ack: undefined,
+      sack: 0,
+      bytes,
+      epoch: frame.senderEpoch,
+    });
+    this.membership.handleProbe(now, peer, frame.senderEpoch, frame.payload);
+    this.afterMembership(now);
+    return peer;
+  }
+
+  /** After any input to the failure detector: take its events and re-arm its timer. */
+  private afterMembership(now: number): void {
+    for (let e = this.membership.pollEvent(); e !== undefined; e = this.membership.pollEvent()) this.pushEvent(e);
+    const at = this.membership.pollTimeout();
+    // Due now (news to gossip): handled at the next timer turn, which the driver runs at once.
+    this.timers.set(MEMBERSHIP_TIMER, at === undefined ? undefined : Math.max(at, now));
   }
 
   /** After any input to a session: handle what it reported, then note that it may have something to send. */
@@ -397,6 +514,8 @@ export class Peer {
         return;
       case "restarted":
         this.pushEvent({ ...event, type: "peerRestarted", peer });
+        this.membership.memberRestarted(now, peer, event.newEpoch);
+        this.afterMembership(now);
         // A new process may have read the right file this time; its Alive decides again.
         this.mismatched.delete(peer);
         this.left.delete(peer);
@@ -448,7 +567,8 @@ export class Peer {
         return;
       case "goodbye":
         this.left.add(peer);
-        this.pushEvent({ type: "peerLeft", peer, reason: body.value.reason });
+        this.membership.memberLeft(now, peer, this.sessions[peer]!.remoteEpoch, body.value.reason);
+        this.afterMembership(now);
         return;
       default:
         // A message type from a newer version: skipping it keeps us compatible.
@@ -483,6 +603,7 @@ export class Peer {
     if (this.mismatched.has(peer)) return;
     this.mismatched.add(peer);
     this.heard.delete(peer);
+    this.membership.forget(peer);
     this.pushEvent({ type: "hostsMismatch", peer, name: this.nameOf(peer) });
   }
 }

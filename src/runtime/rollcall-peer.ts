@@ -16,6 +16,8 @@
  */
 import { InputError } from "../errors.ts";
 import { findSelf, type HostsList, loadHosts, parseHosts } from "../hosts/hosts.ts";
+import type { MembershipConfig } from "../membership/config.ts";
+import type { MembershipStats, MemberView } from "../membership/membership.ts";
 import type { PeerStats } from "../peer/peer.ts";
 import type { SessionConfig } from "../reliability/config.ts";
 import type { SendResult, SessionStats } from "../reliability/session.ts";
@@ -51,6 +53,8 @@ export interface StartOptions {
   chaos?: LinkFaults | string;
   /** Reliability tunables; see `SessionConfig`. */
   session?: Partial<SessionConfig>;
+  /** Failure detector tunables (docs/membership.md); `{ enabled: false }` turns it off. */
+  membership?: Partial<MembershipConfig>;
   /** Non-zero 32-bit epoch; a fresh random one by default (it must change at every start). */
   epoch?: number;
   /** Events buffered for `events()` before the peer holds senders back (default 65,536). */
@@ -76,6 +80,8 @@ export interface RollcallStats extends PeerStats, LoopStats {
   eventsDropped: number;
   /** Faults injected by `chaos`, when set. */
   chaos: ChaosStats | undefined;
+  /** The failure detector's counters. */
+  membership: MembershipStats;
 }
 
 /** The reliable link to one peer, as `RollcallPeer.link` reports it. */
@@ -170,6 +176,7 @@ export class RollcallPeer {
         hostsDigest: hosts.digest,
         agent: AGENT,
         session: options.session,
+        membership: options.membership,
       },
       transport,
       scheduler: realScheduler,
@@ -326,6 +333,15 @@ export class RollcallPeer {
     return iterator;
   }
 
+  /**
+   * Every member of the group as this peer's failure detector sees it, me
+   * included: `alive`, `suspect`, `failed`, `left`, or `unknown` before it
+   * was first heard from.
+   */
+  members(): MemberView[] {
+    return this.loop.peer.members();
+  }
+
   /** Counters: datagrams, bytes, retransmissions, drops by reason, and the transport's. */
   stats(): RollcallStats {
     const s = this.loop.peer.stats;
@@ -335,6 +351,7 @@ export class RollcallPeer {
       ...this.loop.stats,
       eventsDropped: this.eventsDropped,
       chaos: this.chaos ? { ...this.chaos.stats } : undefined,
+      membership: { ...this.loop.peer.membershipStats },
     };
   }
 

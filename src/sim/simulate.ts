@@ -12,6 +12,7 @@
  * exactly-once workload of `exactly-once.ts` is one such application.
  */
 
+import type { MembershipConfig } from "../membership/config.ts";
 import type { Peer } from "../peer/peer.ts";
 import type { SessionConfig } from "../reliability/config.ts";
 import type { SendResult } from "../reliability/session.ts";
@@ -102,6 +103,8 @@ export interface SimOptions {
   /** Start times are spread uniformly over this many ms (0: all at once). */
   startSpreadMs: number;
   session?: Partial<SessionConfig>;
+  /** Failure detector settings for every peer. */
+  membership?: Partial<MembershipConfig>;
   /** Builds the application of each incarnation of each node; none by default (bootstrap only). */
   app?: (node: SimNode, world: SimWorld) => SimApp;
   /** Builds the run's checkers. */
@@ -162,6 +165,7 @@ export function simulate(options: SimOptions): SimResult {
   const faultRng = rng.fork();
   const epochRng = rng.fork();
   const workRng = rng.fork();
+  const detectorRng = rng.fork();
   const random = () => faultRng.float();
   const f = options.faults;
   const n = options.peers;
@@ -216,7 +220,18 @@ export function simulate(options: SimOptions): SimResult {
     const transport = network.bind(node.id);
     node.app = {};
     node.loop = new PeerLoop<number>({
-      peer: { selfId: node.id, epoch: epochRng.nonZeroU32(), names, hostsDigest: digest, session: options.session },
+      peer: {
+        selfId: node.id,
+        epoch: epochRng.nonZeroU32(),
+        names,
+        hostsDigest: digest,
+        session: options.session,
+        membership: options.membership,
+        random: (
+          (r) => () =>
+            r.float()
+        )(detectorRng.fork()),
+      },
       transport,
       scheduler,
       addresses: addressesById(n),

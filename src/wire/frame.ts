@@ -8,8 +8,15 @@
  * {@link FrameEncodeError} for values out of range, which is a programming
  * error on the local side.
  */
-import { fromBinary } from "@bufbuild/protobuf";
-import { type Ack, AckSchema, type Bundle, BundleSchema } from "../gen/rollcall/v1/rollcall_pb.ts";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  type Ack,
+  AckSchema,
+  type Bundle,
+  BundleSchema,
+  type Probe,
+  ProbeSchema,
+} from "../gen/rollcall/v1/rollcall_pb.ts";
 import { bundleBytes, writeBundle } from "./bundle.ts";
 
 /** "RC" in ASCII. */
@@ -31,6 +38,11 @@ export const FrameType = {
   Data: 1,
   /** Standalone acknowledgement: sequence number 0, payload an empty {@link Ack}. */
   Ack: 2,
+  /**
+   * Failure detector (docs/membership.md): unreliable, never re-sent,
+   * sequence number 0, no Ack flag, receiver id and epoch known; payload a {@link Probe}.
+   */
+  Probe: 3,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -64,8 +76,12 @@ export interface FrameHeader {
 
 export type DataFrame = FrameHeader & { type: typeof FrameType.Data; payload: Bundle };
 export type AckFrame = FrameHeader & { type: typeof FrameType.Ack; payload: Ack };
+export type ProbeFrame = FrameHeader & { type: typeof FrameType.Probe; payload: Probe };
 /** A decoded, validated frame. */
-export type Frame = DataFrame | AckFrame;
+export type Frame = DataFrame | AckFrame | ProbeFrame;
+
+/** Most membership updates one probe carries; more is `bad-payload`. */
+export const PROBE_UPDATES_MAX = 64;
 
 /** Every reason a datagram can be rejected, as used in logs and counters. */
 export const DECODE_FAILURES = [
@@ -155,6 +171,11 @@ function headerRuleBroken(h: FrameHeader, payloadLength: number): string | undef
     if (!hasAck) return "ACK frame without the Ack flag";
   }
   if (h.type === FrameType.Data && payloadLength === 0) return "DATA frame with empty payload";
+  if (h.type === FrameType.Probe) {
+    if (h.seq !== 0) return "PROBE frame with non-zero seq";
+    if (hasAck) return "PROBE frame with the Ack flag";
+    if (h.receiverId === 0 || h.receiverEpoch === 0) return "PROBE frame without receiver id and epoch";
+  }
   return undefined;
 }
 
@@ -172,7 +193,7 @@ export function encodeFrameBytes(header: FrameHeader, payload: Uint8Array): Uint
 
 /** Checks a header for encoding; throws FrameEncodeError. */
 function checkHeader(header: FrameHeader, payloadLength: number): void {
-  if (header.type !== FrameType.Data && header.type !== FrameType.Ack) {
+  if (!isFrameType(header.type)) {
     throw new FrameEncodeError(`unknown frame type ${header.type}`);
   }
   checkUint("flags", header.flags, 0xff);
@@ -219,7 +240,8 @@ function seal(bytes: Uint8Array, header: FrameHeader, payloadLength: number): Ui
  * Bundle is written straight into the frame buffer (src/wire/bundle.ts).
  */
 export function encodeFrame(frame: Frame): Uint8Array {
-  if (frame.type !== FrameType.Data) return encodeFrameBytes(frame, new Uint8Array(0));
+  if (frame.type === FrameType.Ack) return encodeFrameBytes(frame, new Uint8Array(0));
+  if (frame.type === FrameType.Probe) return encodeFrameBytes(frame, toBinary(ProbeSchema, frame.payload));
   const payloadLength = bundleBytes(frame.payload);
   checkHeader(frame, payloadLength);
   const bytes = new Uint8Array(HEADER_BYTES + payloadLength);
@@ -249,7 +271,7 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
   const computed = frameChecksum(bytes);
   if (stored !== computed) return fail("checksum-mismatch", `stored 0x${hex32(stored)}, computed 0x${hex32(computed)}`);
   const type = bytes[3]!;
-  if (type !== FrameType.Data && type !== FrameType.Ack) return fail("unknown-type", `frame type ${type}`);
+  if (!isFrameType(type)) return fail("unknown-type", `frame type ${type}`);
   const flags = bytes[4]!;
   if ((flags & ~FLAGS_KNOWN) !== 0 || bytes[5] !== 0) {
     return fail("reserved-bits-set", `flags 0x${flags.toString(16)}, reserved byte ${bytes[5]}`);
@@ -277,6 +299,14 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
       frame.payload = payload;
       return { ok: true, frame };
     }
+    if (type === FrameType.Probe) {
+      const payload = fromBinary(ProbeSchema, payloadBytes);
+      if (payload.updates.length > PROBE_UPDATES_MAX)
+        return fail("bad-payload", `${payload.updates.length} updates, at most ${PROBE_UPDATES_MAX}`);
+      const frame = header as ProbeFrame;
+      frame.payload = payload;
+      return { ok: true, frame };
+    }
     const frame = header as AckFrame;
     frame.payload = fromBinary(AckSchema, payloadBytes);
     return { ok: true, frame };
@@ -296,6 +326,10 @@ function bundleRuleBroken(bundle: Bundle): string | undefined {
   if (fragment.offset + fragment.data.length > fragment.totalLength)
     return "fragment extends past its message's length";
   return undefined;
+}
+
+function isFrameType(type: number): type is FrameType {
+  return type === FrameType.Data || type === FrameType.Ack || type === FrameType.Probe;
 }
 
 function hex32(n: number): string {

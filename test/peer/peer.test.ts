@@ -64,7 +64,14 @@ describe("bootstrap", () => {
     });
     net.run();
     await Promise.resolve();
-    expect(net.events[2]!.find((e) => e.type === "peerLeft")).toEqual({ type: "peerLeft", peer: 1, reason: "SIGTERM" });
+    expect(net.events[2]!.find((e) => e.type === "peerLeft")).toEqual({
+      type: "peerLeft",
+      peer: 1,
+      epoch: net.loops[1]!.peer.epoch,
+      incarnation: 0,
+      reporter: 1,
+      reason: "SIGTERM",
+    });
     expect(clean).toBe(true);
     expect(net.loops[1]!.isClosed).toBe(true);
   });

@@ -7,7 +7,14 @@ import type { PeerEvent, PeerOptions } from "../../src/peer/peer.ts";
 import type { LoopEvent } from "../../src/runtime/loop.ts";
 import { PeerLoop } from "../../src/runtime/loop.ts";
 import { addressesById, MemoryNetwork } from "../../src/runtime/memory.ts";
+import { Rng } from "../../src/sim/rng.ts";
 import { VirtualScheduler } from "../../src/sim/virtual-time.ts";
+
+/** The failure detector's randomness, fixed per peer so every test replays exactly. */
+function seededRandom(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.float();
+}
 
 export const DIGEST = new Uint8Array(32).fill(1);
 
@@ -42,6 +49,7 @@ export class TestCluster {
         epoch: 100 + id + 1000 * (this.loops[id] === undefined ? 0 : 1),
         names: this.names,
         hostsDigest: DIGEST,
+        random: seededRandom(id + 7919 * (this.loops[id] === undefined ? 0 : 1)),
         ...this.options(id),
         ...overrides,
       },

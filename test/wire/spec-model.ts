@@ -5,7 +5,7 @@
  * protobuf-es as the protobuf parser, as the spec's "valid protobuf" means.
  */
 import { fromBinary } from "@bufbuild/protobuf";
-import { AckSchema, BundleSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
+import { AckSchema, BundleSchema, ProbeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -32,6 +32,13 @@ export function specVerdict(b: Uint8Array): string {
   if (header !== "payload") return header;
   const payload = b.subarray(36);
   if (b[3] === 2) return parses(() => fromBinary(AckSchema, payload)) ? "ok" : "bad-payload";
+  if (b[3] === 3) {
+    try {
+      return fromBinary(ProbeSchema, payload).updates.length <= 64 ? "ok" : "bad-payload";
+    } catch {
+      return "bad-payload";
+    }
+  }
   return bundleRuleBroken(payload) === undefined ? "ok" : "bad-payload";
 }
 
@@ -73,7 +80,7 @@ function headerVerdict(b: Uint8Array): string {
   if (payloadLength < b.length - 36) return "trailing-bytes";
   if (u32(b, 32) !== specChecksum(b)) return "checksum-mismatch";
   const type = b[3]!;
-  if (type !== 1 && type !== 2) return "unknown-type";
+  if (type !== 1 && type !== 2 && type !== 3) return "unknown-type";
   const flags = b[4]!;
   if ((flags & ~0x01) !== 0 || b[5] !== 0) return "reserved-bits-set";
   const ackFlag = (flags & 0x01) !== 0;
@@ -88,5 +95,6 @@ function headerVerdict(b: Uint8Array): string {
   if (ackFlag && receiverEpoch === 0) return "invalid-field";
   if (type === 2 && (seq !== 0 || !ackFlag)) return "invalid-field";
   if (type === 1 && payloadLength === 0) return "invalid-field";
+  if (type === 3 && (seq !== 0 || ackFlag || u16(b, 10) === 0 || receiverEpoch === 0)) return "invalid-field";
   return "payload";
 }

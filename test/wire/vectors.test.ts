@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { fromJson, toBinary } from "@bufbuild/protobuf";
+import { fromJson, toBinary, toJson } from "@bufbuild/protobuf";
 import { fromHex, toHex } from "../../scripts/lib/hex.ts";
-import { EnvelopeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
+import { EnvelopeSchema, ProbeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
 import { decodeFrame, encodeFrame, FrameType } from "../../src/wire/frame.ts";
 import vectors from "../vectors/frames.json";
 
@@ -31,6 +31,8 @@ describe("golden vectors: valid frames", () => {
           const encoded = v.envelopes.map((e) => toHex(toBinary(EnvelopeSchema, fromJson(EnvelopeSchema, e as never))));
           expect(encoded).toEqual(bundle.messages.map(toHex));
         }
+      } else if (result.frame.type === FrameType.Probe) {
+        expect(toJson(ProbeSchema, result.frame.payload)).toEqual(v.payload.probe as never);
       } else {
         expect(v.payload.ack).toBeDefined();
       }

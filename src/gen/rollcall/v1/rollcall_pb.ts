@@ -2,6 +2,7 @@
 // these as its payload, chosen by the frame type in the header:
 //   DATA frame  -> Bundle
 //   ACK frame   -> Ack
+//   PROBE frame -> Probe
 //
 // Field numbers and enum values are append-only: never renumber, never reuse a
 // removed number (reserve it instead). Unknown fields are ignored by readers.
@@ -10,15 +11,15 @@
 // @generated from file rollcall/v1/rollcall.proto (package rollcall.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file rollcall/v1/rollcall.proto.
  */
 export const file_rollcall_v1_rollcall: GenFile = /*@__PURE__*/
-  fileDesc("Chpyb2xsY2FsbC92MS9yb2xsY2FsbC5wcm90bxILcm9sbGNhbGwudjEiQwoGQnVuZGxlEhAKCG1lc3NhZ2VzGAEgAygMEicKCGZyYWdtZW50GAIgASgLMhUucm9sbGNhbGwudjEuRnJhZ21lbnQiPgoIRnJhZ21lbnQSFAoMdG90YWxfbGVuZ3RoGAEgASgNEg4KBm9mZnNldBgCIAEoDRIMCgRkYXRhGAMgASgMIgUKA0FjayK2AQoIRW52ZWxvcGUSIwoFYWxpdmUYASABKAsyEi5yb2xsY2FsbC52MS5BbGl2ZUgAEiQKBGRhdGEYAiABKAsyFC5yb2xsY2FsbC52MS5BcHBEYXRhSAASJwoHZ29vZGJ5ZRgDIAEoCzIULnJvbGxjYWxsLnYxLkdvb2RieWVIABIuCgthbGl2ZV9yZXBseRgEIAEoCzIXLnJvbGxjYWxsLnYxLkFsaXZlUmVwbHlIAEIGCgRib2R5ImkKBUFsaXZlEgwKBG5hbWUYASABKAkSCgoCaWQYAiABKA0SDQoFZXBvY2gYAyABKA0SFAoMaG9zdHNfZGlnZXN0GAQgASgMEhIKCnBlZXJfY291bnQYBSABKA0SDQoFYWdlbnQYBiABKAkiTwoKQWxpdmVSZXBseRIKCgJpZBgBIAEoDRINCgVlcG9jaBgCIAEoDRIUCgxob3N0c19kaWdlc3QYAyABKAwSEAoIYWNjZXB0ZWQYBCABKAgiFwoHQXBwRGF0YRIMCgRib2R5GAEgASgMIhkKB0dvb2RieWUSDgoGcmVhc29uGAEgASgJYgZwcm90bzM");
+  fileDesc("Chpyb2xsY2FsbC92MS9yb2xsY2FsbC5wcm90bxILcm9sbGNhbGwudjEiQwoGQnVuZGxlEhAKCG1lc3NhZ2VzGAEgAygMEicKCGZyYWdtZW50GAIgASgLMhUucm9sbGNhbGwudjEuRnJhZ21lbnQiPgoIRnJhZ21lbnQSFAoMdG90YWxfbGVuZ3RoGAEgASgNEg4KBm9mZnNldBgCIAEoDRIMCgRkYXRhGAMgASgMIgUKA0FjayKUAQoFUHJvYmUSJAoEa2luZBgBIAEoDjIWLnJvbGxjYWxsLnYxLlByb2JlS2luZBIQCghwcm9iZV9pZBgCIAEoDRIRCgl0YXJnZXRfaWQYAyABKA0SFAoMdGFyZ2V0X2Vwb2NoGAQgASgNEioKB3VwZGF0ZXMYBSADKAsyGS5yb2xsY2FsbC52MS5NZW1iZXJVcGRhdGUieQoMTWVtYmVyVXBkYXRlEgoKAmlkGAEgASgNEg0KBWVwb2NoGAIgASgNEhMKC2luY2FybmF0aW9uGAMgASgNEicKBXN0YXRlGAQgASgOMhgucm9sbGNhbGwudjEuTWVtYmVyU3RhdGUSEAoIcmVwb3J0ZXIYBSABKA0itgEKCEVudmVsb3BlEiMKBWFsaXZlGAEgASgLMhIucm9sbGNhbGwudjEuQWxpdmVIABIkCgRkYXRhGAIgASgLMhQucm9sbGNhbGwudjEuQXBwRGF0YUgAEicKB2dvb2RieWUYAyABKAsyFC5yb2xsY2FsbC52MS5Hb29kYnllSAASLgoLYWxpdmVfcmVwbHkYBCABKAsyFy5yb2xsY2FsbC52MS5BbGl2ZVJlcGx5SABCBgoEYm9keSJpCgVBbGl2ZRIMCgRuYW1lGAEgASgJEgoKAmlkGAIgASgNEg0KBWVwb2NoGAMgASgNEhQKDGhvc3RzX2RpZ2VzdBgEIAEoDBISCgpwZWVyX2NvdW50GAUgASgNEg0KBWFnZW50GAYgASgJIk8KCkFsaXZlUmVwbHkSCgoCaWQYASABKA0SDQoFZXBvY2gYAiABKA0SFAoMaG9zdHNfZGlnZXN0GAMgASgMEhAKCGFjY2VwdGVkGAQgASgIIhcKB0FwcERhdGESDAoEYm9keRgBIAEoDCIZCgdHb29kYnllEg4KBnJlYXNvbhgBIAEoCSqVAQoJUHJvYmVLaW5kEhoKFlBST0JFX0tJTkRfVU5TUEVDSUZJRUQQABITCg9QUk9CRV9LSU5EX1BJTkcQARISCg5QUk9CRV9LSU5EX0FDSxACEhcKE1BST0JFX0tJTkRfUElOR19SRVEQAxITCg9QUk9CRV9LSU5EX05BQ0sQBBIVChFQUk9CRV9LSU5EX0dPU1NJUBAFKo0BCgtNZW1iZXJTdGF0ZRIcChhNRU1CRVJfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJNRU1CRVJfU1RBVEVfQUxJVkUQARIYChRNRU1CRVJfU1RBVEVfU1VTUEVDVBACEhcKE01FTUJFUl9TVEFURV9GQUlMRUQQAxIVChFNRU1CRVJfU1RBVEVfTEVGVBAEYgZwcm90bzM");
 
 /**
  * Bundle is the payload of a DATA frame: the reliable stream's content for one
@@ -104,6 +105,101 @@ export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
   messageDesc(file_rollcall_v1_rollcall, 2);
 
 /**
+ * Probe is the payload of a PROBE frame: one message of the failure detector
+ * (docs/membership.md). Probes are not reliable: a lost or late probe is itself
+ * the failure signal, so PROBE frames carry no sequence number and are never
+ * re-sent. Every probe may carry membership updates (piggybacked gossip).
+ *
+ * @generated from message rollcall.v1.Probe
+ */
+export type Probe = Message<"rollcall.v1.Probe"> & {
+  /**
+   * @generated from field: rollcall.v1.ProbeKind kind = 1;
+   */
+  kind: ProbeKind;
+
+  /**
+   * Chosen by whoever sends a PING or PING_REQ; echoed by the ACK or NACK that
+   * answers it, so that late answers to an earlier probe are recognised.
+   *
+   * @generated from field: uint32 probe_id = 2;
+   */
+  probeId: number;
+
+  /**
+   * PING_REQ: the member to probe on the sender's behalf (the frame goes to
+   * the helper). Zero in the other kinds.
+   *
+   * @generated from field: uint32 target_id = 3;
+   */
+  targetId: number;
+
+  /**
+   * PING_REQ: the epoch of target_id as the sender knows it.
+   *
+   * @generated from field: uint32 target_epoch = 4;
+   */
+  targetEpoch: number;
+
+  /**
+   * Membership updates, oldest-sent first; at most 64 per probe.
+   *
+   * @generated from field: repeated rollcall.v1.MemberUpdate updates = 5;
+   */
+  updates: MemberUpdate[];
+};
+
+/**
+ * Describes the message rollcall.v1.Probe.
+ * Use `create(ProbeSchema)` to create a new message.
+ */
+export const ProbeSchema: GenMessage<Probe> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 3);
+
+/**
+ * What one member believes about another member's process (id and epoch).
+ *
+ * @generated from message rollcall.v1.MemberUpdate
+ */
+export type MemberUpdate = Message<"rollcall.v1.MemberUpdate"> & {
+  /**
+   * @generated from field: uint32 id = 1;
+   */
+  id: number;
+
+  /**
+   * @generated from field: uint32 epoch = 2;
+   */
+  epoch: number;
+
+  /**
+   * Raised only by the member itself, to refute a suspicion of its process.
+   *
+   * @generated from field: uint32 incarnation = 3;
+   */
+  incarnation: number;
+
+  /**
+   * @generated from field: rollcall.v1.MemberState state = 4;
+   */
+  state: MemberState;
+
+  /**
+   * The member whose observation this is (for a refutation: the member itself).
+   *
+   * @generated from field: uint32 reporter = 5;
+   */
+  reporter: number;
+};
+
+/**
+ * Describes the message rollcall.v1.MemberUpdate.
+ * Use `create(MemberUpdateSchema)` to create a new message.
+ */
+export const MemberUpdateSchema: GenMessage<MemberUpdate> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 4);
+
+/**
  * Envelope is one message of the reliable stream between two peers.
  *
  * @generated from message rollcall.v1.Envelope
@@ -144,7 +240,7 @@ export type Envelope = Message<"rollcall.v1.Envelope"> & {
  * Use `create(EnvelopeSchema)` to create a new message.
  */
 export const EnvelopeSchema: GenMessage<Envelope> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 3);
+  messageDesc(file_rollcall_v1_rollcall, 5);
 
 /**
  * Alive announces "I am alive" to another peer. It is sent reliably (re-sent
@@ -202,7 +298,7 @@ export type Alive = Message<"rollcall.v1.Alive"> & {
  * Use `create(AliveSchema)` to create a new message.
  */
 export const AliveSchema: GenMessage<Alive> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 4);
+  messageDesc(file_rollcall_v1_rollcall, 6);
 
 /**
  * AliveReply answers an Alive whose hosts digest differs from the receiver's,
@@ -240,7 +336,7 @@ export type AliveReply = Message<"rollcall.v1.AliveReply"> & {
  * Use `create(AliveReplySchema)` to create a new message.
  */
 export const AliveReplySchema: GenMessage<AliveReply> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 5);
+  messageDesc(file_rollcall_v1_rollcall, 7);
 
 /**
  * AppData is an application message from one peer to another.
@@ -259,7 +355,7 @@ export type AppData = Message<"rollcall.v1.AppData"> & {
  * Use `create(AppDataSchema)` to create a new message.
  */
 export const AppDataSchema: GenMessage<AppData> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 6);
+  messageDesc(file_rollcall_v1_rollcall, 8);
 
 /**
  * Goodbye tells the other peers I am leaving on purpose (SIGINT/SIGTERM), so
@@ -279,5 +375,93 @@ export type Goodbye = Message<"rollcall.v1.Goodbye"> & {
  * Use `create(GoodbyeSchema)` to create a new message.
  */
 export const GoodbyeSchema: GenMessage<Goodbye> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 7);
+  messageDesc(file_rollcall_v1_rollcall, 9);
+
+/**
+ * @generated from enum rollcall.v1.ProbeKind
+ */
+export enum ProbeKind {
+  /**
+   * @generated from enum value: PROBE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * "Are you alive?" Answered by an ACK with the same probe_id.
+   *
+   * @generated from enum value: PROBE_KIND_PING = 1;
+   */
+  PING = 1,
+
+  /**
+   * "I am": answers a PING; a helper forwards it as the answer to a PING_REQ.
+   *
+   * @generated from enum value: PROBE_KIND_ACK = 2;
+   */
+  ACK = 2,
+
+  /**
+   * "Probe target_id for me": the helper pings the target and forwards its ACK.
+   *
+   * @generated from enum value: PROBE_KIND_PING_REQ = 3;
+   */
+  PING_REQ = 3,
+
+  /**
+   * From a helper: "the target did not answer me in time" (Lifeguard). Tells
+   * the requester that its own link works, so its missed probe is the target's.
+   *
+   * @generated from enum value: PROBE_KIND_NACK = 4;
+   */
+  NACK = 4,
+
+  /**
+   * Carries updates only; sent when there is news to spread.
+   *
+   * @generated from enum value: PROBE_KIND_GOSSIP = 5;
+   */
+  GOSSIP = 5,
+}
+
+/**
+ * Describes the enum rollcall.v1.ProbeKind.
+ */
+export const ProbeKindSchema: GenEnum<ProbeKind> = /*@__PURE__*/
+  enumDesc(file_rollcall_v1_rollcall, 0);
+
+/**
+ * @generated from enum rollcall.v1.MemberState
+ */
+export enum MemberState {
+  /**
+   * @generated from enum value: MEMBER_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: MEMBER_STATE_ALIVE = 1;
+   */
+  ALIVE = 1,
+
+  /**
+   * @generated from enum value: MEMBER_STATE_SUSPECT = 2;
+   */
+  SUSPECT = 2,
+
+  /**
+   * @generated from enum value: MEMBER_STATE_FAILED = 3;
+   */
+  FAILED = 3,
+
+  /**
+   * @generated from enum value: MEMBER_STATE_LEFT = 4;
+   */
+  LEFT = 4,
+}
+
+/**
+ * Describes the enum rollcall.v1.MemberState.
+ */
+export const MemberStateSchema: GenEnum<MemberState> = /*@__PURE__*/
+  enumDesc(file_rollcall_v1_rollcall, 1);
 
