@@ -619,7 +619,12 @@ export class Membership {
   /** Someone believes my process is suspect, failed or gone: say otherwise, louder (SWIM 4.2). */
   private updateAboutMe(now: number, u: MemberUpdate): void {
     if (u.epoch !== this.epoch || u.state === MemberStateCode.ALIVE || this.leaving) return;
-    if (u.incarnation < this.incarnation) return;
+    if (u.incarnation < this.incarnation) {
+      // Already refuted, but this member missed it (gossip is best effort): tell it again.
+      if (!this.broadcasts.has(this.selfId))
+        this.broadcast(now, this.selfId, this.epoch, this.incarnation, MemberStateCode.ALIVE, this.selfId);
+      return;
+    }
     this.incarnation = u.incarnation + 1;
     this.stats.refutations++;
     // Lifeguard: being suspected hints that I am the slow one.

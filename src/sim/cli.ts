@@ -11,6 +11,7 @@
  * replays it exactly; a failure makes the process exit 1.
  */
 import { parseArgs } from "node:util";
+import { DEFAULT_MEMBERSHIP_CONFIG, detectionBoundMs, type MembershipConfig } from "../membership/config.ts";
 import { type ExactlyOnceOptions, type ExactlyOnceResult, runExactlyOnce } from "./exactly-once.ts";
 import { Rng } from "./rng.ts";
 
@@ -49,8 +50,27 @@ interface RunSettings {
   healAt: number;
 }
 
+/**
+ * The failure detector's settings for a simulated network: the defaults
+ * (made for a LAN) with the probe timeout stretched to cover the slowest
+ * round trip the fault model produces, as an operator would configure it.
+ */
+export function simMembership(s: RunSettings): Partial<MembershipConfig> {
+  const oneWayMaxMs = s.delay + s.jitter + REORDER_MS;
+  const probeTimeoutMs = Math.max(DEFAULT_MEMBERSHIP_CONFIG.probeTimeoutMs, 2 * oneWayMaxMs);
+  return {
+    probeTimeoutMs,
+    protocolPeriodMs: Math.max(DEFAULT_MEMBERSHIP_CONFIG.protocolPeriodMs, 2 * probeTimeoutMs),
+  };
+}
+
+/** How long a reordered datagram is held back. */
+const REORDER_MS = 30;
+
 /** Builds the simulator options from settings: the one path both single runs and swarms take. */
 export function runOptions(s: RunSettings): ExactlyOnceOptions {
+  const membership = simMembership(s);
+  const longDownMs = detectionBoundMs({ ...DEFAULT_MEMBERSHIP_CONFIG, ...membership }, s.peers) + 1000;
   return {
     seed: s.seed,
     peers: s.peers,
@@ -61,15 +81,20 @@ export function runOptions(s: RunSettings): ExactlyOnceOptions {
       corrupt: s.corrupt,
       delayMs: s.delay,
       jitterMs: s.jitter,
-      reorderMs: 30,
+      reorderMs: REORDER_MS,
       partitionEveryMs: s.partitions ? 4000 : 0,
       partitionMs: 1500,
       crashEveryMs: s.crashes ? 3000 : 0,
       downMs: 500,
+      // One crash in four stays down until every other peer must have declared it failed.
+      longDownChance: 0.25,
+      longDownMs,
     },
+    membership,
     workload: { messagesPerPeer: s.messages, sendWindowMs: s.sendWindow, bodyBytesMin: 16, bodyBytesMax: s.bodyMax },
     healAtMs: s.healAt,
-    endMs: s.healAt + 120_000,
+    // A long crash just before the heal restarts up to longDownMs later.
+    endMs: s.healAt + longDownMs + 120_000,
     stepsMax: 50_000_000,
     startSpreadMs: 200,
   };
@@ -229,10 +254,23 @@ function report(r: ExactlyOnceResult, wallMs: number, s: RunSettings): void {
       `${r.messagesSent} messages accepted by send(), ${r.messagesDelivered} delivered, ${r.messagesDroppedByRestart} dropped by restarts`,
       `${r.datagramsSent} datagrams, ${r.dataTransmissions} DATA frames of which ${r.dataRetransmissions} retransmissions`,
       `${r.crashes} crashes, ${r.partitions} partitions, ${r.steps} steps`,
+      membershipSummary(r),
     ].join("\n  "),
   );
   for (const v of r.violations) console.log(`  violation: ${v}`);
   if (!r.ok) console.log(`  replay: bun run sim ${replayArgs(s)}`);
+}
+
+function membershipSummary(r: ExactlyOnceResult): string {
+  const m = r.membership;
+  if (m === undefined) return "failure detector off";
+  const sorted = [...m.detectionsMs].sort((a, b) => a - b);
+  const at = (q: number) =>
+    sorted.length === 0 ? "-" : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(0);
+  return [
+    `failure detector: ${m.falseFailures} false failures (${m.accuracyEnforced ? "not allowed here" : "allowed: partitions or loss over 10%"})`,
+    `${m.detectionsMs.length} detections of crashed peers, median ${at(0.5)} ms, max ${at(1)} ms; ${m.obligationsChecked} checked against the bound`,
+  ].join(", ");
 }
 
 function timed<T>(f: () => T): { value: T; ms: number } {

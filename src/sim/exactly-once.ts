@@ -11,7 +11,9 @@
  * be the next index; at the end, every stream between live processes must
  * have delivered its last accepted message.
  */
+import type { MembershipConfig } from "../membership/config.ts";
 import type { SessionConfig } from "../reliability/config.ts";
+import { type MembershipCheckResult, membershipChecker } from "./membership-checker.ts";
 import {
   bootstrapChecker,
   type Checker,
@@ -41,6 +43,8 @@ export interface ExactlyOnceOptions {
   stepsMax: number;
   startSpreadMs: number;
   session?: Partial<SessionConfig>;
+  /** Failure detector settings; its checker runs unless `enabled` is false. */
+  membership?: Partial<MembershipConfig>;
 }
 
 export interface ExactlyOnceResult {
@@ -61,6 +65,8 @@ export interface ExactlyOnceResult {
   messagesDroppedByRestart: number;
   crashes: number;
   partitions: number;
+  /** The failure detector's checker: false failures and detection times (undefined when it is off). */
+  membership: MembershipCheckResult | undefined;
 }
 
 /** Message bodies are derived from their identity so the receiver can check every byte. */
@@ -239,12 +245,18 @@ function exactlyOnceChecker(world: SimWorld, ledger: Ledger): Checker {
 export function runExactlyOnce(options: ExactlyOnceOptions): ExactlyOnceResult {
   const ledger = new Ledger();
   let bootstrap: ReturnType<typeof bootstrapChecker> | undefined;
+  let membership: ReturnType<typeof membershipChecker> | undefined;
   const result = simulate({
     ...options,
     app: (node, world) => workloadApp(node, world, ledger, options.workload),
     checkers: (world) => {
       bootstrap = bootstrapChecker(world);
-      return [bootstrap, exactlyOnceChecker(world, ledger)];
+      const checkers: Checker[] = [bootstrap, exactlyOnceChecker(world, ledger)];
+      if (options.membership?.enabled !== false) {
+        membership = membershipChecker(world, options.membership);
+        checkers.push(membership);
+      }
+      return checkers;
     },
   });
   return {
@@ -253,5 +265,6 @@ export function runExactlyOnce(options: ExactlyOnceOptions): ExactlyOnceResult {
     messagesSent: ledger.messagesSent,
     messagesDelivered: ledger.messagesDelivered,
     messagesDroppedByRestart: ledger.messagesDroppedByRestart,
+    membership: membership?.result,
   };
 }

@@ -30,6 +30,9 @@ export interface SimFaults extends LinkFaults {
   /** Mean time between crashes (0: none). A crashed peer restarts with a new epoch after `downMs`. */
   crashEveryMs: number;
   downMs: number;
+  /** Share of crashes that last `longDownMs` instead, long enough for the others to declare the peer failed. */
+  longDownChance?: number;
+  longDownMs?: number;
 }
 
 export const NO_SIM_FAULTS: Readonly<SimFaults> = {
@@ -72,6 +75,8 @@ export interface Checker {
   onCrash?(node: SimNode): void;
   /** A datagram from node `from` reached the current process of `to`. */
   onDeliver?(to: SimNode, from: number, bytes: Uint8Array): void;
+  /** False while the checker still waits for something (e.g. convergence); the run ends early only when all are settled. */
+  settled?(): boolean;
   /** After the run: liveness and end-state checks. */
   finish?(): void;
 }
@@ -264,7 +269,8 @@ export function simulate(options: SimOptions): SimResult {
         // Restart only after every datagram of the old process has left the
         // network (TCP's "quiet time"); docs/reliability.md explains why.
         const quietMs = f.delayMs + f.jitterMs + f.reorderMs + 1;
-        scheduler.at(scheduler.now() + Math.max(f.downMs, quietMs), () => start(node));
+        const downMs = faultRng.chance(f.longDownChance ?? 0) ? (f.longDownMs ?? f.downMs) : f.downMs;
+        scheduler.at(scheduler.now() + Math.max(downMs, quietMs), () => start(node));
       }
       scheduleCrash(scheduler.now() + faultRng.int(f.crashEveryMs / 2, 2 * f.crashEveryMs));
     });
@@ -291,7 +297,7 @@ export function simulate(options: SimOptions): SimResult {
       const peer = node.peer;
       if (peer === undefined || !peer.ready || !peer.idle || node.app.done?.() === false) return false;
     }
-    return true;
+    return checkers.every((c) => c.settled?.() !== false);
   };
   const outcome = scheduler.run({ untilMs: options.endMs, stepsMax: options.stepsMax, stop: quiet });
   if (outcome === "steps") {
