@@ -4,6 +4,9 @@
  * - the runtime: `startPeer` gives a peer on a real UDP socket (READY,
  *   send, broadcast, events, stats, close), and `TypedChannel` carries the
  *   application's own protobuf-es messages over it;
+ * - membership: every peer runs a failure detector (SWIM with Lifeguard,
+ *   docs/membership.md); `members()` and the `peerSuspect`/`peerFailed`/
+ *   `peerAlive`/`peerLeft` events report it;
  * - the sans-I/O core: `Peer`, and `PeerLoop`, the drive loop that runs it
  *   on any `Transport` (UDP, in-memory, or wrapped in `ChaosTransport`);
  * - the simulator: `simulate` runs any protocol on seeded faults with the
@@ -16,6 +19,13 @@
 export { InputError } from "./errors.ts";
 export { DEFAULT_PORT, findSelf, type HostEntry, type HostsList, loadHosts, parseHosts } from "./hosts/hosts.ts";
 export { PEERS_MAX } from "./limits.ts";
+export {
+  DEFAULT_MEMBERSHIP_CONFIG,
+  detectionBoundMs,
+  type MembershipConfig,
+  suspicionTimeoutsMs,
+} from "./membership/config.ts";
+export type { MemberState, MembershipEvent, MembershipStats, MemberView } from "./membership/membership.ts";
 export {
   Peer,
   type PeerEvent,
@@ -50,6 +60,7 @@ export {
   runExactlyOnce,
   type Workload,
 } from "./sim/exactly-once.ts";
+export { ACCURACY_LOSS_MAX, type MembershipCheckResult, membershipChecker } from "./sim/membership-checker.ts";
 export { Rng } from "./sim/rng.ts";
 export {
   bootstrapChecker,

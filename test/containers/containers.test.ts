@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DEFAULT_MEMBERSHIP_CONFIG, detectionBoundMs } from "../../src/membership/config.ts";
 
 const CI = process.env.CI === "true";
 const ROOT = join(import.meta.dir, "../..");
@@ -439,29 +440,45 @@ describe("containers", () => {
   );
 
   containerTest(
-    "a container killed after READY and started again is READY again, and the others log its new epoch",
+    "docker kill one of 5 containers: the other 4 declare it failed; started again, it is READY and alive again with its new epoch",
     async () => {
-      const names = [1, 2, 3, 4].map((i) => `${RUN_ID}-c${i}`);
+      const names = [1, 2, 3, 4, 5].map((i) => `${RUN_ID}-c${i}`);
       const hosts = hostsFile(names);
       for (const n of names) runPeer(n, hosts);
-      await waitFor("4 READY", () => names.every((n) => readyCount(n) === 1), 60_000);
+      await waitFor("5 READY", () => names.every((n) => readyCount(n) === 1), 60_000);
       const victim = names[2]!;
+      const others = names.filter((n) => n !== victim);
       const epochOf = () =>
         records(victim)
           .filter((r) => r.event === "start")
           .at(-1)?.epoch;
       const oldEpoch = epochOf();
+      const killedAt = Date.now();
       sh(["docker", "kill", "-s", "KILL", victim]);
+      const failedAt = (n: string) =>
+        records(n).find((r) => r.event === "peer-failed" && r.peer === 3 && r.epoch === oldEpoch)?.ts as
+          | string
+          | undefined;
+      await waitFor(
+        "peer-failed logged by the other 4",
+        () => others.every((n) => failedAt(n) !== undefined),
+        detectionBoundMs(DEFAULT_MEMBERSHIP_CONFIG, 5),
+      );
+      console.log(
+        `docker kill to peer-failed: ${others.map((n) => Date.parse(failedAt(n)!) - killedAt).join(", ")} ms`,
+      );
       sh(["docker", "start", victim]);
       await waitFor("READY again", () => readyCount(victim) === 2, 60_000);
       const newEpoch = epochOf();
       expect(newEpoch).not.toBe(oldEpoch);
-      const others = names.filter((n) => n !== victim);
       const seen = (n: string) =>
         records(n).some(
           (r) => r.event === "peer-restarted" && r.peer === 3 && r.oldEpoch === oldEpoch && r.newEpoch === newEpoch,
+        ) &&
+        records(n).some(
+          (r) => r.event === "peer-alive" && r.peer === 3 && r.epoch === newEpoch && r.reason === "rejoined",
         );
-      await waitFor("peer-restarted logged by every other peer", () => others.every(seen), 15_000);
+      await waitFor("peer-restarted and peer-alive logged by every other peer", () => others.every(seen), 15_000);
       sh(["docker", "rm", "-f", ...names]);
     },
     120_000,

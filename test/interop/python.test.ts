@@ -50,33 +50,42 @@ interopTest("the Python codec passes every golden vector and fuzz regression", a
   expect(code).toBe(0);
 });
 
-interopTest("3 TypeScript + 2 Python peers, 20% loss on the TypeScript side: all READY", async () => {
-  group = new Group(5);
-  for (const id of [1, 2, 3]) group.start(id, ["--chaos", "loss=0.2", "--log-level", "info"]);
-  for (const id of [4, 5]) startPython(group, id);
-  await group.waitReady(group.procs, 30_000);
-  const g = group;
-  await g.stop();
-  group = undefined;
-  for (const p of g.procs) {
-    expect({ name: p.name, stderr: p.stderr, code: p.proc.exitCode }).toEqual({
-      name: p.name,
-      stderr: "READY\n",
-      code: 0,
-    });
-  }
-  // The TypeScript peers counted the Python peers up, and nothing they sent was rejected.
-  for (const p of g.procs.slice(0, 3)) {
-    const ready = Group.records(p).find((r) => r.event === "ready")!;
-    expect(ready.peers).toBe(5);
-    const stop = Group.records(p).find((r) => r.event === "stop")!;
-    expect(stop.drops).toEqual({});
-  }
-  for (const p of g.procs.slice(3)) {
-    const stop = Group.records(p).find((r) => r.event === "stop")!;
-    expect(stop.drops).toEqual({});
-  }
-});
+interopTest(
+  "3 TypeScript + 2 Python peers, 20% loss on the TypeScript side: all READY, and the Python peers are never declared failed",
+  async () => {
+    group = new Group(5);
+    for (const id of [1, 2, 3]) group.start(id, ["--chaos", "loss=0.2", "--log-level", "info"]);
+    for (const id of [4, 5]) startPython(group, id);
+    await group.waitReady(group.procs, 30_000);
+    // Long enough for dozens of probes of each Python peer (5 per second per TypeScript peer).
+    await Bun.sleep(4000);
+    const g = group;
+    await g.stop();
+    group = undefined;
+    for (const p of g.procs) {
+      expect({ name: p.name, stderr: p.stderr, code: p.proc.exitCode }).toEqual({
+        name: p.name,
+        stderr: "READY\n",
+        code: 0,
+      });
+    }
+    // The TypeScript peers counted the Python peers up, and nothing they sent was rejected.
+    for (const p of g.procs.slice(0, 3)) {
+      const ready = Group.records(p).find((r) => r.event === "ready")!;
+      expect(ready.peers).toBe(5);
+      const stop = Group.records(p).find((r) => r.event === "stop")!;
+      expect(stop.drops).toEqual({});
+      // The Python peers answer probes (and relay them), so the failure detector sees them alive.
+      expect(stop.probesSent as number).toBeGreaterThan(20);
+      expect(Group.records(p).filter((r) => r.event === "peer-failed")).toEqual([]);
+    }
+    for (const p of g.procs.slice(3)) {
+      const stop = Group.records(p).find((r) => r.event === "stop")!;
+      expect(stop.drops).toEqual({});
+    }
+  },
+  60_000,
+);
 
 interopTest("a Python peer restarted mid-run is accepted with its new epoch and becomes READY again", async () => {
   group = new Group(4);
