@@ -6,7 +6,8 @@
  *
  * The member universe is the hosts file: member ids are hosts-file ids. A
  * member's process is known by its epoch, which only the reliable bootstrap
- * (`memberUp`, `memberRestarted`) reveals; gossip about an epoch other than
+ * (`memberUp`, `memberRestarted`) reveals, and is probed only once it has
+ * shown it knows mine; gossip about an epoch other than
  * the one known is ignored, so random epochs never need ordering.
  *
  * Inputs: `memberUp`, `memberRestarted`, `memberLeft` (from the sessions),
@@ -88,6 +89,8 @@ interface Member {
   incarnation: number;
   state: MemberState;
   suspicion: Suspicion | undefined;
+  /** Its previous process was known: the next one is reported `rejoined`. */
+  rejoining: boolean;
 }
 
 interface ProbeRound {
@@ -187,6 +190,7 @@ export class Membership {
       incarnation: 0,
       state: "unknown" as MemberState,
       suspicion: undefined,
+      rejoining: false,
     }));
     // A random phase, so that peers started together do not probe in lockstep.
     this.nextProbeMs = now + this.random() * this.config.protocolPeriodMs;
@@ -213,48 +217,62 @@ export class Membership {
     return id === this.selfId ? "alive" : (this.members[id]?.state ?? "unknown");
   }
 
-  /** The bootstrap heard from a member's process for the first time. */
-  memberUp(_now: number, id: number, epoch: number): void {
+  /**
+   * Contact with a member's process goes both ways: it sent me a frame
+   * addressed to my current process, so it knows me and will take my probes.
+   * Cheap when nothing changes (the peer calls it for every such frame).
+   * Returns true when it changed something.
+   */
+  memberUp(_now: number, id: number, epoch: number): boolean {
     const m = this.members[id]!;
-    if (m.epoch === epoch) return;
-    if (m.epoch !== 0) {
-      this.memberRestarted(_now, id, epoch);
-      return;
-    }
-    m.epoch = epoch;
-    m.incarnation = 0;
-    m.state = "alive";
-    // SWIM: a new member joins the round at a random place.
-    const at = this.orderNext + Math.floor(this.random() * (this.order.length - this.orderNext + 1));
-    this.order.splice(at, 0, id);
-  }
-
-  /** A member's process restarted (a new epoch): alive again, whatever its old process was. */
-  memberRestarted(_now: number, id: number, epoch: number): void {
-    const m = this.members[id]!;
-    if (m.epoch === 0) {
-      this.memberUp(_now, id, epoch);
-      return;
-    }
+    if (m.epoch === epoch) return false;
+    const wasKnown = m.epoch !== 0 || m.rejoining;
     m.epoch = epoch;
     m.incarnation = 0;
     m.state = "alive";
     m.suspicion = undefined;
-    // News of the old process means nothing now.
+    m.rejoining = false;
+    // News of another process of this member means nothing now.
     this.broadcasts.delete(id);
-    this.events.push({ type: "peerAlive", peer: id, epoch, incarnation: 0, reporter: id, reason: "rejoined" });
+    if (!this.order.includes(id)) {
+      // SWIM: a new member joins the round at a random place.
+      const at = this.orderNext + Math.floor(this.random() * (this.order.length - this.orderNext + 1));
+      this.order.splice(at, 0, id);
+    }
+    if (wasKnown)
+      this.events.push({ type: "peerAlive", peer: id, epoch, incarnation: 0, reporter: id, reason: "rejoined" });
+    return true;
+  }
+
+  /**
+   * The member's process restarted: the old one is gone. The new one is not
+   * probed until it knows me (`memberUp`), which reports it `rejoined`.
+   */
+  memberRestarted(_now: number, id: number): void {
+    const m = this.members[id]!;
+    m.epoch = 0;
+    m.incarnation = 0;
+    m.state = "unknown";
+    m.suspicion = undefined;
+    m.rejoining = true;
+    this.broadcasts.delete(id);
   }
 
   /** The member said goodbye itself (reliably): left, with no suspicion first. */
   memberLeft(now: number, id: number, epoch: number, reason: string): void {
     const m = this.members[id]!;
-    if (m.epoch !== epoch) this.memberUp(now, id, epoch);
+    if (m.epoch !== epoch) {
+      m.epoch = epoch;
+      m.incarnation = 0;
+      m.rejoining = false;
+    }
     this.setLeft(now, id, m.incarnation, id, reason);
   }
 
   /** A member turned out to have read another hosts file: not a member until its process changes. */
   forget(id: number): void {
     const m = this.members[id]!;
+    m.rejoining = false;
     m.epoch = 0;
     m.incarnation = 0;
     m.state = "unknown";

@@ -313,10 +313,15 @@ export class Peer {
     // The frame's own messages first: its Alive may reveal a hosts mismatch,
     // and such a peer must never count towards READY.
     this.afterInput(now, peer);
+    // Addressed to my process: it knows me, so the failure detector may probe it.
+    if (
+      frame.receiverEpoch === this.epoch &&
+      !this.mismatched.has(peer) &&
+      this.membership.memberUp(now, peer, frame.senderEpoch)
+    )
+      this.afterMembership(now);
     if (!this.heard.has(peer) && !this.mismatched.has(peer)) {
       this.heard.add(peer);
-      this.membership.memberUp(now, peer, frame.senderEpoch);
-      this.afterMembership(now);
       this.pushEvent({ type: "peerUp", peer, epoch: frame.senderEpoch, up: this.heard.size + 1 });
       this.checkReady();
     }
@@ -514,7 +519,7 @@ export class Peer {
         return;
       case "restarted":
         this.pushEvent({ ...event, type: "peerRestarted", peer });
-        this.membership.memberRestarted(now, peer, event.newEpoch);
+        this.membership.memberRestarted(now, peer);
         this.afterMembership(now);
         // A new process may have read the right file this time; its Alive decides again.
         this.mismatched.delete(peer);
