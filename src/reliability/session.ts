@@ -77,6 +77,8 @@ interface InflightFrame {
   lost: boolean;
   /** Number of whole messages or final fragments this frame completes, for accounting. */
   messagesCompleted: number;
+  /** Of those, the application's (not control messages): what a restart reports dropped. */
+  appMessagesCompleted: number;
 }
 
 interface Reassembly {
@@ -114,6 +116,14 @@ export class Session {
   };
 
   private readonly retiredEpochs: number[] = [];
+  /**
+   * Messages completed by frames acknowledged only selectively (above a
+   * hole), by seq: received but not yet delivered, so a restart of the
+   * receiver loses them and must count them dropped. At most a window of frames.
+   */
+  private readonly sackedMessages = new Map<number, number>();
+  /** Control messages (alive, goodbye) among those queued: a restart reports only the application's dropped. */
+  private readonly controlMessages = new WeakSet<Uint8Array>();
 
   // Outbound stream.
   private nextSeq: number;
@@ -207,6 +217,7 @@ export class Session {
       return { ok: false, reason: "queue-full" };
     }
     if (this.inflight.size === 0 && this.queuedMessages === 0) this.lastProgressMs = now;
+    if (control) this.controlMessages.add(message);
     this.queue.push(message);
     this.queueBytes += message.length;
     return { ok: true };
@@ -324,7 +335,7 @@ export class Session {
       return this.dataFrame(frame, true);
     }
     if (this.queuedMessages > 0 && seqDiff(this.nextSeq, this.sndUna) < this.config.windowFrames) {
-      const { payload, messagesCompleted } = this.packNextPayload();
+      const { payload, messagesCompleted, appMessagesCompleted } = this.packNextPayload();
       const frame: InflightFrame = {
         seq: this.nextSeq,
         payload,
@@ -334,6 +345,7 @@ export class Session {
         transmissions: 1,
         lost: false,
         messagesCompleted,
+        appMessagesCompleted,
       };
       if (this.inflight.size === 0) this.lastProgressMs = now;
       this.inflight.set(frame.seq, frame);
@@ -370,7 +382,7 @@ export class Session {
   }
 
   /** Takes whole messages that fit together, or the next fragment of a message too large for one frame. */
-  private packNextPayload(): { payload: Uint8Array; messagesCompleted: number } {
+  private packNextPayload(): { payload: Uint8Array; messagesCompleted: number; appMessagesCompleted: number } {
     const head = this.queue[this.queueHead]!;
     if (this.fragmentOffset === 0 && encodedItemBytes(head.length) <= PAYLOAD_BYTES_MAX) {
       const messages: Uint8Array[] = [];
@@ -383,7 +395,12 @@ export class Session {
         bytes += cost;
         this.dequeueHead();
       }
-      return { payload: encodeBundle({ messages }), messagesCompleted: messages.length };
+      const control = messages.filter((m) => this.controlMessages.has(m)).length;
+      return {
+        payload: encodeBundle({ messages }),
+        messagesCompleted: messages.length,
+        appMessagesCompleted: messages.length - control,
+      };
     }
     const end = Math.min(head.length, this.fragmentOffset + FRAGMENT_DATA_BYTES_MAX);
     const payload = encodeBundle({
@@ -397,10 +414,10 @@ export class Session {
     if (end === head.length) {
       this.fragmentOffset = 0;
       this.dequeueHead();
-      return { payload, messagesCompleted: 1 };
+      return { payload, messagesCompleted: 1, appMessagesCompleted: this.controlMessages.has(head) ? 0 : 1 };
     }
     this.fragmentOffset = end;
-    return { payload, messagesCompleted: 0 };
+    return { payload, messagesCompleted: 0, appMessagesCompleted: 0 };
   }
 
   private dequeueHead(): void {
@@ -484,13 +501,17 @@ export class Session {
         const frame = this.inflight.get(seq);
         if (frame !== undefined) acknowledge(frame);
       }
+      for (const seq of this.sackedMessages.keys()) if (seqDiff(seq, ack) <= 0) this.sackedMessages.delete(seq);
     }
     for (let bit = 0; sack !== 0 && bit < SACK_BITS; bit++) {
       if ((sack & (1 << bit)) === 0) continue;
       const seq = seqAdd(ack, bit + 2);
       if (seqDiff(seq, highestSent) > 0) break;
       const frame = this.inflight.get(seq);
-      if (frame !== undefined) acknowledge(frame);
+      if (frame !== undefined) {
+        acknowledge(frame);
+        if (frame.appMessagesCompleted > 0) this.sackedMessages.set(seq, frame.appMessagesCompleted);
+      }
     }
     if (!progress) return;
 
@@ -612,8 +633,13 @@ export class Session {
     }
     this.retiredEpochs.push(oldEpoch);
     if (this.retiredEpochs.length > RETIRED_EPOCHS_MAX) this.retiredEpochs.shift();
-    let messagesDropped = this.queuedMessages;
-    for (const frame of this.inflight.values()) messagesDropped += frame.messagesCompleted;
+    let messagesDropped = 0;
+    for (let i = this.queueHead; i < this.queue.length; i++)
+      if (!this.controlMessages.has(this.queue[i]!)) messagesDropped++;
+    for (const frame of this.inflight.values()) messagesDropped += frame.appMessagesCompleted;
+    // Received above a hole but never delivered: the old process took them with it.
+    for (const count of this.sackedMessages.values()) messagesDropped += count;
+    this.sackedMessages.clear();
     this.inflight.clear();
     this.retransmitQueue.length = 0;
     this.queue = [];

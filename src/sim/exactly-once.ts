@@ -63,8 +63,16 @@ export interface ExactlyOnceResult {
   messagesDelivered: number;
   /** Messages the senders dropped because the receiver restarted (reported in `peerRestarted`). */
   messagesDroppedByRestart: number;
+  /**
+   * Where every message `send()` accepted ended up; `accepted` = `delivered`
+   * + `droppedByRestart` + `lostWithCrashedSender` + `unaccounted`, and
+   * `unaccounted` is always 0 in a passing run.
+   */
+  accounting: Accounting;
   crashes: number;
   partitions: number;
+  /** Datagrams of retired processes replayed to peers that had seen the restart; none may change anything. */
+  retiredReplays: number;
   /** The failure detector's checker: false failures and detection times (undefined when it is off). */
   membership: MembershipCheckResult | undefined;
 }
@@ -86,8 +94,42 @@ export function messageBody(from: number, epoch: number, to: number, index: numb
   return body;
 }
 
+export interface Accounting {
+  accepted: number;
+  /** Delivered once to the process it was sent to. */
+  delivered: number;
+  /** Not delivered: its receiver restarted, and the sender's `peerRestarted` reported it dropped. */
+  droppedByRestart: number;
+  /** Delivered, though the sender reported it dropped: it was not yet acknowledged when the restart was seen. */
+  deliveredButReportedDropped: number;
+  /** Not delivered: its sender crashed first. */
+  lostWithCrashedSender: number;
+  /** Not delivered, sender alive, not reported dropped: a bug. */
+  unaccounted: number;
+  /** Refused with queue-full, then dropped by the workload when the receiver restarted: never accepted. */
+  withdrawn: number;
+}
+
 /** What the workload and its checker share: the record of what was sent. */
 class Ledger {
+  /** `from:fromEpoch:to` -> indices `send()` accepted, in order. */
+  readonly acceptedLog = new Map<string, number[]>();
+  /** `from:fromEpoch:to` -> length of its accepted log at the sender's last `peerRestarted` for `to`. */
+  readonly restartPos = new Map<string, number>();
+  /** `from:fromEpoch:to:index` of messages a sender reported dropped by a restart. */
+  readonly reportedDropped = new Set<string>();
+  /** `from:fromEpoch:to:index` of messages delivered. */
+  readonly delivered = new Set<string>();
+  withdrawn = 0;
+  readonly accounting: Accounting = {
+    accepted: 0,
+    delivered: 0,
+    droppedByRestart: 0,
+    deliveredButReportedDropped: 0,
+    lostWithCrashedSender: 0,
+    unaccounted: 0,
+    withdrawn: 0,
+  };
   /** `from:fromEpoch:to` -> highest index `send()` accepted. */
   readonly accepted = new Map<string, number>();
   /** `from:fromEpoch:to:toEpoch` -> first index of that stream, when it is not 0 (the sender saw a restart). */
@@ -115,6 +157,9 @@ function workloadApp(node: SimNode, world: SimWorld, ledger: Ledger, workload: W
     if (result.ok) {
       const index = new DataView(body.buffer, body.byteOffset).getUint32(8);
       ledger.accepted.set(`${node.id}:${epoch}:${to}`, index);
+      const log = ledger.acceptedLog.get(`${node.id}:${epoch}:${to}`) ?? [];
+      log.push(index);
+      ledger.acceptedLog.set(`${node.id}:${epoch}:${to}`, log);
       ledger.messagesSent++;
       return true;
     }
@@ -151,12 +196,25 @@ function workloadApp(node: SimNode, world: SimWorld, ledger: Ledger, workload: W
     onEvent(event) {
       if (event.type === "peerRestarted") {
         ledger.messagesDroppedByRestart += event.messagesDropped;
-        // What was blocked for the old process is dropped with the rest: the stream starts over.
+        // The session drops what the old process had not acknowledged: the
+        // newest messages of the stream since the last restart.
+        const key = `${node.id}:${epoch}:${event.peer}`;
+        const log = ledger.acceptedLog.get(key) ?? [];
+        const since = ledger.restartPos.get(key) ?? 0;
+        if (event.messagesDropped > log.length - since)
+          world.violate(
+            "exactly-once",
+            `peer ${node.id} reported ${event.messagesDropped} messages to ${event.peer} dropped, but only ${log.length - since} were accepted since its last restart`,
+          );
+        for (const index of log.slice(Math.max(since, log.length - event.messagesDropped)))
+          ledger.reportedDropped.add(`${key}:${index}`);
+        ledger.restartPos.set(key, log.length);
+        // What was blocked for the old process is withdrawn: never accepted, and the stream starts over.
         const queue = blocked.get(event.peer);
         if (queue !== undefined) {
           blockedCount -= queue.length;
           blocked.delete(event.peer);
-          ledger.messagesDroppedByRestart += queue.length;
+          ledger.withdrawn += queue.length;
         }
         ledger.streamStart.set(`${node.id}:${epoch}:${event.peer}:${event.newEpoch}`, nextIndex[event.peer]!);
       } else if (event.type === "writable") {
@@ -176,9 +234,23 @@ function workloadApp(node: SimNode, world: SimWorld, ledger: Ledger, workload: W
 /** Judges every delivered message against the ledger, and every stream at the end. */
 function exactlyOnceChecker(world: SimWorld, ledger: Ledger): Checker {
   const name = "exactly-once";
+  /** `observer:observerEpoch:peer` -> epochs of `peer` that process saw replaced by a newer one. */
+  const retired = new Map<string, Set<number>>();
   return {
     name,
     onEvent(node, event) {
+      if (event.type === "peerRestarted") {
+        const key = `${node.id}:${node.peer!.epoch}:${event.peer}`;
+        const gone = retired.get(key) ?? new Set<number>();
+        if (gone.has(event.newEpoch))
+          world.violate(
+            name,
+            `peer ${node.id} took retired epoch ${event.newEpoch} of peer ${event.peer} back as a restart (a replayed old datagram)`,
+          );
+        gone.add(event.oldEpoch);
+        retired.set(key, gone);
+        return;
+      }
       if (event.type !== "message") return;
       ledger.messagesDelivered++;
       const body = event.body;
@@ -206,6 +278,15 @@ function exactlyOnceChecker(world: SimWorld, ledger: Ledger): Checker {
         return;
       }
       const myEpoch = node.peer!.epoch;
+      const current = node.peer!.session(from)!.remoteEpoch;
+      if (epoch !== current) {
+        world.violate(
+          name,
+          `peer ${node.id} delivered ${from}/${epoch}#${index}, from a process it no longer talks to (current epoch ${current})`,
+        );
+        return;
+      }
+      ledger.delivered.add(`${from}:${epoch}:${to}:${index}`);
       const stream = `${from}:${epoch}:${myEpoch}`;
       const last = ledger.lastDelivered.get(stream);
       const expected =
@@ -237,6 +318,33 @@ function exactlyOnceChecker(world: SimWorld, ledger: Ledger): Checker {
           }
         }
       }
+      const a = ledger.accounting;
+      const unaccounted: string[] = [];
+      for (const [key, log] of ledger.acceptedLog) {
+        const [from, fromEpoch] = key.split(":").map(Number) as [number, number];
+        const senderAlive = world.nodes[from]?.peer?.epoch === fromEpoch;
+        for (const index of log) {
+          const id = `${key}:${index}`;
+          a.accepted++;
+          const delivered = ledger.delivered.has(id);
+          const dropped = ledger.reportedDropped.has(id);
+          if (delivered) {
+            a.delivered++;
+            if (dropped) a.deliveredButReportedDropped++;
+          } else if (dropped) a.droppedByRestart++;
+          else if (!senderAlive) a.lostWithCrashedSender++;
+          else {
+            a.unaccounted++;
+            if (unaccounted.length < 5) unaccounted.push(id);
+          }
+        }
+      }
+      a.withdrawn = ledger.withdrawn;
+      if (a.unaccounted > 0)
+        world.violate(
+          name,
+          `${a.unaccounted} accepted messages neither delivered, nor reported dropped, nor lost with a crashed sender (from:epoch:to:index ${unaccounted.join(", ")})`,
+        );
     },
   };
 }
@@ -266,5 +374,6 @@ export function runExactlyOnce(options: ExactlyOnceOptions): ExactlyOnceResult {
     messagesDelivered: ledger.messagesDelivered,
     messagesDroppedByRestart: ledger.messagesDroppedByRestart,
     membership: membership?.result,
+    accounting: ledger.accounting,
   };
 }

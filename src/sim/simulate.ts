@@ -33,6 +33,13 @@ export interface SimFaults extends LinkFaults {
   /** Share of crashes that last `longDownMs` instead, long enough for the others to declare the peer failed. */
   longDownChance?: number;
   longDownMs?: number;
+  /**
+   * Chance, per datagram from a restarted peer to a peer that has seen the
+   * restart, that a datagram of one of the sender's earlier processes (one
+   * the receiver knew, among the last 16) arrives too: an attacker's or a
+   * very late network's replay, which must change nothing.
+   */
+  replayRetired?: number;
 }
 
 export const NO_SIM_FAULTS: Readonly<SimFaults> = {
@@ -128,6 +135,8 @@ export interface SimResult {
   dataRetransmissions: number;
   crashes: number;
   partitions: number;
+  /** Datagrams of retired processes replayed (`replayRetired`). */
+  retiredReplays: number;
 }
 
 /** Most violations kept; a broken run reports the first ones. */
@@ -179,7 +188,7 @@ export function simulate(options: SimOptions): SimResult {
   const scheduler = new VirtualScheduler();
   const violations: string[] = [];
   const nodes: Node[] = [];
-  const stats = { crashes: 0, partitions: 0 };
+  const stats = { crashes: 0, partitions: 0, replays: 0 };
   let partition: Set<number> | undefined;
   let dataTransmissions = 0;
   let dataRetransmissions = 0;
@@ -197,10 +206,17 @@ export function simulate(options: SimOptions): SimResult {
     },
   };
   const healedFaults: LinkFaults = { ...NO_FAULTS, delayMs: f.delayMs, jitterMs: f.jitterMs };
+  const replays = new RetiredReplay(nodes, random);
   const network = new MemoryNetwork(scheduler, (from, to, bytes) => {
+    replays.record(from, bytes);
     if (world.healed) return applyFaults(healedFaults, random, bytes);
     if (partition !== undefined && partition.has(from) !== partition.has(to)) return [];
-    return applyFaults(f, random, bytes);
+    const arrivals = applyFaults(f, random, bytes);
+    const replayChance = f.replayRetired ?? 0;
+    const old = replayChance > 0 && random() < replayChance ? replays.pick(from, to) : undefined;
+    if (old === undefined) return arrivals;
+    stats.replays++;
+    return [...arrivals, { bytes: old, delayMs: f.delayMs }];
   });
   const checkers = options.checkers?.(world) ?? [];
   network.onDeliver = (from, to, bytes) => {
@@ -241,6 +257,7 @@ export function simulate(options: SimOptions): SimResult {
       scheduler,
       addresses: addressesById(n),
       onEvent: (event) => {
+        replays.onEvent(node, event);
         for (const c of checkers) c.onEvent?.(node, event);
         node.app.onEvent?.(event);
         return undefined;
@@ -263,6 +280,7 @@ export function simulate(options: SimOptions): SimResult {
       if (node.loop !== undefined) {
         stats.crashes++;
         countTransmissions(node);
+        replays.retire(node);
         node.loop.stop();
         node.loop = undefined;
         for (const c of checkers) c.onCrash?.(node);
@@ -316,7 +334,76 @@ export function simulate(options: SimOptions): SimResult {
     dataRetransmissions,
     crashes: stats.crashes,
     partitions: stats.partitions,
+    retiredReplays: stats.replays,
   };
+}
+
+/**
+ * Datagrams of retired processes, replayed only to processes that knew that
+ * epoch and have seen the newer one: within the contract (docs/reliability.md,
+ * "quiet time" covers only epochs a receiver never saw), so they must change
+ * nothing.
+ */
+class RetiredReplay {
+  /** Per node: recent datagrams of its current process (the last 32). */
+  private readonly recent = new Map<number, Uint8Array[]>();
+  /** Per node: datagrams of its retired processes, with their epochs (the last 64). */
+  private readonly retired = new Map<number, { epoch: number; bytes: Uint8Array }[]>();
+  /** `observer:observerEpoch:peer` -> epochs of `peer` that process has seen, oldest first. */
+  private readonly seen = new Map<string, number[]>();
+
+  constructor(
+    private readonly nodes: readonly SimNode[],
+    private readonly random: () => number,
+  ) {}
+
+  record(from: number, bytes: Uint8Array): void {
+    const list = this.recent.get(from) ?? [];
+    list.push(bytes);
+    if (list.length > 32) list.shift();
+    this.recent.set(from, list);
+  }
+
+  retire(node: SimNode): void {
+    const epoch = node.peer?.epoch;
+    const list = this.recent.get(node.id) ?? [];
+    this.recent.delete(node.id);
+    if (epoch === undefined) return;
+    const old = this.retired.get(node.id) ?? [];
+    for (const bytes of list) old.push({ epoch, bytes });
+    while (old.length > 64) old.shift();
+    this.retired.set(node.id, old);
+  }
+
+  onEvent(node: SimNode, event: LoopEvent): void {
+    const me = node.peer?.epoch ?? 0;
+    const note = (peer: number, epoch: number) => {
+      const key = `${node.id}:${me}:${peer}`;
+      const list = this.seen.get(key) ?? [];
+      if (!list.includes(epoch)) list.push(epoch);
+      this.seen.set(key, list);
+    };
+    if (event.type === "peerUp") note(event.peer, event.epoch);
+    else if (event.type === "peerRestarted") {
+      note(event.peer, event.oldEpoch);
+      note(event.peer, event.newEpoch);
+    }
+  }
+
+  /** An old datagram of `from` that `to` may receive now, if any. */
+  pick(from: number, to: number): Uint8Array | undefined {
+    const receiver = this.nodes[to]?.peer;
+    const sender = this.nodes[from]?.peer;
+    const old = this.retired.get(from);
+    if (receiver === undefined || sender === undefined || old === undefined || old.length === 0) return undefined;
+    // Only once the receiver knows the sender's current process: before that, an old datagram is a restart.
+    if (receiver.session(from)?.remoteEpoch !== sender.epoch) return undefined;
+    const seen = this.seen.get(`${to}:${receiver.epoch}:${from}`) ?? [];
+    const remembered = seen.filter((e) => e !== sender.epoch).slice(-16);
+    const candidates = old.filter((d) => remembered.includes(d.epoch));
+    if (candidates.length === 0) return undefined;
+    return candidates[Math.floor(this.random() * candidates.length)]!.bytes;
+  }
 }
 
 /**

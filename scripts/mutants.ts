@@ -1,0 +1,276 @@
+/**
+ * `npm run mutants`: plants known bugs one at a time in a copy of the tree and
+ * checks that the tests (and a short simulator swarm) catch each one.
+ *
+ *   npm run mutants                 every mutant
+ *   npm run mutants -- --only ID    one mutant (repeatable)
+ *   npm run mutants -- --list       the mutants and what they break
+ *
+ * Each mutant is an exact text replacement in one source file. A mutant whose
+ * text no longer occurs exactly once fails the run ("does not apply"), so the
+ * list cannot rot silently when the code changes. For each mutant only the
+ * tests that cover the code it touches run, then the swarm if it has one;
+ * the mutant is killed as soon as one of them fails. Prints
+ * `N killed, M survived` and exits 1 unless every mutant was killed.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+interface Mutant {
+  id: string;
+  /** What the planted bug does, as a user would notice it. */
+  bug: string;
+  file: string;
+  from: string;
+  to: string;
+  /** Test files (or directories) that should fail. */
+  tests: string[];
+  /** Simulator swarm arguments, run after the tests if they pass. */
+  swarm?: string[];
+}
+
+const SWARM_WITH_RESTARTS = ["--seeds", "60", "--seed", "1", "--crashes"];
+const SIM_TESTS = ["test/sim/sim.test.ts"];
+
+const MUTANTS: Mutant[] = [
+  {
+    id: "coalesced-reversed",
+    bug: "messages coalesced in one frame are delivered in reverse order",
+    file: "src/reliability/session.ts",
+    from: "    for (const message of bundle.messages) {",
+    to: "    for (const message of [...bundle.messages].reverse()) {",
+    tests: ["test/reliability", ...SIM_TESTS],
+  },
+  {
+    id: "first-app-message-dropped",
+    bug: "the first application message of every stream is dropped",
+    file: "src/peer/peer.ts",
+    from: "    if (fastBody !== undefined) {\n      this.pushEvent({",
+    to: "    if (fastBody !== undefined) {\n      const seen = ((this as unknown as { mutant?: Set<number> }).mutant ??= new Set());\n      const key = peer * 4294967296 + this.sessions[peer]!.remoteEpoch;\n      if (!seen.has(key)) {\n        seen.add(key);\n        return;\n      }\n      this.pushEvent({",
+    tests: ["test/peer", ...SIM_TESTS],
+  },
+  {
+    id: "first-message-after-restart-dropped",
+    bug: "after a peer restarts, the first application message of its new process is dropped",
+    file: "src/peer/peer.ts",
+    from: "    if (fastBody !== undefined) {\n      this.pushEvent({",
+    to: "    if (fastBody !== undefined) {\n      const epochs = ((this as unknown as { mutant?: Map<number, Set<number>> }).mutant ??= new Map());\n      const seen = epochs.get(peer) ?? new Set<number>();\n      epochs.set(peer, seen);\n      const epoch = this.sessions[peer]!.remoteEpoch;\n      if (!seen.has(epoch)) {\n        seen.add(epoch);\n        if (seen.size > 1) return;\n      }\n      this.pushEvent({",
+    tests: ["test/peer", ...SIM_TESTS],
+    swarm: SWARM_WITH_RESTARTS,
+  },
+  {
+    id: "first-frame-after-restart-swallowed",
+    bug: "the first DATA frame of a stream after a restart is acknowledged but not delivered",
+    file: "src/reliability/session.ts",
+    from: "    const distance = seqDiff(seq, this.rcvNext);\n",
+    to: "    const distance = seqDiff(seq, this.rcvNext);\n    if (this.retiredEpochs.length > 0 && seq === this.config.initialSeq && distance === 0) {\n      this.rcvNext = seqAdd(this.rcvNext, 1);\n      this.ackDueMs = now;\n      return;\n    }\n",
+    tests: ["test/reliability", ...SIM_TESTS],
+    swarm: SWARM_WITH_RESTARTS,
+  },
+  {
+    id: "retired-epochs-accepted",
+    bug: "a datagram of a peer's retired process is taken as yet another restart",
+    file: "src/reliability/session.ts",
+    from: '      if (this.retiredEpochs.includes(frame.senderEpoch)) return "stale-epoch";',
+    to: '      if (this.retiredEpochs.includes(frame.senderEpoch) && frame.seq < 0) return "stale-epoch";',
+    tests: ["test/reliability", ...SIM_TESTS],
+    swarm: SWARM_WITH_RESTARTS,
+  },
+  {
+    id: "ready-one-early",
+    bug: "READY is printed when all but one other peer have been heard from",
+    file: "src/peer/peer.ts",
+    from: "    if (this.readyEmitted || this.heard.size < this.peerCount - 1) return;",
+    to: "    if (this.readyEmitted || this.heard.size < this.peerCount - 2) return;",
+    tests: ["test/sim/sim.test.ts", "test/process/bootstrap.test.ts"],
+  },
+  {
+    id: "decode-throws-on-large",
+    bug: "decodeFrame throws on datagrams over 200 bytes instead of returning a reason",
+    file: "src/wire/frame.ts",
+    from: "export function decodeFrame(bytes: Uint8Array): DecodeResult {\n",
+    to: 'export function decodeFrame(bytes: Uint8Array): DecodeResult {\n  if (bytes.length > 200) throw new Error("mutant");\n',
+    tests: ["test/wire/fuzz.test.ts"],
+  },
+  {
+    id: "checksum-ignored",
+    bug: "a corrupted datagram with a wrong checksum is accepted",
+    file: "src/wire/frame.ts",
+    from: "  if (stored !== computed) return fail(",
+    to: "  if (stored !== computed && bytes.length < 0) return fail(",
+    tests: ["test/wire"],
+  },
+  {
+    id: "sack-off-by-one",
+    bug: "selective-ack bits are read one sequence number too low",
+    file: "src/reliability/session.ts",
+    from: "      const seq = seqAdd(ack, bit + 2);",
+    to: "      const seq = seqAdd(ack, bit + 1);",
+    tests: ["test/reliability", ...SIM_TESTS],
+  },
+  {
+    id: "duplicates-delivered",
+    bug: "a DATA frame received twice is delivered twice",
+    file: "src/reliability/session.ts",
+    from: "    if (distance < 0 || (distance > 0 && this.reorder.has(seq))) {",
+    to: "    if (distance > 0 && this.reorder.has(seq)) {",
+    tests: ["test/reliability", ...SIM_TESTS],
+  },
+  {
+    id: "hosts-mismatch-ignored",
+    bug: "a peer that read a different hosts file is counted towards READY",
+    file: "src/peer/peer.ts",
+    from: "    if (equalBytes(alive.hostsDigest, this.hostsDigest)) return;",
+    to: "    if (alive.hostsDigest.length >= 0) return;",
+    tests: ["test/peer"],
+  },
+  {
+    id: "suspicion-never-refuted",
+    bug: "a member suspected by mistake never refutes it (no incarnation raised)",
+    file: "src/membership/membership.ts",
+    from: "    this.incarnation = u.incarnation + 1;\n",
+    to: "    if (u.incarnation >= 0) return;\n    this.incarnation = u.incarnation + 1;\n",
+    tests: ["test/sim/membership.test.ts"],
+  },
+  {
+    id: "suspect-fails-at-once",
+    bug: "a suspected member is declared failed at once, without a suspicion timeout",
+    file: "src/membership/membership.ts",
+    from: "      deadlineMs: now + (confirmationsWanted === 0 ? minMs : maxMs),",
+    to: "      deadlineMs: now,",
+    tests: ["test/sim/membership.test.ts"],
+  },
+  {
+    id: "failed-members-not-probed",
+    bug: "members declared failed are never probed again, so a healed partition stays split",
+    file: "src/membership/membership.ts",
+    from: '        if (id !== this.selfId && (s === "alive" || s === "suspect" || s === "failed")) eligible.push(id);',
+    to: '        if (id !== this.selfId && (s === "alive" || s === "suspect")) eligible.push(id);',
+    tests: ["test/sim/membership.test.ts"],
+  },
+  {
+    id: "goodbye-not-left",
+    bug: "a peer that says goodbye is not reported as left",
+    file: "src/membership/membership.ts",
+    from: "    this.setLeft(now, id, m.incarnation, id, reason);",
+    to: "    if (reason === undefined) this.setLeft(now, id, m.incarnation, id, reason);",
+    tests: ["test/peer/peer.test.ts"],
+  },
+  {
+    id: "partitions-not-applied",
+    bug: "the simulator's partitions let every datagram through",
+    file: "src/sim/simulate.ts",
+    from: "    if (partition !== undefined && partition.has(from) !== partition.has(to)) return [];",
+    to: "    if (partition !== undefined && partition.size < 0) return [];",
+    tests: ["test/sim/membership.test.ts"],
+  },
+  {
+    id: "loss-not-applied",
+    bug: "the fault model never loses a datagram",
+    file: "src/runtime/faults.ts",
+    from: "  if (f.loss > 0 && random() < f.loss) return [];",
+    to: "  if (f.loss > 1 && random() < f.loss) return [];",
+    tests: ["test/runtime/faults.test.ts", ...SIM_TESTS],
+  },
+];
+
+function arg(name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < process.argv.length; i++) if (process.argv[i] === name) out.push(process.argv[i + 1] ?? "");
+  return out;
+}
+
+if (process.argv.includes("--list")) {
+  for (const m of MUTANTS) console.log(`${m.id.padEnd(38)} ${m.file.padEnd(32)} ${m.bug}`);
+  process.exit(0);
+}
+const only = arg("--only");
+const unknown = only.filter((id) => !MUTANTS.some((m) => m.id === id));
+if (unknown.length > 0) {
+  console.error(`mutants: no mutant ${unknown.join(", ")}; --list shows them`);
+  process.exit(2);
+}
+const chosen = only.length > 0 ? MUTANTS.filter((m) => only.includes(m.id)) : MUTANTS;
+
+const root = join(import.meta.dir, "..");
+const work = mkdtempSync(join(tmpdir(), "rollcall-mutants-"));
+const cleanup = () => rmSync(work, { recursive: true, force: true });
+process.on("SIGINT", () => {
+  cleanup();
+  process.exit(130);
+});
+for (const entry of ["src", "test", "scripts", "proto", "interop", "package.json", "bunfig.toml", "tsconfig.json"]) {
+  cpSync(join(root, entry), join(work, entry), { recursive: true });
+}
+symlinkSync(join(root, "node_modules"), join(work, "node_modules"));
+
+/** Runs a command in the copy; true when it exits 0 within the limit. */
+function passes(cmd: string[], timeoutMs: number): boolean {
+  const r = Bun.spawnSync(cmd, {
+    cwd: work,
+    stdout: "ignore",
+    stderr: "ignore",
+    timeout: timeoutMs,
+    killSignal: "SIGKILL",
+    env: { ...process.env, ROLLCALL_MUTANT: "1" },
+  });
+  return r.exitCode === 0;
+}
+
+let killed = 0;
+let survived = 0;
+let broken = 0;
+const started = performance.now();
+console.log(`mutants: ${chosen.length} planted bugs, each against the tests that cover it (copy in ${work})`);
+try {
+  // Without a green baseline every mutant would look killed.
+  const allTests = [...new Set(chosen.flatMap((m) => m.tests))];
+  const swarms = [...new Set(chosen.flatMap((m) => (m.swarm ? [m.swarm.join(" ")] : [])))];
+  const baselineOk =
+    passes([process.execPath, "test", ...allTests], 600_000) &&
+    swarms.every((args) => passes([process.execPath, "run", "src/sim/cli.ts", ...args.split(" ")], 300_000));
+  if (!baselineOk) {
+    console.log(`mutants: the unmutated tree fails its own tests (${allTests.join(", ")}) or swarm; fix that first`);
+    process.exitCode = 1;
+    throw new Error("baseline failed");
+  }
+  console.log(`mutants: baseline passes (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  for (const [i, m] of chosen.entries()) {
+    const path = join(work, m.file);
+    const original = readFileSync(path, "utf8");
+    const count = original.split(m.from).length - 1;
+    const label = `[${i + 1}/${chosen.length}] ${m.id}`;
+    if (count !== 1) {
+      broken++;
+      console.log(`${label}: DOES NOT APPLY (its text occurs ${count} times in ${m.file}); update the mutant`);
+      continue;
+    }
+    writeFileSync(path, original.replace(m.from, m.to));
+    const t0 = performance.now();
+    let by: string | undefined;
+    try {
+      if (!passes([process.execPath, "test", ...m.tests], 300_000)) by = `tests (${m.tests.join(", ")})`;
+      else if (m.swarm && !passes([process.execPath, "run", "src/sim/cli.ts", ...m.swarm], 300_000))
+        by = `swarm (${m.swarm.join(" ")})`;
+    } finally {
+      writeFileSync(path, original);
+    }
+    const secs = ((performance.now() - t0) / 1000).toFixed(1);
+    if (by !== undefined) {
+      killed++;
+      console.log(`${label}: killed by ${by} in ${secs} s`);
+    } else {
+      survived++;
+      console.log(`${label}: SURVIVED (${m.bug}; ${m.file})`);
+    }
+  }
+} catch (error) {
+  if ((error as Error).message !== "baseline failed") throw error;
+} finally {
+  cleanup();
+}
+if (process.exitCode === 1) process.exit(1);
+const total = ((performance.now() - started) / 1000).toFixed(0);
+console.log(`${killed} killed, ${survived} survived${broken > 0 ? `, ${broken} did not apply` : ""} (${total} s)`);
+process.exit(survived === 0 && broken === 0 ? 0 : 1);

@@ -1,0 +1,33 @@
+/**
+ * A 200-seed swarm in CI, drawn exactly as `bun run sim --seeds 200 --seed 1`
+ * draws it: group sizes 2-50 with a fair share of 20 or more, every fault mix,
+ * crashes (some long enough to be declared failed), partitions and replays of
+ * retired processes' datagrams; every checker on every seed, and every
+ * accepted message accounted for.
+ */
+import { expect, test } from "bun:test";
+import { drawSettings, runOptions } from "../../src/sim/cli.ts";
+import { runExactlyOnce } from "../../src/sim/exactly-once.ts";
+
+test("200 seeds of the swarm pass, 20+ peer groups included, and every summary adds up", () => {
+  const failures: string[] = [];
+  let large = 0;
+  let crashes = 0;
+  let replays = 0;
+  for (let seed = 1; seed <= 200; seed++) {
+    const settings = drawSettings({}, seed);
+    if (settings.peers >= 20) large++;
+    const r = runExactlyOnce(runOptions(settings));
+    if (!r.ok) failures.push(`seed ${seed}: ${r.violations.slice(0, 3).join("; ")}`);
+    const a = r.accounting;
+    expect(a.accepted).toBe(a.delivered + a.droppedByRestart + a.lostWithCrashedSender + a.unaccounted);
+    expect(a.unaccounted).toBe(0);
+    expect(a.accepted).toBe(r.messagesSent);
+    crashes += r.crashes;
+    replays += r.retiredReplays;
+  }
+  expect(failures).toEqual([]);
+  expect(large).toBeGreaterThanOrEqual(30);
+  expect(crashes).toBeGreaterThan(50);
+  expect(replays).toBeGreaterThan(0);
+}, 300_000);
