@@ -10,6 +10,7 @@
  * run's settings are printed in full for a failure, as a command that
  * replays it exactly; a failure makes the process exit 1.
  */
+import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { DEFAULT_MEMBERSHIP_CONFIG, detectionBoundMs, type MembershipConfig } from "../membership/config.ts";
 import { type ExactlyOnceOptions, type ExactlyOnceResult, runExactlyOnce } from "./exactly-once.ts";
@@ -30,6 +31,7 @@ const USAGE = `usage: bun run sim [options]
   --body-max BYTES  largest message body (default 3000; above ~1300 bytes messages are fragmented)
   --send-window MS  virtual time over which each peer's messages are spread (default: 3/4 of --heal-at)
   --heal-at MS      virtual time when faults stop (default 20000)
+  --jobs N          run a swarm in N processes at once (default: the number of CPUs, at most 8)
   --verbose         print every run's result in a swarm`;
 
 /** Every setting of one run: what the replay line prints and the run is built from. */
@@ -140,11 +142,12 @@ function replayArgs(s: RunSettings): string {
   ].join(" ");
 }
 
-function main(): number {
+async function main(): Promise<number> {
   let args: ReturnType<typeof parse>;
   let given: Partial<RunSettings>;
   let seed: number;
   let seeds: number;
+  let jobs: number;
   try {
     args = parse();
     if (args.help) {
@@ -165,6 +168,8 @@ function main(): number {
     };
     seed = num("seed", 2 ** 32 - 1, true) ?? Math.floor(Math.random() * 2 ** 31);
     seeds = num("seeds", 10_000_000, true) ?? 0;
+    jobs = num("jobs", 64, true) ?? Math.min(8, availableParallelism());
+    if (jobs < 1) throw new Error("--jobs must be at least 1");
     given = {
       peers: num("peers", 4096, true),
       loss: num("loss", 1),
@@ -211,6 +216,8 @@ function main(): number {
     return result.value.ok ? 0 : 1;
   }
 
+  if (jobs > 1 && seeds >= 2 * jobs) return runInProcesses(seed, seeds, jobs);
+
   const fixed = Object.entries(given)
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}=${v}`);
@@ -245,6 +252,93 @@ function main(): number {
   );
   console.log(`${seeds - failures} passed, ${failures} failed`);
   return failures === 0 ? 0 : 1;
+}
+
+/**
+ * A swarm split across `jobs` processes, each running a contiguous range of
+ * seeds with the same flags; their failures are printed as they come and
+ * their totals added up.
+ */
+async function runInProcesses(first: number, seeds: number, jobs: number): Promise<number> {
+  const passThrough: string[] = [];
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--seed" || a === "--seeds" || a === "--jobs") i++;
+    else if (!a.startsWith("--seed=") && !a.startsWith("--seeds=") && !a.startsWith("--jobs=")) passThrough.push(a);
+  }
+  console.log(
+    `sim: swarm of ${seeds} seeds from ${first} in ${jobs} processes; ${passThrough.join(" ") || "nothing fixed"}`,
+  );
+  const started = performance.now();
+  const done = new Array<number>(jobs).fill(0);
+  const totals = { passed: 0, failed: 0, small: 0, medium: 0, large: 0, largest: 0 };
+  let reported = 0;
+  const chunk = Math.ceil(seeds / jobs);
+  const children = Array.from({ length: jobs }, (_, j) => {
+    const start = first + j * chunk;
+    const count = Math.max(0, Math.min(chunk, seeds - j * chunk));
+    return { start, count };
+  }).filter((c) => c.count > 0);
+  const runs = children.map(async ({ start, count }, j) => {
+    const child = Bun.spawn(
+      [
+        process.execPath,
+        import.meta.path,
+        ...passThrough,
+        "--seed",
+        String(start),
+        "--seeds",
+        String(count),
+        "--jobs",
+        "1",
+      ],
+      { stdout: "pipe", stderr: "inherit" },
+    );
+    let buffered = "";
+    for await (const chunkBytes of child.stdout) {
+      buffered += new TextDecoder().decode(chunkBytes);
+      const lines = buffered.split("\n");
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        const progress = /^sim: (\d+)\/\d+ seeds/.exec(line);
+        const sizes =
+          /^sim: group sizes: (\d+) runs of 2-8 peers, (\d+) of 9-19, (\d+) of 20 or more \(largest (\d+)\)/.exec(line);
+        const result = /^(\d+) passed, (\d+) failed$/.exec(line);
+        if (progress) {
+          done[j] = Number(progress[1]);
+          const total = done.reduce((a, b) => a + b, 0);
+          if (total - reported >= 500 || total === seeds) {
+            reported = total;
+            const elapsed = (performance.now() - started) / 1000;
+            console.log(`sim: ${total}/${seeds} seeds, ${totals.failed} failed so far, ${elapsed.toFixed(0)} s`);
+          }
+        } else if (sizes) {
+          totals.small += Number(sizes[1]);
+          totals.medium += Number(sizes[2]);
+          totals.large += Number(sizes[3]);
+          totals.largest = Math.max(totals.largest, Number(sizes[4]));
+        } else if (result) {
+          totals.passed += Number(result[1]);
+        } else if (line.startsWith("FAIL ")) {
+          totals.failed++;
+          console.log(line);
+        } else if (!line.startsWith("sim: swarm of")) {
+          console.log(line);
+        }
+      }
+    }
+    return child.exited;
+  });
+  const codes = await Promise.all(runs);
+  console.log(
+    `sim: group sizes: ${totals.small} runs of 2-8 peers, ${totals.medium} of 9-19, ${totals.large} of 20 or more (largest ${totals.largest})`,
+  );
+  const crashed = codes.filter((c) => c !== 0 && c !== 1).length;
+  if (crashed > 0) console.log(`sim: ${crashed} of ${children.length} processes failed to run`);
+  console.log(`${totals.passed} passed, ${seeds - totals.passed} failed`);
+  console.log(`sim: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  return totals.passed === seeds ? 0 : 1;
 }
 
 function report(r: ExactlyOnceResult, wallMs: number, s: RunSettings): void {
@@ -314,9 +408,10 @@ function parse() {
       "send-window": { type: "string" },
       "heal-at": { type: "string" },
       verbose: { type: "boolean" },
+      jobs: { type: "string" },
     },
     strict: true,
   }).values;
 }
 
-if (import.meta.main) process.exit(main());
+if (import.meta.main) process.exit(await main());
