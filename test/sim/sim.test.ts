@@ -85,6 +85,21 @@ test("queue-full backpressure: a burst larger than the send queue is delivered c
   expect(r.messagesDelivered).toBe(r.messagesSent);
 });
 
+test("a long burst: 3,000 small messages each way between two peers at 20% loss, in one go, all delivered in order", () => {
+  for (const seed of [12, 13]) {
+    const r = expectOk(
+      options(
+        seed,
+        { loss: 0.2 },
+        { peers: 2, workload: { messagesPerPeer: 3000, sendWindowMs: 50, bodyBytesMin: 16, bodyBytesMax: 64 } },
+      ),
+    );
+    expect(r.messagesSent).toBe(6000);
+    expect(r.accounting.delivered).toBe(6000);
+    expect(r.dataRetransmissions).toBeGreaterThan(0);
+  }
+});
+
 test("50 peers bootstrap at 30% loss and exchange messages", () => {
   const r = expectOk(
     options(
