@@ -67,7 +67,8 @@ export class Logger {
     } else {
       const rest = Object.entries(fields)
         .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+        // Bare when unambiguous; quoted when a value has spaces, quotes or '=' (or is empty).
+        .map(([k, v]) => `${k}=${typeof v === "string" && /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v)}`)
         .join(" ");
       this.pending.push(`${ts.slice(11, 23)} ${level.toUpperCase().padEnd(5)} [${this.me ?? "-"}] ${event} ${rest}\n`);
     }

@@ -114,7 +114,7 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
       .replace(/\. To specify a positional argument.*$/s, "")
       .split("\n")
       .join(" ");
-    throw new InputError(message.includes("'-h, --hosts") ? `${message} (use --help for help)` : message);
+    throw new InputError(`${message} (--help lists the options)`);
   }
   if (values.help) return "help";
   if (values.version) return "version";

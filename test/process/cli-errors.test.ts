@@ -20,7 +20,11 @@ describe("bad flags", () => {
   const good = hostsFile("good.txt", "127.0.0.1:7001\n127.0.0.1:7002\n");
   const cases: [string, string[], RegExp][] = [
     ["no hosts file", ["--name", "x"], /^rollcall: missing the hosts file: pass -h FILE/],
-    ["unknown flag", ["-h", good, "--frobnicate"], /^rollcall: Unknown option '--frobnicate'/],
+    [
+      "unknown flag",
+      ["-h", good, "--frobnicate"],
+      /^rollcall: Unknown option '--frobnicate' \(--help lists the options\)/,
+    ],
     [
       "port not a number",
       ["-h", good, "--port", "abc"],
