@@ -137,7 +137,16 @@ export function logEvent(log: Logger, peer: RollcallPeer, event: RollcallEvent):
       });
       return;
     case "resolveFailed":
-      log.debug("resolve-failed", { peer: event.peer, name: event.name, code: event.code, retryInMs: event.retryInMs });
+      {
+        // The first failure is visible at info (a mistyped name, a container not started yet); the retries are not.
+        const fields = { peer: event.peer, name: event.name, code: event.code, retryInMs: event.retryInMs };
+        if (event.attempts === 1)
+          log.warn("resolve-failed", {
+            ...fields,
+            note: "retrying until it resolves; check the name if it never does",
+          });
+        else log.debug("resolve-failed", { ...fields, attempts: event.attempts });
+      }
       return;
     case "writable":
       return;

@@ -22,7 +22,15 @@ const RESOLVE_TIMEOUT_MS = 1000;
 /** What the resolver reports. */
 export type ResolverEvent =
   | { type: "resolved"; peer: number; name: string; address: string; attempts: number }
-  | { type: "resolveFailed"; peer: number; name: string; code: string | undefined; retryInMs: number };
+  | {
+      type: "resolveFailed";
+      peer: number;
+      name: string;
+      code: string | undefined;
+      retryInMs: number;
+      /** Failed lookups of this name so far, this one included. */
+      attempts: number;
+    };
 
 export type LookupFunction = (host: string, family: 0 | 4) => Promise<string>;
 
@@ -90,7 +98,14 @@ export class Resolver {
           this.inProgress.delete(peer);
           if (this.closed) return;
           const retryInMs = Math.min(RESOLVE_RETRY_MS_MIN * 2 ** attempt, RESOLVE_RETRY_MS_MAX);
-          this.options.onEvent({ type: "resolveFailed", peer, name: host, code: error.code, retryInMs });
+          this.options.onEvent({
+            type: "resolveFailed",
+            peer,
+            name: host,
+            code: error.code,
+            retryInMs,
+            attempts: attempt + 1,
+          });
           this.retries.set(
             peer,
             scheduler.at(scheduler.now() + retryInMs, () => {
