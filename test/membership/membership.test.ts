@@ -1,0 +1,198 @@
+/**
+ * The failure detector's state machine, driven by hand: SWIM's precedence
+ * rules, refutation, PING/ACK and PING_REQ relaying, Lifeguard's NACKs,
+ * local health and dynamic suspicion timeouts.
+ */
+import { describe, expect, test } from "bun:test";
+import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { MemberState, type MemberUpdateSchema, ProbeKind, ProbeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
+import { DEFAULT_MEMBERSHIP_CONFIG, suspicionTimeoutsMs } from "../../src/membership/config.ts";
+import { Membership } from "../../src/membership/membership.ts";
+import { Rng } from "../../src/sim/rng.ts";
+
+type Update = MessageInitShape<typeof MemberUpdateSchema>;
+const EPOCH = 1000;
+const epochOf = (id: number) => EPOCH + id;
+
+/** Member 1 of `n`, with members 2..n up (both ways), at time 0. */
+function detector(n: number, config = {}) {
+  const rng = new Rng(42);
+  const m = new Membership(0, { selfId: 1, epoch: epochOf(1), members: n, config, random: () => rng.float() });
+  for (let id = 2; id <= n; id++) m.memberUp(0, id, epochOf(id));
+  return m;
+}
+
+function sent(m: Membership) {
+  const out = [];
+  for (let t = m.pollTransmit(); t !== undefined; t = m.pollTransmit())
+    out.push({ to: t.to, toEpoch: t.toEpoch, probe: fromBinary(ProbeSchema, t.payload) });
+  return out;
+}
+
+function events(m: Membership) {
+  const out = [];
+  for (let e = m.pollEvent(); e !== undefined; e = m.pollEvent()) out.push(e);
+  return out;
+}
+
+function gossip(m: Membership, from: number, now: number, ...updates: Update[]) {
+  m.handleProbe(now, from, epochOf(from), create(ProbeSchema, { kind: ProbeKind.GOSSIP, updates }));
+}
+
+const upd = (id: number, state: MemberState, incarnation: number, reporter = 2): Update => ({
+  id,
+  epoch: epochOf(id),
+  incarnation,
+  state,
+  reporter,
+});
+
+describe("precedence (SWIM 4.2)", () => {
+  test("suspect overrides alive at the same incarnation; only a higher alive clears it; failed is final for its incarnation", () => {
+    const m = detector(5);
+    const state = () => m.view()[2]!;
+    gossip(m, 2, 10, upd(3, MemberState.SUSPECT, 0));
+    expect(state()).toMatchObject({ state: "suspect", incarnation: 0 });
+    gossip(m, 2, 20, upd(3, MemberState.ALIVE, 0));
+    expect(state().state).toBe("suspect");
+    gossip(m, 2, 30, upd(3, MemberState.ALIVE, 1));
+    expect(state()).toMatchObject({ state: "alive", incarnation: 1 });
+    gossip(m, 2, 40, upd(3, MemberState.FAILED, 0));
+    expect(state().state).toBe("alive");
+    gossip(m, 2, 50, upd(3, MemberState.FAILED, 1));
+    expect(state()).toMatchObject({ state: "failed", incarnation: 1 });
+    gossip(m, 2, 60, upd(3, MemberState.SUSPECT, 5));
+    expect(state().state).toBe("failed");
+    gossip(m, 2, 70, upd(3, MemberState.ALIVE, 2, 3));
+    expect(state()).toMatchObject({ state: "alive", incarnation: 2 });
+    expect(events(m).map((e) => [e.type, e.peer, e.incarnation])).toEqual([
+      ["peerSuspect", 3, 0],
+      ["peerAlive", 3, 1],
+      ["peerFailed", 3, 1],
+      ["peerAlive", 3, 2],
+    ]);
+  });
+
+  test("news about another process (epoch) of a member is ignored; left is final", () => {
+    const m = detector(4);
+    gossip(m, 2, 10, { ...upd(3, MemberState.FAILED, 9), epoch: 777 });
+    expect(m.view()[2]!.state).toBe("alive");
+    expect(m.stats.updatesIgnored).toBe(1);
+    gossip(m, 2, 20, upd(3, MemberState.LEFT, 0));
+    gossip(m, 2, 30, upd(3, MemberState.ALIVE, 5));
+    expect(m.view()[2]!.state).toBe("left");
+  });
+});
+
+test("refutation: a suspicion of me raises my incarnation, and my next probes carry alive(i + 1)", () => {
+  const m = detector(3);
+  gossip(m, 2, 10, upd(1, MemberState.SUSPECT, 0));
+  expect(m.view()[0]).toMatchObject({ state: "alive", incarnation: 1 });
+  expect(m.stats.refutations).toBe(1);
+  expect(m.stats.health).toBe(1);
+  m.handleTimeout(10);
+  const frames = sent(m);
+  expect(frames.length).toBeGreaterThan(0);
+  for (const f of frames)
+    expect(f.probe.updates.some((u) => u.id === 1 && u.state === MemberState.ALIVE && u.incarnation === 1)).toBe(true);
+});
+
+test("PING is answered by ACK; PING_REQ is relayed: the helper pings the target and forwards its ACK, or NACKs in time", () => {
+  const m = detector(4);
+  m.handleProbe(5, 2, epochOf(2), create(ProbeSchema, { kind: ProbeKind.PING, probeId: 77 }));
+  expect(sent(m).map((f) => [f.to, f.probe.kind, f.probe.probeId])).toEqual([[2, ProbeKind.ACK, 77]]);
+
+  m.handleProbe(
+    10,
+    2,
+    epochOf(2),
+    create(ProbeSchema, { kind: ProbeKind.PING_REQ, probeId: 500, targetId: 3, targetEpoch: epochOf(3) }),
+  );
+  const [ping] = sent(m);
+  expect(ping).toMatchObject({ to: 3, toEpoch: epochOf(3) });
+  expect(ping!.probe.kind).toBe(ProbeKind.PING);
+  m.handleProbe(12, 3, epochOf(3), create(ProbeSchema, { kind: ProbeKind.ACK, probeId: ping!.probe.probeId }));
+  expect(sent(m).map((f) => [f.to, f.probe.kind, f.probe.probeId])).toEqual([[2, ProbeKind.ACK, 500]]);
+
+  // A target that stays silent: NACK to the requester at 80% of the probe timeout.
+  m.handleProbe(
+    20,
+    2,
+    epochOf(2),
+    create(ProbeSchema, { kind: ProbeKind.PING_REQ, probeId: 501, targetId: 4, targetEpoch: epochOf(4) }),
+  );
+  sent(m);
+  m.handleTimeout(20 + 0.8 * DEFAULT_MEMBERSHIP_CONFIG.probeTimeoutMs);
+  // (my own probe round may have started meanwhile; only the answer to the request matters here)
+  const toRequester = sent(m).filter((f) => f.to === 2 && f.probe.kind !== ProbeKind.PING);
+  expect(toRequester.map((f) => [f.probe.kind, f.probe.probeId])).toEqual([[ProbeKind.NACK, 501]]);
+});
+
+test("a probe nobody answers: helpers asked after the probe timeout, suspicion at the end of the period, health up; an answered probe brings it down", () => {
+  const m = detector(5);
+  const t0 = m.pollTimeout()!;
+  m.handleTimeout(t0);
+  const [ping] = sent(m);
+  expect(ping!.probe.kind).toBe(ProbeKind.PING);
+  const target = ping!.to;
+  m.handleTimeout(t0 + DEFAULT_MEMBERSHIP_CONFIG.probeTimeoutMs);
+  const requests = sent(m).filter((f) => f.probe.kind === ProbeKind.PING_REQ);
+  expect(requests.length).toBe(3);
+  for (const r of requests) expect(r.probe.targetId).toBe(target);
+  // No ACK and no NACK from any helper: Lifeguard counts each missing NACK against me.
+  m.handleTimeout(t0 + DEFAULT_MEMBERSHIP_CONFIG.protocolPeriodMs);
+  expect(m.view()[target - 1]!.state).toBe("suspect");
+  expect(m.stats.health).toBe(3);
+  const [next] = sent(m);
+  m.handleProbe(
+    t0 + 210,
+    next!.to,
+    epochOf(next!.to),
+    create(ProbeSchema, { kind: ProbeKind.ACK, probeId: next!.probe.probeId }),
+  );
+  m.handleTimeout(t0 + DEFAULT_MEMBERSHIP_CONFIG.protocolPeriodMs * 5);
+  expect(m.stats.health).toBe(2);
+});
+
+test("dynamic suspicion (Lifeguard): the timeout starts at its longest and reaches the shortest after K independent confirmations", () => {
+  const n = 10;
+  const m = detector(n);
+  const { minMs, maxMs } = suspicionTimeoutsMs(DEFAULT_MEMBERSHIP_CONFIG, n);
+  gossip(m, 2, 0, upd(3, MemberState.SUSPECT, 0, 2));
+  // Alone, the suspicion waits the longest timeout.
+  m.handleTimeout(maxMs - 1);
+  expect(m.view()[2]!.state).toBe("suspect");
+  const m2 = detector(n);
+  gossip(m2, 2, 0, upd(3, MemberState.SUSPECT, 0, 2));
+  // K = suspicionMult - 2 = 2 confirmations from other reporters bring it down to the shortest.
+  gossip(m2, 4, 1, upd(3, MemberState.SUSPECT, 0, 4));
+  gossip(m2, 5, 2, upd(3, MemberState.SUSPECT, 0, 5));
+  m2.handleTimeout(minMs - 1);
+  expect(m2.view()[2]!.state).toBe("suspect");
+  m2.handleTimeout(minMs);
+  expect(m2.view()[2]!.state).toBe("failed");
+  // A repeat from the same reporter is not a confirmation.
+  const m3 = detector(n);
+  gossip(m3, 2, 0, upd(3, MemberState.SUSPECT, 0, 2));
+  gossip(m3, 2, 1, upd(3, MemberState.SUSPECT, 0, 2));
+  gossip(m3, 2, 2, upd(3, MemberState.SUSPECT, 0, 2));
+  m3.handleTimeout(minMs);
+  expect(m3.view()[2]!.state).toBe("suspect");
+});
+
+test("dissemination: each update is piggybacked a bounded number of times, then dropped", () => {
+  const n = 20;
+  // A long period, so that only gossip runs here: no probe of mine confirms or replaces the update.
+  const m = detector(n, { protocolPeriodMs: 60_000, probeTimeoutMs: 30_000 });
+  expect(m.pollTimeout()!).toBeGreaterThan(5000);
+  gossip(m, 2, 0, upd(3, MemberState.SUSPECT, 0));
+  const limit = DEFAULT_MEMBERSHIP_CONFIG.retransmitMult * Math.ceil(Math.log10(n + 1));
+  let carried = 0;
+  for (let t = 0; t < 5000; t += 50) {
+    m.handleTimeout(t);
+    for (const f of sent(m)) if (f.to !== 3 && f.probe.updates.some((u) => u.id === 3)) carried++;
+  }
+  expect(carried).toBe(limit);
+  // Once sent enough, nothing is left to gossip.
+  expect(m.pollTimeout()!).toBeGreaterThan(5000);
+});
