@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { buildTimeline, readLogs, timelineHtml } from "./timeline.ts";
 
 const USAGE = `usage: npm run demo -- [options]
   --peers N        number of peers, 1..200 (default 5, from examples/hosts-local.txt)
@@ -191,6 +192,18 @@ const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.
 const fmt = (r: string[]) => r.map((v, i) => (i === 1 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join("  ");
 console.log(`\n${fmt(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
 for (const r of rows) console.log(fmt(r));
+
+// A picture of the run from the logs just kept: every datagram as an arrow.
+try {
+  const data = buildTimeline(readLogs(logDir).records);
+  if (data.datagrams.length > 0) {
+    const file = join(logDir, "timeline.html");
+    writeFileSync(file, timelineHtml(data));
+    console.log(`\ndemo: timeline of every datagram: ${file}`);
+  }
+} catch (error) {
+  console.log(`demo: no timeline: ${(error as Error).message}`);
+}
 
 const stderrProblems = children.filter((c) => c.readyMs !== undefined && c.stderr !== "READY\n");
 for (const c of stderrProblems)
