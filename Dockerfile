@@ -17,16 +17,18 @@ RUN ["bun", "-e", "require('fs').writeFileSync('/tmp/extra-ca.pem', process.env.
 ENV NODE_EXTRA_CA_CERTS=/tmp/extra-ca.pem
 # Production dependencies only (@bufbuild/protobuf); Bun reads package-lock.json.
 RUN ["bun", "install", "--production", "--ignore-scripts", "--no-progress"]
+# The peer as one minified file (npm run build): it starts with half the CPU
+# of the TypeScript sources, and the image needs neither them nor node_modules.
+COPY src ./src
+RUN ["bun", "build", "src/cli/peer.ts", "--target", "bun", "--minify", "--outfile", "dist/peer.js"]
 
 FROM ${BUN_IMAGE}
 WORKDIR /app
-COPY --from=deps /app/node_modules ./node_modules
-COPY package.json ./
-COPY src ./src
+COPY --from=deps /app/dist/peer.js ./peer.js
 # The hosts file is mounted here (or baked in by a derived image).
 COPY examples/hosts-local.txt /etc/rollcall/hosts
 ENV ROLLCALL_HOSTS=/etc/rollcall/hosts
 USER 1000:1000
 EXPOSE 7700/udp
 # Arguments after the image name go to the peer: --log-level info, --chaos ...
-ENTRYPOINT ["bun", "src/cli/peer.ts"]
+ENTRYPOINT ["bun", "/app/peer.js"]

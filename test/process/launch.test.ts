@@ -3,14 +3,29 @@
  * exactly `READY\n`, stdout only JSON lines, and SIGTERM to what the user
  * started stops the peer itself, with its goodbye, leaving no process behind.
  */
-import { afterEach, expect, test } from "bun:test";
-import { Group, PEER_MAIN, type PeerProcess } from "./group.ts";
+import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Group, PEER_MAIN, type PeerProcess, ROOT, runCommand } from "./group.ts";
 
 let group: Group | undefined;
 afterEach(async () => {
   await group?.stop();
   group = undefined;
 });
+
+// The bundled peer, built as `npm run build` builds it (the image runs the same file).
+const bundleDir = mkdtempSync(join(tmpdir(), "rollcall-bundle-"));
+const BUNDLE = join(bundleDir, "peer.js");
+beforeAll(async () => {
+  const built = await runCommand(
+    [process.execPath, "build", join(ROOT, "src/cli/peer.ts"), "--target", "bun", "--minify", "--outfile", BUNDLE],
+    { timeoutMs: 60_000 },
+  );
+  if (built.code !== 0) throw new Error(`bun build failed: ${built.stderr}`);
+});
+afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
 
 /** Live processes whose command line mentions `text` (the peer's unique host:port). */
 function processesWith(text: string): string[] {
@@ -25,6 +40,7 @@ const LAUNCHERS: Record<string, (args: string[]) => string[]> = {
   "bun run peer": (args) => [process.execPath, "run", "peer", ...args],
   "npm run -s peer --": (args) => ["npm", "run", "-s", "peer", "--", ...args],
   "bun src/cli/peer.ts": (args) => [process.execPath, PEER_MAIN, ...args],
+  "bun dist/peer.js (npm run build)": (args) => [process.execPath, BUNDLE, ...args],
 };
 
 for (const [how, command] of Object.entries(LAUNCHERS)) {
