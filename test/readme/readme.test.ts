@@ -69,6 +69,7 @@ const PLANS: Record<string, Plan> = {
   "npm run fuzz -- --seconds 300": { run: "npm run -s fuzz -- --seconds 1", seconds: 60 },
   "bun run sim": { run: "bun run sim --seed 1 --peers 3 --messages 10", seconds: 60 },
   "bun run sim --seeds 10000": { run: "bun run sim --seeds 4 --peers 3 --messages 5", seconds: 60 },
+  "npm run build": { run: "npm run -s build && bun dist/peer.js --version", seconds: 60 },
   "npm run timeline -- DIR": { run: `npm run -s timeline -- ${dir}/demo`, seconds: 30 },
   "npm run mutants": { run: "npm run -s mutants -- --list", seconds: 30 },
   "npm run bench:codec": { run: "npm run -s bench:codec", seconds: 4 },
