@@ -1,23 +1,34 @@
 /**
  * Name resolution for hosts-file entries that are names (containers,
- * Kubernetes pods): looked up with the system resolver, retried with backoff
- * until they answer, since containers come up in any order.
+ * Kubernetes pods), retried until they answer, since containers come up in
+ * any order.
+ *
+ * DNS travels over UDP and loses queries like any datagram. Each attempt
+ * races the system's lookup (which knows /etc/hosts) against a DNS query of
+ * our own that is re-sent after 150 ms, 300 ms, 600 ms (c-ares with a short
+ * timeout; the system's waits seconds for a lost answer). A lookup that timed
+ * out is retried at once: loss is not absence. Only a name the DNS says does
+ * not exist (a container not started yet) backs off.
  */
-import { lookup } from "node:dns/promises";
+import { Resolver as DnsResolver, lookup } from "node:dns/promises";
 import type { Cancel, Scheduler } from "./scheduler.ts";
 import type { UdpAddress } from "./udp.ts";
 
 /** Retry backoff for names that do not resolve yet (a container not started). */
 const RESOLVE_RETRY_MS_MIN = 100;
 const RESOLVE_RETRY_MS_MAX = 2000;
+/** Retry delay after a lookup lost to the network: short, since the name may well exist. */
+const RESOLVE_RETRY_MS_AFTER_LOSS = 20;
 /**
- * A lookup that has not answered by then is treated as failed and retried.
+ * An attempt that has not answered by then is treated as lost and retried.
  * Resolvers can sit on a query for 5 s or more (glibc's timeout, a DNS server
- * forwarding a name it does not know); a container started later would
- * otherwise wait for that. The abandoned lookup still completes on its own;
- * with the retry backoff at most a few are outstanding per name.
+ * forwarding a name it does not know). The abandoned lookups still complete
+ * on their own; attempts are sequential per name, so at most a few are
+ * outstanding per name.
  */
-const RESOLVE_TIMEOUT_MS = 1000;
+const RESOLVE_TIMEOUT_MS = 1200;
+/** Error codes that mean the query or its answer was lost, not that the name is unknown. */
+const LOSS_CODES = new Set(["ETIMEOUT", "ETIMEDOUT", "ECONNREFUSED", "ESERVFAIL", "EAI_AGAIN", "ECANCELLED"]);
 
 /** What the resolver reports. */
 export type ResolverEvent =
@@ -36,6 +47,36 @@ export type LookupFunction = (host: string, family: 0 | 4) => Promise<string>;
 
 const systemLookup: LookupFunction = async (host, family) => (await lookup(host, { family })).address;
 
+let dnsResolver: DnsResolver | undefined;
+/** A DNS query of our own, re-sent quickly when lost (150, 300, 600 ms); DNS only, no /etc/hosts. */
+const fastDnsLookup: LookupFunction = async (host, family) => {
+  dnsResolver ??= new DnsResolver({ timeout: 150, tries: 3 });
+  const v4 = await dnsResolver.resolve4(host).catch((error: unknown) => {
+    if (family === 4) throw error;
+    return [] as string[];
+  });
+  if (v4.length > 0) return v4[0]!;
+  const v6 = await dnsResolver.resolve6(host);
+  if (v6.length === 0) throw Object.assign(new Error(`no address for ${host}`), { code: "ENOTFOUND" });
+  return v6[0]!;
+};
+
+/** The first of several lookups to succeed; when all fail, a loss code if any failure was a loss. */
+function firstOf(lookups: LookupFunction[], host: string, family: 0 | 4): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let failed = 0;
+    let lossError: unknown;
+    let otherError: unknown;
+    for (const f of lookups) {
+      f(host, family).then(resolve, (error: NodeJS.ErrnoException) => {
+        if (LOSS_CODES.has(error?.code ?? "")) lossError ??= error;
+        else otherError ??= error;
+        if (++failed === lookups.length) reject(lossError ?? otherError);
+      });
+    }
+  });
+}
+
 export interface ResolverOptions {
   scheduler: Scheduler;
   /** 4 for an IPv4 socket (which cannot send to IPv6 addresses), 0 for either. */
@@ -43,19 +84,19 @@ export interface ResolverOptions {
   /** Called with every address found, new or not. */
   onAddress: (peer: number, address: UdpAddress) => void;
   onEvent: (event: ResolverEvent) => void;
-  /** The system resolver by default; tests pass their own. */
-  lookup?: LookupFunction;
+  /** Raced on every attempt: the system's lookup and a fast DNS query by default; tests pass their own. */
+  lookups?: LookupFunction[];
 }
 
 export class Resolver {
   private readonly inProgress = new Set<number>();
   private readonly retries = new Map<number, Cancel>();
   private readonly lastAddress = new Map<number, string>();
-  private readonly lookup: LookupFunction;
+  private readonly lookups: LookupFunction[];
   private closed = false;
 
   constructor(private readonly options: ResolverOptions) {
-    this.lookup = options.lookup ?? systemLookup;
+    this.lookups = options.lookups ?? [systemLookup, fastDnsLookup];
   }
 
   /** Looks a peer's name up (again), unless a lookup for it is already under way. */
@@ -72,7 +113,8 @@ export class Resolver {
     this.retries.clear();
   }
 
-  private attempt(peer: number, host: string, port: number, attempt: number): void {
+  /** `attempt` counts failures for the backoff of names that do not exist (yet); losses do not count. */
+  private attempt(peer: number, host: string, port: number, attempt: number, tries = 1): void {
     if (this.closed) return;
     this.inProgress.add(peer);
     const { scheduler } = this.options;
@@ -82,7 +124,7 @@ export class Resolver {
         reject(Object.assign(new Error(`no answer in ${RESOLVE_TIMEOUT_MS} ms`), { code: "ETIMEOUT" })),
       );
     });
-    Promise.race([this.lookup(host, this.options.family), timeout])
+    Promise.race([firstOf(this.lookups, host, this.options.family), timeout])
       .finally(() => cancelTimeout?.())
       .then(
         (address) => {
@@ -90,27 +132,30 @@ export class Resolver {
           if (this.closed) return;
           if (this.lastAddress.get(peer) !== address) {
             this.lastAddress.set(peer, address);
-            this.options.onEvent({ type: "resolved", peer, name: host, address, attempts: attempt + 1 });
+            this.options.onEvent({ type: "resolved", peer, name: host, address, attempts: tries });
           }
           this.options.onAddress(peer, { address, port });
         },
         (error: NodeJS.ErrnoException) => {
           this.inProgress.delete(peer);
           if (this.closed) return;
-          const retryInMs = Math.min(RESOLVE_RETRY_MS_MIN * 2 ** attempt, RESOLVE_RETRY_MS_MAX);
+          const lost = LOSS_CODES.has(error?.code ?? "");
+          const retryInMs = lost
+            ? RESOLVE_RETRY_MS_AFTER_LOSS
+            : Math.min(RESOLVE_RETRY_MS_MIN * 2 ** attempt, RESOLVE_RETRY_MS_MAX);
           this.options.onEvent({
             type: "resolveFailed",
             peer,
             name: host,
-            code: error.code,
+            code: error?.code,
             retryInMs,
-            attempts: attempt + 1,
+            attempts: tries,
           });
           this.retries.set(
             peer,
             scheduler.at(scheduler.now() + retryInMs, () => {
               this.retries.delete(peer);
-              if (!this.inProgress.has(peer)) this.attempt(peer, host, port, attempt + 1);
+              if (!this.inProgress.has(peer)) this.attempt(peer, host, port, lost ? attempt : attempt + 1, tries + 1);
             }),
           );
         },
