@@ -148,6 +148,14 @@ export function logEvent(log: Logger, peer: RollcallPeer, event: RollcallEvent):
         else log.debug("resolve-failed", { ...fields, attempts: event.attempts });
       }
       return;
+    case "hostsDuplicate":
+      log.error("hosts-duplicate", {
+        peer: event.peer,
+        other: event.other,
+        address: event.address,
+        note: `lines ${event.peer} and ${event.other} of the hosts file are the same address: datagrams for one reach the other; fix the file`,
+      });
+      return;
     case "writable":
       return;
   }

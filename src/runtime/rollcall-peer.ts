@@ -27,7 +27,7 @@ import { type LoopEvent, type LoopStats, type LoopTraceRecord, PeerLoop } from "
 import { Resolver, type ResolverEvent } from "./resolver.ts";
 import { realScheduler } from "./scheduler.ts";
 import type { Transport } from "./transport.ts";
-import { type UdpAddress, UdpTransport } from "./udp.ts";
+import { formatUdpAddress, type UdpAddress, UdpTransport } from "./udp.ts";
 
 /** The version this package announces in its Alive messages and prints for `--version`. */
 export const AGENT = "rollcall/0.1.0";
@@ -36,7 +36,19 @@ export const AGENT = "rollcall/0.1.0";
 const EVENTS_MAX_DEFAULT = 65_536;
 
 /** Everything a running peer reports, in order. */
-export type RollcallEvent = LoopEvent | ResolverEvent;
+export type RollcallEvent = LoopEvent | ResolverEvent | HostsDuplicateEvent;
+
+/**
+ * Two lines of the hosts file turned out to be one address (e.g. `localhost:7201`
+ * and `127.0.0.1:7201`): datagrams meant for one peer reach the other. The
+ * file is wrong; this is reported once per pair.
+ */
+export interface HostsDuplicateEvent {
+  type: "hostsDuplicate";
+  peer: number;
+  other: number;
+  address: string;
+}
 
 export interface StartOptions {
   /** The hosts list, one entry per element as in a hosts file (`name`, `name:port`, `ip:port`, `[ipv6]:port`), or a parsed list. */
@@ -139,6 +151,9 @@ export class RollcallPeer {
   private ended = false;
   /** Events dropped because no one consumed `events()` (only resolver events can be). */
   private eventsDropped = 0;
+  /** Addresses found for names, to notice two lines of the hosts file that are one peer. */
+  private readonly resolvedAddresses = new Map<number, UdpAddress>();
+  private readonly duplicatesReported = new Set<string>();
 
   /** @internal Use `startPeer`. */
   constructor(
@@ -187,7 +202,10 @@ export class RollcallPeer {
     this.resolver = new Resolver({
       scheduler: realScheduler,
       family: udp.ipv6 ? 0 : 4,
-      onAddress: (peer, address) => this.loop.learnAddress(peer, address),
+      onAddress: (peer, address) => {
+        this.checkDuplicate(peer, address);
+        this.loop.learnAddress(peer, address);
+      },
       onEvent: (event) => this.onEvent(event),
     });
     // Announcing starts on the next turn of the event loop, so that the
@@ -374,6 +392,20 @@ export class RollcallPeer {
     for (const waiters of this.writableWaiters.values()) for (const w of waiters) w();
     this.writableWaiters.clear();
     this.wakeReader?.();
+  }
+
+  /** Reports a resolved address that another line of the hosts file (mine included) already has. */
+  private checkDuplicate(peer: number, address: UdpAddress): void {
+    this.resolvedAddresses.set(peer, address);
+    for (const e of this.hosts.entries) {
+      if (e.id === peer) continue;
+      const other = e.kind === "name" ? this.resolvedAddresses.get(e.id) : { address: e.host, port: e.port };
+      if (other === undefined || other.port !== address.port || other.address !== address.address) continue;
+      const pair = `${Math.min(peer, e.id)}:${Math.max(peer, e.id)}`;
+      if (this.duplicatesReported.has(pair)) continue;
+      this.duplicatesReported.add(pair);
+      this.onEvent({ type: "hostsDuplicate", peer, other: e.id, address: formatUdpAddress(address) });
+    }
   }
 
   private onEvent(event: RollcallEvent): boolean {

@@ -196,3 +196,21 @@ test("names in the hosts file are resolved with DNS (localhost), and --log-forma
   expect(text).toMatch(/INFO +\[1\] ready peers=3/);
   expect(text.startsWith("{")).toBe(false);
 });
+
+test("two lines of the hosts file that are one address (localhost:P and 127.0.0.1:P) are reported as hosts-duplicate", async () => {
+  const base = (await import("./group.ts")).portBlock(3);
+  group = new Group(3, `127.0.0.1:${base}\nlocalhost:${base + 1}\n127.0.0.1:${base + 1}\n`);
+  const p = group.spawn(1, `127.0.0.1:${base}`, [
+    "-h",
+    group.hostsFile,
+    "--name",
+    `127.0.0.1:${base}`,
+    "--log-level",
+    "info",
+  ]);
+  const deadline = performance.now() + 10_000;
+  const duplicate = () => Group.records(p).find((r) => r.event === "hosts-duplicate");
+  while (duplicate() === undefined && performance.now() < deadline) await Bun.sleep(20);
+  expect(duplicate()).toMatchObject({ level: "error", peer: 2, other: 3, address: `127.0.0.1:${base + 1}` });
+  expect(String(duplicate()!.note)).toContain("fix the file");
+});
