@@ -265,4 +265,8 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Not a top-level await: the bundled peer is built as CommonJS with bytecode (npm run build).
+main().catch((error: unknown) => {
+  process.stderr.write(`rollcall: ${(error as Error)?.stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -20,7 +20,19 @@ const bundleDir = mkdtempSync(join(tmpdir(), "rollcall-bundle-"));
 const BUNDLE = join(bundleDir, "peer.js");
 beforeAll(async () => {
   const built = await runCommand(
-    [process.execPath, "build", join(ROOT, "src/cli/peer.ts"), "--target", "bun", "--minify", "--outfile", BUNDLE],
+    [
+      process.execPath,
+      "build",
+      join(ROOT, "src/cli/peer.ts"),
+      "--target",
+      "bun",
+      "--minify",
+      "--bytecode",
+      "--format",
+      "cjs",
+      "--outdir",
+      bundleDir,
+    ],
     { timeoutMs: 60_000 },
   );
   if (built.code !== 0) throw new Error(`bun build failed: ${built.stderr}`);
