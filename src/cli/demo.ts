@@ -52,7 +52,12 @@ function parse() {
       strict: true,
     }).values;
   } catch (error) {
-    return fail(`${(error as Error).message}\n${USAGE}`);
+    const message = (error as Error).message;
+    if (/'--log-(format|level)'/.test(message))
+      return fail(
+        "--log-format and --log-level are options of the peer (bun run peer); the demo keeps every peer's full JSON log in --logs DIR and draws DIR/timeline.html from them",
+      );
+    return fail(`${message}\n${USAGE}`);
   }
 }
 

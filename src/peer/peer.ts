@@ -418,6 +418,12 @@ export class Peer {
     return undefined;
   }
 
+  /** The driver could not send a datagram `pollTransmit` gave it (no address yet): it does not count as sent. */
+  notSent(bytes: number): void {
+    this.stats.datagramsSent--;
+    this.stats.bytesSent -= bytes;
+  }
+
   pollEvent(): PeerEvent | undefined {
     if (this.eventsHead >= this.events.length) return undefined;
     const event = this.events[this.eventsHead++];

@@ -202,6 +202,7 @@ export class PeerLoop<A> {
         const to = this.addresses[out.to];
         if (to === undefined) {
           this.stats.unresolved++; // the session re-sends once the address is learned
+          this.peer.notSent(out.bytes.length);
           continue;
         }
         this.outQueue.push({ to, bytes: out.bytes });

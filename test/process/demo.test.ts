@@ -108,14 +108,20 @@ test("npm run demo starts a local group, shows progress and a summary, and exits
     );
   expect(rows.length).toBe(4);
   for (const row of rows) expect(row.trim().split(/\s+/).at(-1)).toBe("0");
-  // The logs went where --logs said.
+  // The logs went where --logs said, with the timeline drawn from them.
   for (const id of [1, 2, 3, 4]) expect(existsSync(join(logs, `peer-${id}.jsonl`))).toBe(true);
+  expect(out).toContain(`demo: timeline of every datagram: ${join(logs, "timeline.html")}`);
+  expect(existsSync(join(logs, "timeline.html"))).toBe(true);
 }, 90_000);
 
 test("npm run demo rejects bad options with exit 2", async () => {
   const { err, code } = await runDemo(["--peers", "0", "--logs", newLogDir()], 10_000);
   expect(code).toBe(2);
   expect(err).toMatch(/^demo: --peers must be an integer from 1 to 200/);
+  // A peer's logging option says where it belongs instead of a bare "Unknown option".
+  const logFormat = await runDemo(["--log-format", "pretty"], 10_000);
+  expect(logFormat.code).toBe(2);
+  expect(logFormat.err).toContain("--log-format and --log-level are options of the peer");
 });
 
 // Last in this file: tests run in order.

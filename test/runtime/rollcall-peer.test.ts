@@ -3,6 +3,7 @@ import {
   ChaosTransport,
   MemoryNetwork,
   NO_FAULTS,
+  PeerLoop,
   type RollcallEvent,
   type RollcallPeer,
   startPeer,
@@ -112,4 +113,29 @@ test("ChaosTransport drops, duplicates and delays inside a batch by the shared f
   scheduler.run({ untilMs: scheduler.now() + 10, stepsMax: 100_000 });
   expect(received).toEqual([7, 7]);
   expect(slow.stats).toEqual({ dropped: 0, duplicated: 1, corrupted: 0, delayed: 2 });
+});
+
+test("datagrams for a peer whose address is not known yet are counted as unresolved, not as sent", () => {
+  const scheduler = new VirtualScheduler();
+  const network = new MemoryNetwork(scheduler);
+  const loop = new PeerLoop<number>({
+    peer: {
+      selfId: 1,
+      epoch: 11,
+      names: ["a", "b", "c"],
+      hostsDigest: new Uint8Array(32),
+      membership: { enabled: false },
+    },
+    transport: network.bind(1),
+    scheduler,
+    // Peer 3's name has not resolved: no address.
+    addresses: [undefined, 1, 2, undefined],
+    onEvent: () => undefined,
+  });
+  loop.start();
+  scheduler.run({ untilMs: 3000, stepsMax: 100_000 });
+  expect(loop.stats.unresolved).toBeGreaterThan(0);
+  // Peer 2 is not running either, so everything that left went to its address; nothing was sent to peer 3.
+  expect(loop.peer.stats.datagramsSent).toBe(network.stats.sent);
+  loop.stop();
 });
