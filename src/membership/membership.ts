@@ -69,6 +69,8 @@ export interface MembershipStats {
   updatesIgnored: number;
   /** PING_REQs refused because `RELAYS_MAX` were in progress. */
   relaysRefused: number;
+  /** Stale news answered with what I know, to its sender. */
+  corrections: number;
   /** Current local health multiplier (0: healthy). */
   health: number;
 }
@@ -122,6 +124,8 @@ interface Outgoing {
   probeId: number;
   targetId: number;
   targetEpoch: number;
+  /** Updates meant for this receiver alone, sent before the piggybacked news (corrections of its stale news). */
+  extra?: UpdateInit[];
 }
 
 type UpdateInit = MessageInitShape<typeof MemberUpdateSchema>;
@@ -158,6 +162,7 @@ export class Membership {
     refutations: 0,
     updatesIgnored: 0,
     relaysRefused: 0,
+    corrections: 0,
     health: 0,
   };
   private readonly selfId: number;
@@ -288,7 +293,25 @@ export class Membership {
 
   /** A PROBE frame from member `from`, whose current process (`fromEpoch`) the bootstrap knows. */
   handleProbe(now: number, from: number, fromEpoch: number, probe: Probe): void {
-    for (const u of probe.updates) this.applyUpdate(now, u);
+    // News older than mine is answered at once, to its sender alone, with what I know: best-effort
+    // gossip may have stopped spreading a refutation before this member heard it, and its stale
+    // suspicion would otherwise time out into a false failure (anti-entropy, as memberlist's
+    // push-pull does periodically).
+    const corrections: UpdateInit[] = [];
+    for (const u of probe.updates) {
+      const correction = this.applyUpdate(now, u);
+      if (correction !== undefined && corrections.length < UPDATES_PER_PROBE) corrections.push(correction);
+    }
+    if (corrections.length > 0)
+      this.queue({
+        to: from,
+        toEpoch: fromEpoch,
+        kind: ProbeKind.GOSSIP,
+        probeId: 0,
+        targetId: 0,
+        targetEpoch: 0,
+        extra: corrections,
+      });
     switch (probe.kind) {
       case ProbeKind.PING:
         this.queue({
@@ -369,7 +392,10 @@ export class Membership {
       probeId: out.probeId,
       targetId: out.kind === ProbeKind.PING_REQ ? out.targetId : 0,
       targetEpoch: out.kind === ProbeKind.PING_REQ ? out.targetEpoch : 0,
-      updates: this.piggyback(out.to),
+      updates:
+        out.extra === undefined
+          ? this.piggyback(out.to)
+          : [...out.extra, ...this.piggyback(out.to)].slice(0, UPDATES_PER_PROBE),
     });
     return { to: out.to, toEpoch: out.toEpoch, payload: toBinary(ProbeSchema, probe) };
   }
@@ -589,16 +615,32 @@ export class Membership {
     if (this.nextGossipMs === undefined) this.nextGossipMs = now;
   }
 
-  private applyUpdate(now: number, u: MemberUpdate): void {
+  /** Applies one update; returns what I know instead when the update is older than that. */
+  private applyUpdate(now: number, u: MemberUpdate): UpdateInit | undefined {
     const id = u.id;
-    if (id === this.selfId) {
-      this.updateAboutMe(now, u);
-      return;
-    }
+    if (id === this.selfId) return this.updateAboutMe(now, u);
     const m = this.members[id];
     if (m === undefined || id === 0 || m.epoch === 0 || u.epoch !== m.epoch || m.state === "left") {
       this.stats.updatesIgnored++;
-      return;
+      return undefined;
+    }
+    if (u.incarnation < m.incarnation && m.state !== "unknown") {
+      this.stats.updatesIgnored++;
+      this.stats.corrections++;
+      const state =
+        m.state === "alive"
+          ? MemberStateCode.ALIVE
+          : m.state === "suspect"
+            ? MemberStateCode.SUSPECT
+            : MemberStateCode.FAILED;
+      // Alive at a higher incarnation is the member's own refutation; suspect and failed are my view.
+      return {
+        id,
+        epoch: m.epoch,
+        incarnation: m.incarnation,
+        state,
+        reporter: m.state === "alive" ? id : this.selfId,
+      };
     }
     switch (u.state) {
       case MemberStateCode.ALIVE:
@@ -618,36 +660,40 @@ export class Membership {
               reason: "refuted",
             });
         } else this.stats.updatesIgnored++;
-        return;
+        return undefined;
       case MemberStateCode.SUSPECT:
         this.suspect(now, id, u.incarnation, u.reporter);
-        return;
+        return undefined;
       case MemberStateCode.FAILED:
         if (m.state !== "failed" && u.incarnation >= m.incarnation) this.setFailed(now, id, u.incarnation, u.reporter);
         else this.stats.updatesIgnored++;
-        return;
+        return undefined;
       case MemberStateCode.LEFT:
         this.setLeft(now, id, u.incarnation, u.reporter, `goodbye reported by ${u.reporter}`);
-        return;
+        return undefined;
       default:
         this.stats.updatesIgnored++;
+        return undefined;
     }
   }
 
   /** Someone believes my process is suspect, failed or gone: say otherwise, louder (SWIM 4.2). */
-  private updateAboutMe(now: number, u: MemberUpdate): void {
-    if (u.epoch !== this.epoch || u.state === MemberStateCode.ALIVE || this.leaving) return;
+  private updateAboutMe(now: number, u: MemberUpdate): UpdateInit | undefined {
+    if (u.epoch !== this.epoch || u.state === MemberStateCode.ALIVE || this.leaving) return undefined;
+    const alive = { id: this.selfId, epoch: this.epoch, state: MemberStateCode.ALIVE, reporter: this.selfId };
     if (u.incarnation < this.incarnation) {
-      // Already refuted, but this member missed it (gossip is best effort): tell it again.
+      // Already refuted, but this member missed it (gossip is best effort): tell it, and everyone, again.
       if (!this.broadcasts.has(this.selfId))
         this.broadcast(now, this.selfId, this.epoch, this.incarnation, MemberStateCode.ALIVE, this.selfId);
-      return;
+      this.stats.corrections++;
+      return { ...alive, incarnation: this.incarnation };
     }
     this.incarnation = u.incarnation + 1;
     this.stats.refutations++;
     // Lifeguard: being suspected hints that I am the slow one.
     this.changeHealth(1);
     this.broadcast(now, this.selfId, this.epoch, this.incarnation, MemberStateCode.ALIVE, this.selfId);
+    return { ...alive, incarnation: this.incarnation };
   }
 
   private suspect(now: number, id: number, incarnation: number, reporter: number): void {

@@ -196,3 +196,22 @@ test("dissemination: each update is piggybacked a bounded number of times, then 
   // Once sent enough, nothing is left to gossip.
   expect(m.pollTimeout()!).toBeGreaterThan(5000);
 });
+
+test("anti-entropy: news older than mine is answered at once, to its sender, with what I know", () => {
+  const m = detector(5);
+  gossip(m, 2, 10, upd(3, MemberState.SUSPECT, 0));
+  gossip(m, 3, 20, upd(3, MemberState.ALIVE, 1, 3));
+  sent(m);
+  // Member 4 still spreads the old suspicion of 3 (incarnation 0): it gets the refutation back directly.
+  gossip(m, 4, 30, upd(3, MemberState.SUSPECT, 0, 4));
+  const back = sent(m).filter((f) => f.to === 4 && f.probe.kind === ProbeKind.GOSSIP);
+  expect(back.length).toBe(1);
+  expect(back[0]!.probe.updates[0]).toMatchObject({ id: 3, incarnation: 1, state: MemberState.ALIVE, reporter: 3 });
+  expect(m.view()[2]).toMatchObject({ state: "alive", incarnation: 1 });
+  expect(m.stats.corrections).toBe(1);
+  // A stale suspicion of me: corrected to its sender with my current incarnation.
+  gossip(m, 2, 40, upd(1, MemberState.SUSPECT, 0));
+  gossip(m, 5, 50, upd(1, MemberState.SUSPECT, 0, 5));
+  const toFive = sent(m).filter((f) => f.to === 5 && f.probe.kind === ProbeKind.GOSSIP);
+  expect(toFive[0]!.probe.updates[0]).toMatchObject({ id: 1, incarnation: 1, state: MemberState.ALIVE });
+});
