@@ -94,6 +94,14 @@ const MUTANTS: Mutant[] = [
     tests: ["test/wire/fuzz.test.ts"],
   },
   {
+    id: "fast-bundle-decoder-truncates",
+    bug: "the hand-written Bundle decoder keeps at most 3 coalesced messages",
+    file: "src/wire/messages.ts",
+    from: "      messages.push(m);",
+    to: "      if (messages.length < 3) messages.push(m);",
+    tests: ["test/wire/messages.test.ts"],
+  },
+  {
     id: "checksum-ignored",
     bug: "a corrupted datagram with a wrong checksum is accepted",
     file: "src/wire/frame.ts",

@@ -14,15 +14,8 @@
  * `handleProbe` (a PROBE frame), `handleTimeout`, `leave`.
  * Outputs: `pollTransmit`, `pollEvent`, `pollTimeout`, `view`.
  */
-import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import {
-  MemberState as MemberStateCode,
-  type MemberUpdate,
-  type MemberUpdateSchema,
-  type Probe,
-  ProbeKind,
-  ProbeSchema,
-} from "../gen/rollcall/v1/rollcall_pb.ts";
+import type { MemberUpdate, Probe } from "../gen/rollcall/v1/rollcall_pb.ts";
+import { encodeProbe, MemberStateCode, ProbeKindCode as ProbeKind, type UpdateFields } from "../wire/messages.ts";
 import {
   checkMembershipConfig,
   DEFAULT_MEMBERSHIP_CONFIG,
@@ -120,7 +113,7 @@ interface Relay {
 interface Outgoing {
   to: number;
   toEpoch: number;
-  kind: ProbeKind;
+  kind: number;
   probeId: number;
   targetId: number;
   targetEpoch: number;
@@ -128,7 +121,7 @@ interface Outgoing {
   extra?: UpdateInit[];
 }
 
-type UpdateInit = MessageInitShape<typeof MemberUpdateSchema>;
+type UpdateInit = UpdateFields;
 
 interface Broadcast {
   update: UpdateInit;
@@ -387,7 +380,7 @@ export class Membership {
     const out = this.outbox.shift();
     if (out === undefined) return undefined;
     if (out.kind === ProbeKind.PING || out.kind === ProbeKind.PING_REQ) this.stats.probesSent++;
-    const probe = create(ProbeSchema, {
+    const payload = encodeProbe({
       kind: out.kind,
       probeId: out.probeId,
       targetId: out.kind === ProbeKind.PING_REQ ? out.targetId : 0,
@@ -397,7 +390,7 @@ export class Membership {
           ? this.piggyback(out.to)
           : [...out.extra, ...this.piggyback(out.to)].slice(0, UPDATES_PER_PROBE),
     });
-    return { to: out.to, toEpoch: out.toEpoch, payload: toBinary(ProbeSchema, probe) };
+    return { to: out.to, toEpoch: out.toEpoch, payload };
   }
 
   pollEvent(): MembershipEvent | undefined {
@@ -606,7 +599,7 @@ export class Membership {
     id: number,
     epoch: number,
     incarnation: number,
-    state: MemberStateCode,
+    state: number,
     reporter: number,
   ): void {
     if (!this.config.enabled) return;

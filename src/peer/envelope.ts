@@ -9,15 +9,18 @@
  * takes the fast path only for that exact layout and hands anything else to
  * protobuf-es, so acceptance is protobuf-es's.
  */
-import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import { type Envelope, EnvelopeSchema } from "../gen/rollcall/v1/rollcall_pb.ts";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { Envelope, EnvelopeSchema } from "../gen/rollcall/v1/rollcall_pb.ts";
+import { decodeEnvelopeFast, pb } from "../wire/messages.ts";
 import { readVarint, varintBytes, writeVarint } from "../wire/varint.ts";
 
 const TAG_DATA = 0x12; // Envelope field 2 (data), length-delimited
 const TAG_BODY = 0x0a; // AppData field 1 (body), length-delimited
 
+/** Any Envelope, with protobuf-es (the peer's own messages use the hand-written encoders of src/wire/messages.ts). */
 export function encodeEnvelope(body: MessageInitShape<typeof EnvelopeSchema>["body"]): Uint8Array {
-  return toBinary(EnvelopeSchema, create(EnvelopeSchema, { body }));
+  const { runtime, gen } = pb();
+  return runtime.toBinary(gen.EnvelopeSchema, runtime.create(gen.EnvelopeSchema, { body }));
 }
 
 /** `Envelope{data: {body}}`, byte-identical to protobuf-es's encoding. */
@@ -50,7 +53,7 @@ export function appDataBody(bytes: Uint8Array): Uint8Array | undefined {
   return bytes.subarray(inner[1]);
 }
 
-/** Decodes an Envelope with protobuf-es; throws on malformed bytes. */
+/** Decodes an Envelope (fast path for the peer's own control messages, else protobuf-es); throws on malformed bytes. */
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
-  return fromBinary(EnvelopeSchema, bytes);
+  return decodeEnvelopeFast(bytes) ?? pb().runtime.fromBinary(pb().gen.EnvelopeSchema, bytes);
 }

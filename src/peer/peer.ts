@@ -23,7 +23,8 @@ import { Membership, type MembershipEvent, type MemberView } from "../membership
 import { checkSessionConfig, DEFAULT_SESSION_CONFIG, type SessionConfig } from "../reliability/config.ts";
 import { type SendResult, Session, type SessionEvent } from "../reliability/session.ts";
 import { decodeFrame, encodeFrameBytes, FrameFlag, FrameType, type ProbeFrame } from "../wire/frame.ts";
-import { appDataBody, decodeEnvelope, encodeAppDataEnvelope, encodeEnvelope } from "./envelope.ts";
+import { encodeAliveEnvelope, encodeAliveReplyEnvelope, encodeGoodbyeEnvelope } from "../wire/messages.ts";
+import { appDataBody, decodeEnvelope, encodeAppDataEnvelope } from "./envelope.ts";
 import { TimerHeap } from "./timer-heap.ts";
 
 export interface PeerOptions {
@@ -242,7 +243,7 @@ export class Peer {
       // is gone: a goodbye to either would only be retransmitted until the deadline.
       if (session === undefined || session.remoteEpoch === 0 || this.left.has(id)) continue;
       this.goodbyeTo.push(id);
-      session.send(now, encodeEnvelope({ case: "goodbye", value: { reason } }), true);
+      session.send(now, encodeGoodbyeEnvelope(reason), true);
       this.afterInput(now, id);
     }
   }
@@ -496,16 +497,13 @@ export class Peer {
   private announce(now: number, id: number): void {
     this.sessions[id]!.send(
       now,
-      encodeEnvelope({
-        case: "alive",
-        value: {
-          name: this.nameOf(this.selfId),
-          id: this.selfId,
-          epoch: this.epoch,
-          hostsDigest: this.hostsDigest,
-          peerCount: this.peerCount,
-          agent: this.agent,
-        },
+      encodeAliveEnvelope({
+        name: this.nameOf(this.selfId),
+        id: this.selfId,
+        epoch: this.epoch,
+        hostsDigest: this.hostsDigest,
+        peerCount: this.peerCount,
+        agent: this.agent,
       }),
       true,
     );
@@ -601,10 +599,7 @@ export class Peer {
     // Queued only: the caller (afterInput) is draining this session and marks it pending.
     session.send(
       now,
-      encodeEnvelope({
-        case: "aliveReply",
-        value: { id: this.selfId, epoch: this.epoch, hostsDigest: this.hostsDigest, accepted: false },
-      }),
+      encodeAliveReplyEnvelope({ id: this.selfId, epoch: this.epoch, hostsDigest: this.hostsDigest, accepted: false }),
       true,
     );
     this.markMismatched(peer);

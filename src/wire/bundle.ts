@@ -1,7 +1,7 @@
 /**
  * A hand-written encoder for `Bundle`, the DATA payload. It produces exactly
  * the bytes protobuf-es's `toBinary` does (field-number order, default values
- * omitted); a fuzz property checks this. Decoding stays with protobuf-es.
+ * omitted); a fuzz property checks this. Its fast decoder is in messages.ts.
  *
  * Two callers: the reliability layer encodes each Bundle once with
  * `encodeBundle` and keeps those bytes, because a retransmission re-sends the

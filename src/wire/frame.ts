@@ -8,16 +8,9 @@
  * {@link FrameEncodeError} for values out of range, which is a programming
  * error on the local side.
  */
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  type Ack,
-  AckSchema,
-  type Bundle,
-  BundleSchema,
-  type Probe,
-  ProbeSchema,
-} from "../gen/rollcall/v1/rollcall_pb.ts";
+import type { Ack, Bundle, Probe } from "../gen/rollcall/v1/rollcall_pb.ts";
 import { bundleBytes, writeBundle } from "./bundle.ts";
+import { decodeAckFast, decodeBundleFast, decodeProbeFast, encodeProbe, pb } from "./messages.ts";
 
 /** "RC" in ASCII. */
 export const MAGIC = 0x5243;
@@ -241,7 +234,7 @@ function seal(bytes: Uint8Array, header: FrameHeader, payloadLength: number): Ui
  */
 export function encodeFrame(frame: Frame): Uint8Array {
   if (frame.type === FrameType.Ack) return encodeFrameBytes(frame, new Uint8Array(0));
-  if (frame.type === FrameType.Probe) return encodeFrameBytes(frame, toBinary(ProbeSchema, frame.payload));
+  if (frame.type === FrameType.Probe) return encodeFrameBytes(frame, encodeProbe(frame.payload));
   const payloadLength = bundleBytes(frame.payload);
   checkHeader(frame, payloadLength);
   const bytes = new Uint8Array(HEADER_BYTES + payloadLength);
@@ -292,7 +285,8 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
   const payloadBytes = bytes.subarray(HEADER_BYTES);
   try {
     if (type === FrameType.Data) {
-      const payload = fromBinary(BundleSchema, payloadBytes);
+      // The fast path answers for what peers send; anything else is protobuf-es's to judge.
+      const payload = decodeBundleFast(payloadBytes) ?? pb().runtime.fromBinary(pb().gen.BundleSchema, payloadBytes);
       const bundleBroken = bundleRuleBroken(payload);
       if (bundleBroken !== undefined) return fail("bad-payload", bundleBroken);
       const frame = header as DataFrame;
@@ -300,7 +294,7 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
       return { ok: true, frame };
     }
     if (type === FrameType.Probe) {
-      const payload = fromBinary(ProbeSchema, payloadBytes);
+      const payload = decodeProbeFast(payloadBytes) ?? pb().runtime.fromBinary(pb().gen.ProbeSchema, payloadBytes);
       if (payload.updates.length > PROBE_UPDATES_MAX)
         return fail("bad-payload", `${payload.updates.length} updates, at most ${PROBE_UPDATES_MAX}`);
       const frame = header as ProbeFrame;
@@ -308,7 +302,7 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
       return { ok: true, frame };
     }
     const frame = header as AckFrame;
-    frame.payload = fromBinary(AckSchema, payloadBytes);
+    frame.payload = decodeAckFast(payloadBytes) ?? pb().runtime.fromBinary(pb().gen.AckSchema, payloadBytes);
     return { ok: true, frame };
   } catch (error) {
     return fail("bad-payload", `payload is not a valid protobuf message: ${(error as Error).message}`);
