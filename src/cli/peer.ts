@@ -6,12 +6,12 @@
  * 3 when `--ready-timeout` passes before READY.
  */
 import { hostname } from "node:os";
-import { parseArgs } from "node:util";
 import { InputError } from "../errors.ts";
 import { DEFAULT_PORT, findSelf, loadHosts } from "../hosts/hosts.ts";
 import { checkMembershipConfig, DEFAULT_MEMBERSHIP_CONFIG, type MembershipConfig } from "../membership/config.ts";
 import { faultsActive, parseChaos } from "../runtime/faults.ts";
 import { AGENT, type RollcallPeer, startPeer } from "../runtime/rollcall-peer.ts";
+import { parseFlags } from "./args.ts";
 import { LOG_LEVELS, type LogFormat, Logger, type LogLevel } from "./log.ts";
 import { logEvent, logTrace, statsFields } from "./log-events.ts";
 
@@ -88,33 +88,24 @@ function parseMembershipFlags(values: Record<string, string | boolean | undefine
 export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        hosts: { type: "string", short: "h" },
-        name: { type: "string" },
-        port: { type: "string" },
-        bind: { type: "string" },
-        "log-level": { type: "string" },
-        "log-format": { type: "string" },
-        "ready-timeout": { type: "string" },
-        chaos: { type: "string" },
-        "protocol-period-ms": { type: "string" },
-        "probe-timeout-ms": { type: "string" },
-        "indirect-probes": { type: "string" },
-        "suspicion-mult": { type: "string" },
-        version: { type: "boolean" },
-        help: { type: "boolean" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
+    values = parseFlags(argv, {
+      hosts: { type: "string", short: "h" },
+      name: { type: "string" },
+      port: { type: "string" },
+      bind: { type: "string" },
+      "log-level": { type: "string" },
+      "log-format": { type: "string" },
+      "ready-timeout": { type: "string" },
+      chaos: { type: "string" },
+      "protocol-period-ms": { type: "string" },
+      "probe-timeout-ms": { type: "string" },
+      "indirect-probes": { type: "string" },
+      "suspicion-mult": { type: "string" },
+      version: { type: "boolean" },
+      help: { type: "boolean" },
+    });
   } catch (error) {
-    const message = (error as Error).message
-      .replace(/\. To specify a positional argument.*$/s, "")
-      .split("\n")
-      .join(" ");
-    throw new InputError(`${message} (--help lists the options)`);
+    throw new InputError(`${(error as Error).message} (--help lists the options)`);
   }
   if (values.help) return "help";
   if (values.version) return "version";

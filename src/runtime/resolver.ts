@@ -10,7 +10,7 @@
  * out is retried at once: loss is not absence. Only a name the DNS says does
  * not exist (a container not started yet) backs off.
  */
-import { Resolver as DnsResolver, lookup } from "node:dns/promises";
+import type * as Dns from "node:dns/promises";
 import type { Cancel, Scheduler } from "./scheduler.ts";
 import type { UdpAddress } from "./udp.ts";
 
@@ -45,12 +45,19 @@ export type ResolverEvent =
 
 export type LookupFunction = (host: string, family: 0 | 4) => Promise<string>;
 
-const systemLookup: LookupFunction = async (host, family) => (await lookup(host, { family })).address;
+/** node:dns, loaded on the first lookup: a hosts file of IP addresses never needs it (it costs ~2 ms of start-up CPU). */
+let dns: typeof Dns | undefined;
+const dnsModule = (): typeof Dns => {
+  dns ??= require("node:dns/promises") as typeof Dns;
+  return dns;
+};
 
-let dnsResolver: DnsResolver | undefined;
+const systemLookup: LookupFunction = async (host, family) => (await dnsModule().lookup(host, { family })).address;
+
+let dnsResolver: Dns.Resolver | undefined;
 /** A DNS query of our own, re-sent quickly when lost (150, 300, 600 ms); DNS only, no /etc/hosts. */
 const fastDnsLookup: LookupFunction = async (host, family) => {
-  dnsResolver ??= new DnsResolver({ timeout: 150, tries: 3 });
+  dnsResolver ??= new (dnsModule().Resolver)({ timeout: 150, tries: 3 });
   const v4 = await dnsResolver.resolve4(host).catch((error: unknown) => {
     if (family === 4) throw error;
     return [] as string[];

@@ -112,3 +112,24 @@ describe("finding myself", () => {
     );
   });
 });
+
+test("IP syntax (src/hosts/ip.ts) agrees with node:net on generated addresses, valid and not", async () => {
+  const { isIPv4: n4, isIPv6: n6 } = await import("node:net");
+  const { isIPv4, isIPv6 } = await import("../../src/hosts/ip.ts");
+  const fc = (await import("fast-check")).default;
+  const hex = fc.string({ unit: fc.constantFrom(..."0123456789abcdefABCDEF"), maxLength: 5 });
+  const v4 = fc.tuple(fc.nat(300), fc.nat(300), fc.nat(300), fc.nat(300)).map((a) => a.join("."));
+  const seg = fc.oneof(hex, hex, hex, fc.constant(""), v4);
+  const addr = fc
+    .tuple(fc.array(seg, { minLength: 1, maxLength: 10 }), fc.option(fc.string({ maxLength: 5 })))
+    .map(([segs, zone]) => segs.join(":") + (zone === null ? "" : `%${zone}`));
+  let valid = 0;
+  fc.assert(
+    fc.property(fc.oneof(addr, v4, fc.string({ maxLength: 20 })), (s) => {
+      if (n4(s) || n6(s)) valid++;
+      return isIPv4(s) === n4(s) && isIPv6(s) === n6(s);
+    }),
+    { seed: 3, numRuns: 20_000 },
+  );
+  expect(valid).toBeGreaterThan(2000);
+});
