@@ -4,9 +4,9 @@
  * any order.
  *
  * DNS travels over UDP and loses queries like any datagram. Each attempt
- * races the system's lookup (which knows /etc/hosts) against a DNS query of
- * our own that is re-sent after 150 ms, 300 ms, 600 ms (c-ares with a short
- * timeout; the system's waits seconds for a lost answer). A lookup that timed
+ * races the system's lookup (which knows /etc/hosts) against DNS queries of
+ * our own, hedged: a new one every 120 ms until one answers (the system's
+ * resolver waits seconds for a lost answer). A lookup that timed
  * out is retried at once: loss is not absence. Only a name the DNS says does
  * not exist (a container not started yet) backs off.
  */
@@ -16,7 +16,7 @@ import type { UdpAddress } from "./udp.ts";
 
 /** Retry backoff for names that do not resolve yet (a container not started). */
 const RESOLVE_RETRY_MS_MIN = 100;
-const RESOLVE_RETRY_MS_MAX = 2000;
+const RESOLVE_RETRY_MS_MAX = 500;
 /** Retry delay after a lookup lost to the network: short, since the name may well exist. */
 const RESOLVE_RETRY_MS_AFTER_LOSS = 20;
 /**
@@ -54,18 +54,66 @@ const dnsModule = (): typeof Dns => {
 
 const systemLookup: LookupFunction = async (host, family) => (await dnsModule().lookup(host, { family })).address;
 
-let dnsResolver: Dns.Resolver | undefined;
-/** A DNS query of our own, re-sent quickly when lost (150, 300, 600 ms); DNS only, no /etc/hosts. */
-const fastDnsLookup: LookupFunction = async (host, family) => {
-  dnsResolver ??= new (dnsModule().Resolver)({ timeout: 150, tries: 3 });
-  const v4 = await dnsResolver.resolve4(host).catch((error: unknown) => {
+/** Independent DNS clients (each its own c-ares channel), so that hedged queries are really sent again. */
+const DNS_CLIENTS = 4;
+/** A new query every this often while none has answered. */
+const DNS_HEDGE_MS = 120;
+/** Queries per lookup at most; past them the lookup fails as lost and the resolver retries. */
+const DNS_QUERIES_MAX = 8;
+let dnsClients: Dns.Resolver[] | undefined;
+
+async function queryOnce(client: Dns.Resolver, host: string, family: 0 | 4): Promise<string> {
+  const v4 = await client.resolve4(host).catch((error: unknown) => {
     if (family === 4) throw error;
     return [] as string[];
   });
   if (v4.length > 0) return v4[0]!;
-  const v6 = await dnsResolver.resolve6(host);
+  const v6 = await client.resolve6(host);
   if (v6.length === 0) throw Object.assign(new Error(`no address for ${host}`), { code: "ENOTFOUND" });
   return v6[0]!;
+}
+
+/**
+ * DNS queries of our own (DNS only, no /etc/hosts), hedged: a new one every
+ * 120 ms while none has answered, up to 8, each from one of 4 clients; the
+ * first answer wins. A lost query costs 120 ms, not a resolver timeout; an
+ * authoritative "no such name" ends the lookup at once.
+ */
+const fastDnsLookup: LookupFunction = (host, family) => {
+  dnsClients ??= Array.from({ length: DNS_CLIENTS }, () => new (dnsModule().Resolver)({ timeout: 1000, tries: 1 }));
+  const clients = dnsClients;
+  return new Promise<string>((resolve, reject) => {
+    let settled = false;
+    let sent = 0;
+    let failed = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finish = () => {
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+    };
+    const send = () => {
+      if (settled || sent >= DNS_QUERIES_MAX) return;
+      const client = clients[sent % clients.length]!;
+      sent++;
+      queryOnce(client, host, family).then(
+        (address) => {
+          if (settled) return;
+          finish();
+          resolve(address);
+        },
+        (error: NodeJS.ErrnoException) => {
+          if (settled) return;
+          failed++;
+          if (!LOSS_CODES.has(error?.code ?? "") || (failed === sent && sent >= DNS_QUERIES_MAX)) {
+            finish();
+            reject(error);
+          }
+        },
+      );
+      timer = setTimeout(send, DNS_HEDGE_MS);
+    };
+    send();
+  });
 };
 
 /** The first of several lookups to succeed; when all fail, a loss code if any failure was a loss. */

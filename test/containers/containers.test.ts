@@ -457,6 +457,16 @@ describe("containers", () => {
       console.log(
         `8 containers, 40% loss on all UDP (DNS too): all READY ${(afterMs / 1000).toFixed(1)} s after the last start`,
       );
+      // The slowest peer's story, for when this is slow: its start, lookups and READY.
+      const readyAt = (p: string) => Date.parse(String(records(p).find((r) => r.event === "ready")?.ts));
+      const slowest = peers.reduce((a, b) => (readyAt(a) >= readyAt(b) ? a : b));
+      const story = records(slowest).filter((r) =>
+        ["start", "resolved", "resolve-failed", "ready", "peer-up"].includes(String(r.event)),
+      );
+      const t0 = Date.parse(String(story[0]?.ts));
+      const line = (r: Record<string, unknown>) =>
+        `+${Date.parse(String(r.ts)) - t0}ms ${r.event}${r.peer === undefined ? "" : ` ${r.peer}`}${r.code === undefined ? "" : ` ${r.code}`}`;
+      console.log(`slowest (${slowest}): ${story.map(line).join(", ")}`);
       const counters = names.map(lossCounters);
       expect(counters.reduce((s, c) => s + c.dropped, 0)).toBeGreaterThan(0);
       for (const p of peers) expect(logs(p).stderr).toBe("READY\n");
