@@ -383,17 +383,20 @@ describe("containers", () => {
   });
 
   containerTest(
-    "5 containers all print READY, stderr is only READY, and SIGTERM exits 0",
+    "5 containers all print READY, stderr is only READY, and SIGTERM or SIGINT exits 0 after the goodbye",
     async () => {
       const names = [1, 2, 3, 4, 5].map((i) => `${RUN_ID}-a${i}`);
       const hosts = hostsFile(names);
       for (const n of names) runPeer(n, hosts);
       await waitFor("5 READY", () => names.every((n) => readyCount(n) === 1), 60_000);
-      sh(["docker", "stop", "-t", "10", ...names]);
+      // One is stopped with SIGINT (Ctrl-C in `docker run -it`), the others with docker stop's SIGTERM.
+      sh(["docker", "kill", "-s", "INT", names[0]!]);
+      sh(["docker", "wait", names[0]!], { timeoutMs: 15_000 });
+      sh(["docker", "stop", "-t", "10", ...names.slice(1)]);
       for (const n of names) {
         expect(logs(n).stderr).toBe("READY\n");
         expect(sh(["docker", "inspect", "-f", "{{.State.ExitCode}}", n]).trim()).toBe("0");
-        expect(records(n).at(-1)?.event).toBe("stop");
+        expect(records(n).at(-1)).toMatchObject({ event: "stop", reason: n === names[0] ? "SIGINT" : "SIGTERM" });
       }
       sh(["docker", "rm", "-f", ...names]);
     },

@@ -56,32 +56,34 @@ const LAUNCHERS: Record<string, (args: string[]) => string[]> = {
 };
 
 for (const [how, command] of Object.entries(LAUNCHERS)) {
-  test(`${how}: stderr is exactly READY, stdout only JSON lines, SIGTERM stops the peer with its goodbye`, async () => {
-    const g = new Group(2);
-    group = g;
-    const other = g.start(2, ["--log-level", "info"]);
-    const p: PeerProcess = g.spawnCommand(
-      1,
-      g.names[0]!,
-      command(["-h", g.hostsFile, "--name", g.names[0]!, "--log-level", "info"]),
-    );
-    await g.waitReady([p, other], 20_000);
-    p.proc.kill("SIGTERM");
-    expect(await p.proc.exited).toBe(0);
-    await p.done;
-    expect(p.stderr).toBe("READY\n");
-    const lines = p.stdout.split("\n").filter((l) => l !== "");
-    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
-    const last = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
-    expect(last.event).toBe("stop");
-    expect(last.goodbyesDelivered).toBe(true);
-    // The launcher did not leave the peer running on its own.
-    await Bun.sleep(200);
-    expect(processesWith(g.names[0]!)).toEqual([]);
-    // And the other peer heard the goodbye.
-    const deadline = performance.now() + 3000;
-    while (!Group.records(other).some((r) => r.event === "peer-left") && performance.now() < deadline)
-      await Bun.sleep(20);
-    expect(Group.records(other).some((r) => r.event === "peer-left" && r.peer === 1)).toBe(true);
-  }, 60_000);
+  for (const signal of ["SIGTERM", "SIGINT"] as const)
+    test(`${how}: stderr is exactly READY, stdout only JSON lines, ${signal} stops the peer with its goodbye`, async () => {
+      const g = new Group(2);
+      group = g;
+      const other = g.start(2, ["--log-level", "info"]);
+      const p: PeerProcess = g.spawnCommand(
+        1,
+        g.names[0]!,
+        command(["-h", g.hostsFile, "--name", g.names[0]!, "--log-level", "info"]),
+      );
+      await g.waitReady([p, other], 20_000);
+      p.proc.kill(signal);
+      expect(await p.proc.exited).toBe(0);
+      await p.done;
+      expect(p.stderr).toBe("READY\n");
+      const lines = p.stdout.split("\n").filter((l) => l !== "");
+      for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+      const last = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
+      expect(last.event).toBe("stop");
+      expect(last.reason).toBe(signal);
+      expect(last.goodbyesDelivered).toBe(true);
+      // The launcher did not leave the peer running on its own.
+      await Bun.sleep(200);
+      expect(processesWith(g.names[0]!)).toEqual([]);
+      // And the other peer heard the goodbye.
+      const deadline = performance.now() + 3000;
+      while (!Group.records(other).some((r) => r.event === "peer-left") && performance.now() < deadline)
+        await Bun.sleep(20);
+      expect(Group.records(other).some((r) => r.event === "peer-left" && r.peer === 1)).toBe(true);
+    }, 60_000);
 }
