@@ -12,6 +12,9 @@ import type { Ack, Bundle, Probe } from "../gen/rollcall/v1/rollcall_pb.ts";
 import { bundleBytes, writeBundle } from "./bundle.ts";
 import { decodeAckFast, decodeBundleFast, decodeProbeFast, encodeProbe, pb } from "./messages.ts";
 
+/** The empty Ack every ACK frame carries; shared, since nothing modifies a decoded payload. */
+const ACK = decodeAckFast(new Uint8Array(0))!;
+
 /** "RC" in ASCII. */
 export const MAGIC = 0x5243;
 /** The only version this implementation reads and writes. */
@@ -282,11 +285,13 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
   };
   const broken = headerRuleBroken(header, payloadLength);
   if (broken !== undefined) return fail("invalid-field", broken);
-  const payloadBytes = bytes.subarray(HEADER_BYTES);
+  // A view of the payload only where a decoder needs one: creating it costs more than decoding an ACK.
+  const payloadBytes = () => bytes.subarray(HEADER_BYTES);
   try {
     if (type === FrameType.Data) {
       // The fast path answers for what peers send; anything else is protobuf-es's to judge.
-      const payload = decodeBundleFast(payloadBytes) ?? pb().runtime.fromBinary(pb().gen.BundleSchema, payloadBytes);
+      const payload =
+        decodeBundleFast(bytes, HEADER_BYTES) ?? pb().runtime.fromBinary(pb().gen.BundleSchema, payloadBytes());
       const bundleBroken = bundleRuleBroken(payload);
       if (bundleBroken !== undefined) return fail("bad-payload", bundleBroken);
       const frame = header as DataFrame;
@@ -294,7 +299,8 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
       return { ok: true, frame };
     }
     if (type === FrameType.Probe) {
-      const payload = decodeProbeFast(payloadBytes) ?? pb().runtime.fromBinary(pb().gen.ProbeSchema, payloadBytes);
+      const payload =
+        decodeProbeFast(bytes, HEADER_BYTES) ?? pb().runtime.fromBinary(pb().gen.ProbeSchema, payloadBytes());
       if (payload.updates.length > PROBE_UPDATES_MAX)
         return fail("bad-payload", `${payload.updates.length} updates, at most ${PROBE_UPDATES_MAX}`);
       const frame = header as ProbeFrame;
@@ -302,7 +308,7 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
       return { ok: true, frame };
     }
     const frame = header as AckFrame;
-    frame.payload = decodeAckFast(payloadBytes) ?? pb().runtime.fromBinary(pb().gen.AckSchema, payloadBytes);
+    frame.payload = payloadLength === 0 ? ACK : pb().runtime.fromBinary(pb().gen.AckSchema, payloadBytes());
     return { ok: true, frame };
   } catch (error) {
     return fail("bad-payload", `payload is not a valid protobuf message: ${(error as Error).message}`);

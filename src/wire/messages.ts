@@ -37,8 +37,10 @@ export const MemberStateCode = { ALIVE: 1, SUSPECT: 2, FAILED: 3, LEFT: 4 } as c
 
 /** A cursor over one message's bytes; every read returns undefined when the fast path must give up. */
 class Reader {
-  at = 0;
-  constructor(readonly b: Uint8Array) {}
+  constructor(
+    readonly b: Uint8Array,
+    public at = 0,
+  ) {}
 
   get done(): boolean {
     return this.at >= this.b.length;
@@ -165,8 +167,9 @@ const text = (s: string) => ENCODER.encode(s);
 // --- Bundle and Ack (frame payloads) -----------------------------------------
 
 /** A DATA payload, when the fast path can read it exactly as protobuf-es would. */
-export function decodeBundleFast(bytes: Uint8Array): Gen.Bundle | undefined {
-  const r = new Reader(bytes);
+/** `start`: where the Bundle begins in `bytes` (it runs to the end). */
+export function decodeBundleFast(bytes: Uint8Array, start = 0): Gen.Bundle | undefined {
+  const r = new Reader(bytes, start);
   const messages: Uint8Array[] = [];
   let fragment: Gen.Fragment | undefined;
   while (!r.done) {
@@ -216,30 +219,60 @@ export interface ProbeFields {
   updates: readonly UpdateFields[];
 }
 
-export function encodeProbe(p: ProbeFields): Uint8Array {
-  const fields: Field[] = [
-    [1, "u32", p.kind],
-    [2, "u32", p.probeId],
-    [3, "u32", p.targetId],
-    [4, "u32", p.targetEpoch],
-  ];
-  for (const u of p.updates)
-    fields.push([
-      5,
-      "msg",
-      writeFields([
-        [1, "u32", u.id],
-        [2, "u32", u.epoch],
-        [3, "u32", u.incarnation],
-        [4, "u32", u.state],
-        [5, "u32", u.reporter],
-      ]),
-    ]);
-  return writeFields(fields);
+/** Bytes of a uint32 field (1-byte tag) when non-zero, as protobuf-es writes it; 0 for a default. */
+const u32Field = (v: number) => (v === 0 ? 0 : 1 + varintBytes(v));
+
+function updateBytes(u: UpdateFields): number {
+  return u32Field(u.id) + u32Field(u.epoch) + u32Field(u.incarnation) + u32Field(u.state) + u32Field(u.reporter);
 }
 
-export function decodeProbeFast(bytes: Uint8Array): Gen.Probe | undefined {
-  const r = new Reader(bytes);
+function putU32(out: Uint8Array, at: number, tag: number, v: number): number {
+  if (v === 0) return at;
+  out[at] = tag;
+  return writeVarint(out, at + 1, v);
+}
+
+/** A Probe, byte-identical to protobuf-es's encoding. Written directly: it is on every probe's path. */
+export function encodeProbe(p: ProbeFields): Uint8Array {
+  let n = u32Field(p.kind) + u32Field(p.probeId) + u32Field(p.targetId) + u32Field(p.targetEpoch);
+  for (const u of p.updates) {
+    const size = updateBytes(u);
+    n += 1 + varintBytes(size) + size;
+  }
+  const out = new Uint8Array(n);
+  let at = putU32(out, 0, 0x08, p.kind);
+  at = putU32(out, at, 0x10, p.probeId);
+  at = putU32(out, at, 0x18, p.targetId);
+  at = putU32(out, at, 0x20, p.targetEpoch);
+  for (const u of p.updates) {
+    out[at++] = 0x2a;
+    at = writeVarint(out, at, updateBytes(u));
+    at = putU32(out, at, 0x08, u.id);
+    at = putU32(out, at, 0x10, u.epoch);
+    at = putU32(out, at, 0x18, u.incarnation);
+    at = putU32(out, at, 0x20, u.state);
+    at = putU32(out, at, 0x28, u.reporter);
+  }
+  return out;
+}
+
+/** Read position of `varintAt`; module state instead of a returned pair keeps the hot path allocation-free. */
+let pos = 0;
+
+/** A uint32 varint (at most 5 bytes) at `pos`, before `end`; -1 when the fast path must give up. */
+function varintAt(b: Uint8Array, end: number): number {
+  let value = 0;
+  for (let shift = 0; shift < 35; shift += 7) {
+    if (pos >= end) return -1;
+    const byte = b[pos++]!;
+    value += (byte & 0x7f) * 2 ** shift;
+    if (byte < 0x80) return value <= 0xffffffff ? value : -1;
+  }
+  return -1;
+}
+
+/** `start`: where the Probe begins in `bytes` (it runs to the end). */
+export function decodeProbeFast(bytes: Uint8Array, start = 0): Gen.Probe | undefined {
   const probe = {
     $typeName: "rollcall.v1.Probe",
     kind: 0,
@@ -248,35 +281,49 @@ export function decodeProbeFast(bytes: Uint8Array): Gen.Probe | undefined {
     targetEpoch: 0,
     updates: [] as Gen.MemberUpdate[],
   };
-  const seen = new Set<number>();
-  const keys = [undefined, "kind", "probeId", "targetId", "targetEpoch"] as const;
-  while (!r.done) {
-    const tag = r.tag();
-    if (tag === undefined) return undefined;
-    if (tag.field >= 1 && tag.field <= 4) {
-      if (tag.wireType !== VARINT || seen.has(tag.field)) return undefined;
-      seen.add(tag.field);
-      const v = r.varint();
-      // Enum values outside int32 would decode differently; kind is small anyway.
-      if (v === undefined || (tag.field === 1 && v > 0x7fffffff)) return undefined;
-      probe[keys[tag.field as 1 | 2 | 3 | 4]] = v;
-    } else if (tag.field === 5 && tag.wireType === LEN) {
-      const body = r.bytes();
-      if (body === undefined) return undefined;
-      const u = readFlat(
-        new Reader(body),
-        {
-          1: ["u32", "id"],
-          2: ["u32", "epoch"],
-          3: ["u32", "incarnation"],
-          4: ["u32", "state"],
-          5: ["u32", "reporter"],
-        },
-        { $typeName: "rollcall.v1.MemberUpdate", id: 0, epoch: 0, incarnation: 0, state: 0, reporter: 0 },
-      );
-      if (u === undefined || u.state > 0x7fffffff) return undefined;
+  const end = bytes.length;
+  let seen = 0;
+  pos = start;
+  while (pos < end) {
+    // Every field here has a one-byte tag; a longer one is a field this fast path does not know.
+    const tag = bytes[pos++]!;
+    if (tag === 0x2a) {
+      const len = varintAt(bytes, end);
+      if (len < 0 || pos + len > end) return undefined;
+      const stop = pos + len;
+      const u = { $typeName: "rollcall.v1.MemberUpdate", id: 0, epoch: 0, incarnation: 0, state: 0, reporter: 0 };
+      let seenInner = 0;
+      while (pos < stop) {
+        const t = bytes[pos++]!;
+        const field = t >>> 3;
+        if ((t & 7) !== VARINT || field < 1 || field > 5 || (seenInner & (1 << field)) !== 0) return undefined;
+        seenInner |= 1 << field;
+        const v = varintAt(bytes, stop);
+        if (v < 0) return undefined;
+        if (field === 1) u.id = v;
+        else if (field === 2) u.epoch = v;
+        else if (field === 3) u.incarnation = v;
+        else if (field === 4) {
+          // An enum: values past int32 decode as negative numbers in protobuf-es.
+          if (v > 0x7fffffff) return undefined;
+          u.state = v;
+        } else u.reporter = v;
+      }
+      if (pos !== stop) return undefined;
       probe.updates.push(u as Gen.MemberUpdate);
-    } else return undefined;
+      continue;
+    }
+    const field = tag >>> 3;
+    if ((tag & 7) !== VARINT || field < 1 || field > 4 || (seen & (1 << field)) !== 0) return undefined;
+    seen |= 1 << field;
+    const v = varintAt(bytes, end);
+    if (v < 0) return undefined;
+    if (field === 1) {
+      if (v > 0x7fffffff) return undefined;
+      probe.kind = v;
+    } else if (field === 2) probe.probeId = v;
+    else if (field === 3) probe.targetId = v;
+    else probe.targetEpoch = v;
   }
   return probe as Gen.Probe;
 }
