@@ -33,7 +33,7 @@ export function parseFlags(
       const eq = arg.indexOf("=");
       name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
       inline = eq < 0 ? undefined : arg.slice(eq + 1);
-      if (options[name] === undefined) throw new Error(`Unknown option '--${name}'`);
+      if (!Object.hasOwn(options, name)) throw new Error(`Unknown option '--${name}'`);
     } else if (arg.startsWith("-") && arg.length > 1) {
       name = byShort.get(arg[1]!);
       if (name === undefined) throw new Error(`Unknown option '-${arg[1]}'`);

@@ -96,7 +96,7 @@ interface ProbeRound {
   endMs: number;
   acked: boolean;
   helpers: number[];
-  nacks: number;
+  nacks: Set<number>;
   indirectSent: boolean;
 }
 
@@ -132,6 +132,8 @@ interface Broadcast {
 export const RELAYS_MAX = 256;
 /** Most probe frames waiting to be polled; the peer drains after each input, so only a burst can reach it. More are dropped. */
 const OUTBOX_MAX = 4096;
+/** Highest incarnation taken from the network: a refutation adds one, and must stay a uint32. */
+const INCARNATION_MAX = 0xffffffff;
 /** Most updates piggybacked on one probe (the wire allows 64); each is about 15-25 bytes. */
 export const UPDATES_PER_PROBE = 16;
 
@@ -284,14 +286,21 @@ export class Membership {
     this.probe = undefined;
   }
 
-  /** A PROBE frame from member `from`, whose current process (`fromEpoch`) the bootstrap knows. */
-  handleProbe(now: number, from: number, fromEpoch: number, probe: Probe): void {
+  /**
+   * A PROBE frame from member `from`, whose current process (`fromEpoch`)
+   * the bootstrap knows. `busy`: the owner is not taking events; updates are
+   * not applied (they would add events without bound), probes are still
+   * answered, and anti-entropy repairs what was missed later.
+   */
+  handleProbe(now: number, from: number, fromEpoch: number, probe: Probe, busy = false): void {
     // News older than mine is answered at once, to its sender alone, with what I know: best-effort
     // gossip may have stopped spreading a refutation before this member heard it, and its stale
     // suspicion would otherwise time out into a false failure (anti-entropy, as memberlist's
     // push-pull does periodically).
     const corrections: UpdateInit[] = [];
-    for (const u of probe.updates) {
+    // Disabled: answer probes (others may run the detector), but keep no membership of my own.
+    const updates = busy || !this.config.enabled ? [] : probe.updates;
+    for (const u of updates) {
       const correction = this.applyUpdate(now, u);
       if (correction !== undefined && corrections.length < UPDATES_PER_PROBE) corrections.push(correction);
     }
@@ -321,7 +330,8 @@ export class Membership {
         return;
       case ProbeKind.NACK: {
         const p = this.probe;
-        if (p !== undefined && p.probeId === probe.probeId && p.helpers.includes(from)) p.nacks++;
+        // A Set: a duplicated NACK datagram must not count twice.
+        if (p !== undefined && p.probeId === probe.probeId && p.helpers.includes(from)) p.nacks.add(from);
         return;
       }
       case ProbeKind.PING_REQ:
@@ -387,8 +397,8 @@ export class Membership {
       targetEpoch: out.kind === ProbeKind.PING_REQ ? out.targetEpoch : 0,
       updates:
         out.extra === undefined
-          ? this.piggyback(out.to)
-          : [...out.extra, ...this.piggyback(out.to)].slice(0, UPDATES_PER_PROBE),
+          ? this.piggyback(out.to, UPDATES_PER_PROBE)
+          : [...out.extra, ...this.piggyback(out.to, UPDATES_PER_PROBE - out.extra.length)],
     });
     return { to: out.to, toEpoch: out.toEpoch, payload };
   }
@@ -424,7 +434,7 @@ export class Membership {
         // Lifeguard: helpers that answered NACK prove my own links work;
         // every NACK missing counts against my health, as does a probe
         // nobody could help with.
-        this.changeHealth(p.helpers.length > 0 ? p.helpers.length - p.nacks : 1);
+        this.changeHealth(p.helpers.length > 0 ? p.helpers.length - p.nacks.size : 1);
         this.suspect(now, p.target, m.incarnation, this.selfId);
       }
     }
@@ -441,7 +451,7 @@ export class Membership {
       endMs: this.nextProbeMs,
       acked: false,
       helpers: [],
-      nacks: 0,
+      nacks: new Set(),
       // A failed member is only pinged, to notice it is back; nobody is asked to help.
       indirectSent: m.state === "failed",
     };
@@ -554,6 +564,12 @@ export class Membership {
       const s = this.members[id]!.state;
       if (id !== this.selfId && (s === "alive" || s === "suspect")) candidates.push(id);
     }
+    if (candidates.length === 0) {
+      // Nobody to tell (everyone else gone or unknown): the news is moot; stop waking up for it.
+      this.broadcasts.clear();
+      this.nextGossipMs = undefined;
+      return;
+    }
     this.shuffle(candidates);
     for (const to of candidates.slice(0, this.config.gossipFanout)) {
       this.queue({
@@ -573,8 +589,9 @@ export class Membership {
    * system; sent whether or not it is still being gossiped); then the
    * pending news sent least often so far.
    */
-  private piggyback(to: number): UpdateInit[] {
+  private piggyback(to: number, room: number): UpdateInit[] {
     const updates: UpdateInit[] = [];
+    if (room <= 0) return updates;
     const m = this.members[to]!;
     if (m.state === "suspect" || m.state === "failed") {
       const state = m.state === "suspect" ? MemberStateCode.SUSPECT : MemberStateCode.FAILED;
@@ -586,7 +603,8 @@ export class Membership {
     const pending = [...this.broadcasts];
     pending.sort((a, b) => a[1].transmits - b[1].transmits);
     for (const [id, b] of pending) {
-      if (updates.length >= UPDATES_PER_PROBE) break;
+      // Counted as sent only when it goes into this frame.
+      if (updates.length >= room) break;
       if (id === to && buddy) continue;
       updates.push(b.update);
       if (++b.transmits >= limit) this.broadcasts.delete(id);
@@ -615,6 +633,16 @@ export class Membership {
     const m = this.members[id];
     if (m === undefined || id === 0 || m.epoch === 0 || u.epoch !== m.epoch || m.state === "left") {
       this.stats.updatesIgnored++;
+      return undefined;
+    }
+    // Incarnations are raised by one per refutation; the top value would leave no room to refute.
+    if (u.incarnation >= INCARNATION_MAX) {
+      this.stats.updatesIgnored++;
+      return undefined;
+    }
+    // Left is final for the process, whatever incarnation the reporter knew it by.
+    if (u.state === MemberStateCode.LEFT) {
+      this.setLeft(now, id, u.incarnation, u.reporter, `goodbye reported by ${u.reporter}`);
       return undefined;
     }
     if (u.incarnation < m.incarnation && m.state !== "unknown") {
@@ -661,9 +689,6 @@ export class Membership {
         if (m.state !== "failed" && u.incarnation >= m.incarnation) this.setFailed(now, id, u.incarnation, u.reporter);
         else this.stats.updatesIgnored++;
         return undefined;
-      case MemberStateCode.LEFT:
-        this.setLeft(now, id, u.incarnation, u.reporter, `goodbye reported by ${u.reporter}`);
-        return undefined;
       default:
         this.stats.updatesIgnored++;
         return undefined;
@@ -672,7 +697,9 @@ export class Membership {
 
   /** Someone believes my process is suspect, failed or gone: say otherwise, louder (SWIM 4.2). */
   private updateAboutMe(now: number, u: MemberUpdate): UpdateInit | undefined {
-    if (u.epoch !== this.epoch || u.state === MemberStateCode.ALIVE || this.leaving) return undefined;
+    if (u.epoch !== this.epoch || this.leaving || u.incarnation >= INCARNATION_MAX) return undefined;
+    if (u.state !== MemberStateCode.SUSPECT && u.state !== MemberStateCode.FAILED && u.state !== MemberStateCode.LEFT)
+      return undefined;
     const alive = { id: this.selfId, epoch: this.epoch, state: MemberStateCode.ALIVE, reporter: this.selfId };
     if (u.incarnation < this.incarnation) {
       // Already refuted, but this member missed it (gossip is best effort): tell it, and everyone, again.

@@ -473,7 +473,9 @@ export class Peer {
       bytes,
       epoch: frame.senderEpoch,
     });
-    this.membership.handleProbe(now, peer, frame.senderEpoch, frame.payload);
+    // At eventsMax the owner is not taking events: probes are answered, but no news is taken in.
+    const busy = this.events.length - this.eventsHead >= this.eventsMax;
+    this.membership.handleProbe(now, peer, frame.senderEpoch, frame.payload, busy);
     this.afterMembership(now);
     return peer;
   }

@@ -63,13 +63,18 @@ const DNS_QUERIES_MAX = 8;
 let dnsClients: Dns.Resolver[] | undefined;
 
 async function queryOnce(client: Dns.Resolver, host: string, family: 0 | 4): Promise<string> {
-  const v4 = await client.resolve4(host).catch((error: unknown) => {
+  let v4Lost: unknown;
+  const v4 = await client.resolve4(host).catch((error: NodeJS.ErrnoException) => {
     if (family === 4) throw error;
+    if (LOSS_CODES.has(error?.code ?? "")) v4Lost = error;
     return [] as string[];
   });
   if (v4.length > 0) return v4[0]!;
-  const v6 = await client.resolve6(host);
-  if (v6.length === 0) throw Object.assign(new Error(`no address for ${host}`), { code: "ENOTFOUND" });
+  // With the A query lost, "no AAAA record" does not mean the name is unknown: report the loss.
+  const v6 = await client.resolve6(host).catch((error: unknown) => {
+    throw v4Lost ?? error;
+  });
+  if (v6.length === 0) throw v4Lost ?? Object.assign(new Error(`no address for ${host}`), { code: "ENOTFOUND" });
   return v6[0]!;
 }
 
@@ -111,6 +116,8 @@ const fastDnsLookup: LookupFunction = (host, family) => {
         },
       );
       timer = setTimeout(send, DNS_HEDGE_MS);
+      // Hedging must not keep a closing process alive.
+      timer.unref?.();
     };
     send();
   });
@@ -146,6 +153,8 @@ export interface ResolverOptions {
 export class Resolver {
   private readonly inProgress = new Set<number>();
   private readonly retries = new Map<number, Cancel>();
+  /** Timeouts of attempts under way (at most one per name). */
+  private readonly attemptTimeouts = new Set<Cancel>();
   private readonly lastAddress = new Map<number, string>();
   private readonly lookups: LookupFunction[];
   private closed = false;
@@ -166,6 +175,9 @@ export class Resolver {
     this.closed = true;
     for (const cancel of this.retries.values()) cancel();
     this.retries.clear();
+    // An attempt under way keeps no timer alive past close (a library user's process can exit).
+    for (const cancel of this.attemptTimeouts) cancel();
+    this.attemptTimeouts.clear();
   }
 
   /** `attempt` counts failures for the backoff of names that do not exist (yet); losses do not count. */
@@ -178,9 +190,14 @@ export class Resolver {
       cancelTimeout = scheduler.at(scheduler.now() + RESOLVE_TIMEOUT_MS, () =>
         reject(Object.assign(new Error(`no answer in ${RESOLVE_TIMEOUT_MS} ms`), { code: "ETIMEOUT" })),
       );
+      this.attemptTimeouts.add(cancelTimeout);
     });
     Promise.race([firstOf(this.lookups, host, this.options.family), timeout])
-      .finally(() => cancelTimeout?.())
+      .finally(() => {
+        if (cancelTimeout === undefined) return;
+        cancelTimeout();
+        this.attemptTimeouts.delete(cancelTimeout);
+      })
       .then(
         (address) => {
           this.inProgress.delete(peer);

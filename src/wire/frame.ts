@@ -13,7 +13,7 @@ import { bundleBytes, writeBundle } from "./bundle.ts";
 import { decodeAckFast, decodeBundleFast, decodeProbeFast, encodeProbe, pb } from "./messages.ts";
 
 /** The empty Ack every ACK frame carries; shared, since nothing modifies a decoded payload. */
-const ACK = decodeAckFast(new Uint8Array(0))!;
+const ACK = Object.freeze(decodeAckFast(new Uint8Array(0))!);
 
 /** "RC" in ASCII. */
 export const MAGIC = 0x5243;

@@ -77,7 +77,8 @@ class Reader {
   /** A string field whose bytes are printable ASCII (where UTF-8 decoding cannot differ). */
   ascii(): string | undefined {
     const raw = this.bytes();
-    if (raw === undefined) return undefined;
+    // Long strings go to protobuf-es (spreading a huge array into fromCharCode can overflow the stack).
+    if (raw === undefined || raw.length > 4096) return undefined;
     for (let i = 0; i < raw.length; i++) if (raw[i]! < 0x20 || raw[i]! > 0x7e) return undefined;
     return String.fromCharCode(...raw);
   }
@@ -227,6 +228,7 @@ function updateBytes(u: UpdateFields): number {
 }
 
 function putU32(out: Uint8Array, at: number, tag: number, v: number): number {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`not a uint32: ${v}`);
   if (v === 0) return at;
   out[at] = tag;
   return writeVarint(out, at + 1, v);

@@ -57,3 +57,8 @@ test("invalid command lines fail in both, with parseArgs's message (the first se
   expect(() => parseFlags(["--port", "--name"], OPTIONS)).toThrow("argument is ambiguous");
   expect(() => reference(["--port", "--name"])).toThrow("ambiguous");
 });
+
+test("inherited property names are not options", () => {
+  expect(() => parseFlags(["--constructor", "x"], OPTIONS)).toThrow("Unknown option '--constructor'");
+  expect(() => parseFlags(["--hasOwnProperty", "y"], OPTIONS)).toThrow("Unknown option");
+});

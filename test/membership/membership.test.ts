@@ -215,3 +215,72 @@ test("anti-entropy: news older than mine is answered at once, to its sender, wit
   const toFive = sent(m).filter((f) => f.to === 5 && f.probe.kind === ProbeKind.GOSSIP);
   expect(toFive[0]!.probe.updates[0]).toMatchObject({ id: 1, incarnation: 1, state: MemberState.ALIVE });
 });
+
+describe("hostile or odd news (review findings)", () => {
+  test("an incarnation at the top of the range is ignored: no refutation could follow it", () => {
+    const m = detector(4);
+    gossip(m, 2, 10, upd(1, MemberState.SUSPECT, 0xffffffff));
+    expect(m.view()[0]!.incarnation).toBe(0);
+    gossip(m, 2, 20, upd(3, MemberState.ALIVE, 0xffffffff));
+    expect(m.view()[2]!.incarnation).toBe(0);
+    // And every frame still encodes.
+    m.handleTimeout(500);
+    expect(() => sent(m)).not.toThrow();
+  });
+
+  test("left is final even when the reporter knew the member by an older incarnation", () => {
+    const m = detector(4);
+    gossip(m, 3, 10, upd(3, MemberState.ALIVE, 4, 3));
+    gossip(m, 2, 20, upd(3, MemberState.LEFT, 0));
+    expect(m.view()[2]!.state).toBe("left");
+  });
+
+  test("only suspect, failed or left about me is refuted; an unknown state is not", () => {
+    const m = detector(3);
+    gossip(m, 2, 10, upd(1, 0 as MemberState, 0), upd(1, 7 as MemberState, 0));
+    expect(m.stats.refutations).toBe(0);
+    expect(m.view()[0]!.incarnation).toBe(0);
+  });
+
+  test("disabled, or busy (the owner takes no events): probes are answered, news is not taken in", () => {
+    const off = detector(4, { enabled: false });
+    gossip(off, 2, 10, upd(3, MemberState.SUSPECT, 0));
+    off.handleTimeout(5000);
+    expect(events(off)).toEqual([]);
+    off.handleProbe(20, 2, epochOf(2), create(ProbeSchema, { kind: ProbeKind.PING, probeId: 9 }));
+    expect(sent(off).map((f) => [f.to, f.probe.kind, f.probe.probeId])).toEqual([[2, ProbeKind.ACK, 9]]);
+    const busy = detector(4);
+    busy.handleProbe(
+      10,
+      2,
+      epochOf(2),
+      create(ProbeSchema, { kind: ProbeKind.PING, probeId: 3, updates: [upd(3, MemberState.SUSPECT, 0)] }),
+      true,
+    );
+    expect(busy.view()[2]!.state).toBe("alive");
+    expect(sent(busy).some((f) => f.probe.kind === ProbeKind.ACK)).toBe(true);
+  });
+
+  test("a duplicated NACK counts once", () => {
+    const m = detector(5);
+    const t0 = m.pollTimeout()!;
+    m.handleTimeout(t0);
+    sent(m);
+    m.handleTimeout(t0 + DEFAULT_MEMBERSHIP_CONFIG.probeTimeoutMs);
+    const requests = sent(m).filter((f) => f.probe.kind === ProbeKind.PING_REQ);
+    const helper = requests[0]!;
+    const nack = create(ProbeSchema, { kind: ProbeKind.NACK, probeId: helper.probe.probeId });
+    for (let i = 0; i < 3; i++) m.handleProbe(t0 + 150, helper.to, epochOf(helper.to), nack);
+    m.handleTimeout(t0 + DEFAULT_MEMBERSHIP_CONFIG.protocolPeriodMs);
+    // Three helpers asked, one NACKed (three times): two missing NACKs count against me.
+    expect(m.stats.health).toBe(2);
+  });
+
+  test("with nobody left to tell, pending news is dropped and gossip stops waking up", () => {
+    const m = detector(2, { protocolPeriodMs: 60_000, probeTimeoutMs: 30_000 });
+    m.memberLeft(10, 2, epochOf(2), "SIGTERM");
+    m.handleTimeout(10);
+    sent(m);
+    expect(m.pollTimeout()!).toBeGreaterThan(1000);
+  });
+});

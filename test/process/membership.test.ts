@@ -42,7 +42,21 @@ test("5 peers: SIGKILL one and every other logs peer-failed for it; restart it a
   const boundMs = detectionBoundMs(DEFAULT_MEMBERSHIP_CONFIG, 5);
   const failedRecord = (p: PeerProcess) =>
     records(p).find((r) => r.event === "peer-failed" && r.peer === 3 && r.epoch === victimEpoch);
-  expect(await waitAll(survivors, (p) => failedRecord(p) !== undefined, boundMs)).toBe(true);
+  if (!(await waitAll(survivors, (p) => failedRecord(p) !== undefined, boundMs))) {
+    // What each survivor said about peer 3, to see where detection stopped.
+    const story = survivors.map(
+      (p) =>
+        `peer ${p.id}: ${records(p)
+          .filter((r) => r.peer === 3 || r.event === "membership")
+          .slice(-12)
+          .map(
+            (r) =>
+              `${String(r.ts).slice(17, 23)} ${r.event} ${JSON.stringify({ ...r, ts: undefined, level: undefined, me: undefined, event: undefined, name: undefined })}`,
+          )
+          .join("\n    ")}`,
+    );
+    throw new Error(`not every survivor declared peer 3 failed within ${boundMs} ms:\n  ${story.join("\n  ")}`);
+  }
   const detectionMs = survivors.map((p) => ms(failedRecord(p)!) - killedAt);
   console.log(`SIGKILL to peer-failed at each survivor: ${detectionMs.join(", ")} ms (bound ${boundMs.toFixed(0)} ms)`);
   // The bound holds whatever the loss; on quiet loopback detection takes about a second.

@@ -171,3 +171,38 @@ test("on arbitrary and mutated bytes, whenever a fast decoder answers, protobuf-
   );
   expect(answered).toBeGreaterThan(500);
 });
+
+test("long strings go to protobuf-es, and decode the same", () => {
+  const name = "n".repeat(100_000);
+  const encoded = encodeAliveEnvelope({
+    name,
+    id: 1,
+    epoch: 2,
+    hostsDigest: new Uint8Array(32),
+    peerCount: 3,
+    agent: "a",
+  });
+  expect(decodeEnvelopeFast(encoded)).toBeUndefined();
+  const env = fromBinary(EnvelopeSchema, encoded);
+  expect(env.body.case === "alive" && env.body.value.name.length).toBe(100_000);
+});
+
+test("the encoders refuse values that are not uint32 (a programming error, never a corrupt frame)", () => {
+  expect(() => encodeProbe({ kind: 1, probeId: 2 ** 32, targetId: 0, targetEpoch: 0, updates: [] })).toThrow(
+    RangeError,
+  );
+});
+
+test("fast decoders read from an offset as from the start (the frame decoder's way)", () => {
+  fc.assert(
+    fc.property(probe, fc.uint8Array({ maxLength: 40 }), (p, prefix) => {
+      const encoded = toBinary(ProbeSchema, create(ProbeSchema, p));
+      const framed = new Uint8Array(prefix.length + encoded.length);
+      framed.set(prefix);
+      framed.set(encoded, prefix.length);
+      expect(decodeProbeFast(framed, prefix.length)).toEqual(decodeProbeFast(encoded));
+      return true;
+    }),
+    { seed: 13, numRuns: 500 },
+  );
+});
