@@ -102,6 +102,14 @@ const MUTANTS: Mutant[] = [
     tests: ["test/wire/messages.test.ts"],
   },
   {
+    id: "protobuf-loaded-eagerly",
+    bug: "every ACK frame loads protobuf-es (~20 ms of start-up CPU the hand-written codecs exist to avoid)",
+    file: "src/wire/frame.ts",
+    from: "payloadLength === 0 ? ACK :",
+    to: "pb() !== undefined && payloadLength === 0 ? ACK :",
+    tests: ["test/wire/lazy.test.ts"],
+  },
+  {
     id: "checksum-ignored",
     bug: "a corrupted datagram with a wrong checksum is accepted",
     file: "src/wire/frame.ts",
