@@ -167,6 +167,10 @@ export class Membership {
   private readonly random: () => number;
   /** The shuffled round of probe targets and the next index into it. */
   private order: number[] = [];
+  /** Ids in `order`, so a member heard from is added once, in O(1). */
+  private inOrder = new Set<number>();
+  /** Members with a suspicion timer running: timers are looked up here, not by scanning every member. */
+  private readonly suspected = new Set<number>();
   private orderNext = 0;
   private probe: ProbeRound | undefined;
   private nextProbeMs: number;
@@ -230,14 +234,19 @@ export class Membership {
     m.epoch = epoch;
     m.incarnation = 0;
     m.state = "alive";
-    m.suspicion = undefined;
+    this.clearSuspicion(id, m);
     m.rejoining = false;
     // News of another process of this member means nothing now.
     this.broadcasts.delete(id);
-    if (!this.order.includes(id)) {
-      // SWIM: a new member joins the round at a random place.
-      const at = this.orderNext + Math.floor(this.random() * (this.order.length - this.orderNext + 1));
-      this.order.splice(at, 0, id);
+    if (!this.inOrder.has(id)) {
+      // SWIM: a new member joins the round at a random place among those not probed yet
+      // (appended, then swapped with one of them: O(1), where a splice costs O(N) per member).
+      this.inOrder.add(id);
+      this.order.push(id);
+      const last = this.order.length - 1;
+      const at = this.orderNext + Math.floor(this.random() * (last - this.orderNext + 1));
+      this.order[last] = this.order[at]!;
+      this.order[at] = id;
     }
     if (wasKnown)
       this.events.push({ type: "peerAlive", peer: id, epoch, incarnation: 0, reporter: id, reason: "rejoined" });
@@ -253,7 +262,7 @@ export class Membership {
     m.epoch = 0;
     m.incarnation = 0;
     m.state = "unknown";
-    m.suspicion = undefined;
+    this.clearSuspicion(id, m);
     m.rejoining = true;
     this.broadcasts.delete(id);
   }
@@ -276,7 +285,7 @@ export class Membership {
     m.epoch = 0;
     m.incarnation = 0;
     m.state = "unknown";
-    m.suspicion = undefined;
+    this.clearSuspicion(id, m);
     this.broadcasts.delete(id);
   }
 
@@ -350,10 +359,7 @@ export class Membership {
     if (p !== undefined && !p.acked && !p.indirectSent) t = Math.min(t, p.directDeadlineMs);
     if (this.nextGossipMs !== undefined) t = Math.min(t, this.nextGossipMs);
     for (const r of this.relays.values()) t = Math.min(t, r.answered ? r.expiresAtMs : r.nackAtMs);
-    for (let id = 1; id < this.members.length; id++) {
-      const s = this.members[id]!.suspicion;
-      if (s !== undefined) t = Math.min(t, s.deadlineMs);
-    }
+    for (const id of this.suspected) t = Math.min(t, this.members[id]!.suspicion!.deadlineMs);
     return Number.isFinite(t) ? t : undefined;
   }
 
@@ -372,10 +378,10 @@ export class Membership {
       }
       if (now >= r.expiresAtMs) this.relays.delete(probeId);
     }
-    for (let id = 1; id < this.members.length; id++) {
+    for (const id of [...this.suspected]) {
       const m = this.members[id]!;
-      if (m.suspicion !== undefined && now >= m.suspicion.deadlineMs) {
-        m.suspicion = undefined;
+      if (now >= m.suspicion!.deadlineMs) {
+        this.clearSuspicion(id, m);
         this.setFailed(now, id, m.incarnation, this.selfId);
       }
     }
@@ -473,6 +479,7 @@ export class Membership {
       }
       this.shuffle(eligible);
       this.order = eligible;
+      this.inOrder = new Set(eligible);
       this.orderNext = 0;
     }
     return undefined;
@@ -669,7 +676,7 @@ export class Membership {
           const was = m.state;
           m.incarnation = u.incarnation;
           m.state = "alive";
-          m.suspicion = undefined;
+          this.clearSuspicion(id, m);
           this.broadcast(now, id, m.epoch, u.incarnation, MemberStateCode.ALIVE, u.reporter);
           if (was !== "alive")
             this.events.push({
@@ -744,6 +751,7 @@ export class Membership {
     if (members - 2 < confirmationsWanted) confirmationsWanted = 0;
     m.state = "suspect";
     m.incarnation = incarnation;
+    this.suspected.add(id);
     m.suspicion = {
       startMs: now,
       reporters: new Set([reporter]),
@@ -760,7 +768,7 @@ export class Membership {
     const m = this.members[id]!;
     m.state = "failed";
     m.incarnation = incarnation;
-    m.suspicion = undefined;
+    this.clearSuspicion(id, m);
     this.broadcast(now, id, m.epoch, incarnation, MemberStateCode.FAILED, reporter);
     this.events.push({ type: "peerFailed", peer: id, epoch: m.epoch, incarnation, reporter });
   }
@@ -770,9 +778,14 @@ export class Membership {
     if (m.state === "left") return;
     m.state = "left";
     m.incarnation = Math.max(m.incarnation, incarnation);
-    m.suspicion = undefined;
+    this.clearSuspicion(id, m);
     this.broadcast(now, id, m.epoch, m.incarnation, MemberStateCode.LEFT, reporter);
     this.events.push({ type: "peerLeft", peer: id, epoch: m.epoch, incarnation: m.incarnation, reporter, reason });
+  }
+
+  private clearSuspicion(id: number, m: Member): void {
+    m.suspicion = undefined;
+    this.suspected.delete(id);
   }
 
   /** Members believed alive or suspect, me included: the N of the timeouts. */
