@@ -132,6 +132,14 @@ interface Broadcast {
 export const RELAYS_MAX = 256;
 /** Most probe frames waiting to be polled; the peer drains after each input, so only a burst can reach it. More are dropped. */
 const OUTBOX_MAX = 4096;
+/** Wire codes of the states a member's news can carry (`unknown` is never sent). */
+const STATE_CODES: Record<Exclude<MemberState, "unknown">, number> = {
+  alive: MemberStateCode.ALIVE,
+  suspect: MemberStateCode.SUSPECT,
+  failed: MemberStateCode.FAILED,
+  left: MemberStateCode.LEFT,
+};
+
 /** Highest incarnation taken from the network: a refutation adds one, and must stay a uint32. */
 const INCARNATION_MAX = 0xffffffff;
 /** Most updates piggybacked on one probe (the wire allows 64); each is about 15-25 bytes. */
@@ -601,8 +609,13 @@ export class Membership {
     if (room <= 0) return updates;
     const m = this.members[to]!;
     if (m.state === "suspect" || m.state === "failed") {
-      const state = m.state === "suspect" ? MemberStateCode.SUSPECT : MemberStateCode.FAILED;
-      updates.push({ id: to, epoch: m.epoch, incarnation: m.incarnation, state, reporter: this.selfId });
+      updates.push({
+        id: to,
+        epoch: m.epoch,
+        incarnation: m.incarnation,
+        state: STATE_CODES[m.state],
+        reporter: this.selfId,
+      });
     }
     if (this.broadcasts.size === 0) return updates;
     const buddy = updates.length > 0;
@@ -655,12 +668,7 @@ export class Membership {
     if (u.incarnation < m.incarnation && m.state !== "unknown") {
       this.stats.updatesIgnored++;
       this.stats.corrections++;
-      const state =
-        m.state === "alive"
-          ? MemberStateCode.ALIVE
-          : m.state === "suspect"
-            ? MemberStateCode.SUSPECT
-            : MemberStateCode.FAILED;
+      const state = STATE_CODES[m.state];
       // Alive at a higher incarnation is the member's own refutation; suspect and failed are my view.
       return {
         id,

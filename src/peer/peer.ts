@@ -351,33 +351,8 @@ export class Peer {
     // Probes first: their timing is what they measure.
     const probe = this.membership.pollTransmit();
     if (probe !== undefined) {
-      const bytes = encodeFrameBytes(
-        {
-          type: FrameType.Probe,
-          flags: 0,
-          senderId: this.selfId,
-          receiverId: probe.to,
-          senderEpoch: this.epoch,
-          receiverEpoch: probe.toEpoch,
-          seq: 0,
-          ack: 0,
-          sack: 0,
-        },
-        probe.payload,
-      );
-      this.stats.datagramsSent++;
-      this.stats.bytesSent += bytes.length;
-      this.trace?.({
-        kind: "send",
-        peer: probe.to,
-        frameType: "PROBE",
-        seq: 0,
-        ack: undefined,
-        sack: 0,
-        bytes: bytes.length,
-        retransmission: false,
-      });
-      return { to: probe.to, bytes };
+      const header = { type: FrameType.Probe, flags: 0, receiverEpoch: probe.toEpoch, seq: 0, ack: 0, sack: 0 };
+      return this.transmit(probe.to, header, probe.payload, false);
     }
     for (const id of this.pending) {
       const session = this.sessions[id]!;
@@ -387,36 +362,46 @@ export class Peer {
         this.timers.set(id, session.pollTimeout());
         continue;
       }
-      const bytes = encodeFrameBytes(
-        {
-          type: out.type,
-          flags: out.flags,
-          senderId: this.selfId,
-          receiverId: id,
-          senderEpoch: this.epoch,
-          receiverEpoch: out.receiverEpoch,
-          seq: out.seq,
-          ack: out.ack,
-          sack: out.sack,
-        },
-        out.payload,
-      );
-      this.stats.datagramsSent++;
-      this.stats.bytesSent += bytes.length;
-      if (out.retransmission) this.stats.retransmissions++;
-      this.trace?.({
-        kind: "send",
-        peer: id,
-        frameType: FRAME_TYPE_NAMES[out.type],
-        seq: out.seq,
-        ack: (out.flags & FrameFlag.Ack) !== 0 ? out.ack : undefined,
-        sack: out.sack,
-        bytes: bytes.length,
-        retransmission: out.retransmission,
-      });
-      return { to: id, bytes };
+      return this.transmit(id, out, out.payload, out.retransmission);
     }
     return undefined;
+  }
+
+  /** Encodes one outgoing frame to peer `to`, and counts and traces it. */
+  private transmit(
+    to: number,
+    h: { type: FrameType; flags: number; receiverEpoch: number; seq: number; ack: number; sack: number },
+    payload: Uint8Array,
+    retransmission: boolean,
+  ): { to: number; bytes: Uint8Array } {
+    const bytes = encodeFrameBytes(
+      {
+        type: h.type,
+        flags: h.flags,
+        senderId: this.selfId,
+        receiverId: to,
+        senderEpoch: this.epoch,
+        receiverEpoch: h.receiverEpoch,
+        seq: h.seq,
+        ack: h.ack,
+        sack: h.sack,
+      },
+      payload,
+    );
+    this.stats.datagramsSent++;
+    this.stats.bytesSent += bytes.length;
+    if (retransmission) this.stats.retransmissions++;
+    this.trace?.({
+      kind: "send",
+      peer: to,
+      frameType: FRAME_TYPE_NAMES[h.type],
+      seq: h.seq,
+      ack: (h.flags & FrameFlag.Ack) !== 0 ? h.ack : undefined,
+      sack: h.sack,
+      bytes: bytes.length,
+      retransmission,
+    });
+    return { to, bytes };
   }
 
   /** The driver could not send a datagram `pollTransmit` gave it (no address yet): it does not count as sent. */

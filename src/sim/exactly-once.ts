@@ -11,15 +11,13 @@
  * be the next index; at the end, every stream between live processes must
  * have delivered its last accepted message.
  */
-import type { MembershipConfig } from "../membership/config.ts";
-import type { SessionConfig } from "../reliability/config.ts";
 import { type MembershipCheckResult, membershipChecker } from "./membership-checker.ts";
 import {
   bootstrapChecker,
   type Checker,
   type SimApp,
-  type SimFaults,
   type SimNode,
+  type SimOptions,
   type SimWorld,
   simulate,
 } from "./simulate.ts";
@@ -33,18 +31,9 @@ export interface Workload {
   bodyBytesMax: number;
 }
 
-export interface ExactlyOnceOptions {
-  seed: number;
-  peers: number;
-  faults: SimFaults;
+/** The simulator's options, with the workload in place of an application and checkers; the failure detector's checker runs unless `membership.enabled` is false. */
+export interface ExactlyOnceOptions extends Omit<SimOptions, "app" | "checkers"> {
   workload: Workload;
-  healAtMs: number;
-  endMs: number;
-  stepsMax: number;
-  startSpreadMs: number;
-  session?: Partial<SessionConfig>;
-  /** Failure detector settings; its checker runs unless `enabled` is false. */
-  membership?: Partial<MembershipConfig>;
 }
 
 export interface ExactlyOnceResult {

@@ -69,6 +69,20 @@ export function membershipChecker(
     }
   };
 
+  /** Each pair of running processes where one does not see the other alive by its current epoch (lazily). */
+  function* disagreements(): Generator<string> {
+    for (const a of world.nodes.slice(1)) {
+      if (a.peer === undefined) continue;
+      const view = a.peer.members();
+      for (const b of world.nodes.slice(1)) {
+        if (b === a || b.peer === undefined) continue;
+        const v = view[b.id - 1]!;
+        if (v.state !== "alive" || v.epoch !== b.peer.epoch)
+          yield `peer ${a.id} sees peer ${b.id} as ${v.state} (epoch ${v.epoch}), not alive with epoch ${b.peer.epoch}`;
+      }
+    }
+  }
+
   return {
     name,
     result,
@@ -130,16 +144,8 @@ export function membershipChecker(
     },
     settled() {
       if (!world.healed) return true;
-      for (const a of world.nodes.slice(1)) {
-        if (a.peer === undefined) return false;
-        const view = a.peer.members();
-        for (const b of world.nodes.slice(1)) {
-          if (b === a || b.peer === undefined) continue;
-          const v = view[b.id - 1]!;
-          if (v.state !== "alive" || v.epoch !== b.peer.epoch) return false;
-        }
-      }
-      return true;
+      if (world.nodes.slice(1).some((n) => n.peer === undefined)) return false;
+      return disagreements().next().done === true;
     },
     finish() {
       const now = world.now();
@@ -153,19 +159,7 @@ export function membershipChecker(
           );
       }
       // Convergence is owed only once the faults have stopped.
-      for (const a of world.healed ? world.nodes.slice(1) : []) {
-        if (a.peer === undefined) continue;
-        const view = a.peer.members();
-        for (const b of world.nodes.slice(1)) {
-          if (b === a || b.peer === undefined) continue;
-          const v = view[b.id - 1]!;
-          if (v.state !== "alive" || v.epoch !== b.peer.epoch)
-            world.violate(
-              name,
-              `at the end peer ${a.id} sees peer ${b.id} as ${v.state} (epoch ${v.epoch}), not alive with epoch ${b.peer.epoch}`,
-            );
-        }
-      }
+      if (world.healed) for (const d of disagreements()) world.violate(name, `at the end ${d}`);
     },
   };
 }

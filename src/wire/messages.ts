@@ -14,7 +14,7 @@
  *   results on random and on real encodings.
  */
 import type * as Gen from "../gen/rollcall/v1/rollcall_pb.ts";
-import { varintBytes, writeVarint } from "./varint.ts";
+import { readVarint, varintBytes, writeVarint } from "./varint.ts";
 
 type Runtime = typeof import("@bufbuild/protobuf");
 let loaded: { gen: typeof Gen; runtime: Runtime } | undefined;
@@ -48,15 +48,10 @@ class Reader {
 
   /** A uint32 varint in at most 5 bytes. */
   varint(): number | undefined {
-    const b = this.b;
-    let value = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      if (this.at >= b.length) return undefined;
-      const byte = b[this.at++]!;
-      value += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return value <= 0xffffffff ? value : undefined;
-    }
-    return undefined;
+    const read = readVarint(this.b, this.at);
+    if (read === undefined) return undefined;
+    this.at = read[1];
+    return read[0];
   }
 
   /** The next field's number, if its wire type is `wireType`. */
