@@ -21,7 +21,9 @@ RUN ["bun", "install", "--production", "--ignore-scripts", "--no-progress"]
 # with half the CPU of the TypeScript sources, and the image needs neither
 # them nor node_modules.
 COPY src ./src
-RUN ["bun", "build", "src/cli/peer.ts", "--target", "bun", "--minify", "--bytecode", "--format", "cjs", "--outdir", "dist"]
+COPY scripts/build.ts ./scripts/build.ts
+COPY scripts/lib/bundle.ts ./scripts/lib/bundle.ts
+RUN ["bun", "scripts/build.ts"]
 
 FROM ${BUN_IMAGE}
 WORKDIR /app

@@ -43,6 +43,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { serfAgentArgs } from "./lib/serf.ts";
 
 const root = join(import.meta.dir, "..");
 const PEER_MAIN = join(root, "src/cli/peer.ts");
@@ -188,17 +189,14 @@ class Group {
     for (let i = 0; i < n; i++) {
       const cmd =
         system.key === "serf"
-          ? [
-              "serf",
-              "agent",
-              `-node=n${i}`,
-              `-bind=127.0.0.1:${ports[i]}`,
-              `-rpc-addr=127.0.0.1:${ports[i]! + PORT_SPAN}`,
-              "-retry-interval=100ms",
-              "-log-level=info",
-              ...system.flags,
-              ...ports.filter((_, j) => j !== i).map((p) => `-retry-join=127.0.0.1:${p}`),
-            ]
+          ? serfAgentArgs({
+              index: i,
+              gossipPort: ports[i]!,
+              rpcPort: ports[i]! + PORT_SPAN,
+              gossipPorts: ports,
+              flags: system.flags,
+              logLevel: "info",
+            })
           : [
               process.execPath,
               PEER_MAIN,

@@ -14,6 +14,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { aliveCount, serfAgentArgs } from "./lib/serf.ts";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
@@ -29,16 +30,6 @@ if (!Bun.which("serf")) {
 // connections take ephemeral ports, and an agent whose port is taken fails to start.
 let portBase = 15_000 + Math.floor(Math.random() * 3000);
 
-async function aliveCount(rpc: number): Promise<number> {
-  const p = Bun.spawn(["serf", "members", `-rpc-addr=127.0.0.1:${rpc}`, "-status=alive"], {
-    stdout: "pipe",
-    stderr: "ignore",
-  });
-  const text = await new Response(p.stdout).text();
-  await p.exited;
-  return text.split("\n").filter((l) => l.trim() !== "").length;
-}
-
 async function runOnce(n: number, lastLate: boolean): Promise<number> {
   portBase += 2 * n + 10;
   const gossip = Array.from({ length: n }, (_, i) => portBase + i);
@@ -53,20 +44,16 @@ async function runOnce(n: number, lastLate: boolean): Promise<number> {
         const settle = performance.now() + 10_000;
         while (performance.now() < settle && (await aliveCount(rpc[0]!)) < n - 1) await Bun.sleep(100);
       }
-      const joins = gossip.filter((_, j) => j !== i).map((p) => `-retry-join=127.0.0.1:${p}`);
       agents.push(
         Bun.spawn(
-          [
-            "serf",
-            "agent",
-            `-node=n${i}`,
-            `-bind=127.0.0.1:${gossip[i]}`,
-            `-rpc-addr=127.0.0.1:${rpc[i]}`,
-            "-profile=local",
-            "-retry-interval=100ms",
-            "-log-level=err",
-            ...joins,
-          ],
+          serfAgentArgs({
+            index: i,
+            gossipPort: gossip[i]!,
+            rpcPort: rpc[i]!,
+            gossipPorts: gossip,
+            flags: ["-profile=local"],
+            logLevel: "err",
+          }),
           { stdout: "ignore", stderr: "ignore", cwd: dir },
         ),
       );

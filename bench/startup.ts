@@ -18,6 +18,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { bundlePeerCommand } from "../scripts/lib/bundle.ts";
+import { aliveCount, serfAgentArgs } from "./lib/serf.ts";
 
 const root = join(import.meta.dir, "..");
 function arg(name: string, fallback: string): string {
@@ -34,19 +36,7 @@ let portBase = 12_000 + Math.floor(Math.random() * 3000);
 const dir = mkdtempSync(join(tmpdir(), "rollcall-startup-"));
 const bundle = join(dir, "peer.js");
 // As `npm run build` builds it.
-const built = Bun.spawnSync([
-  process.execPath,
-  "build",
-  join(root, "src/cli/peer.ts"),
-  "--target",
-  "bun",
-  "--minify",
-  "--bytecode",
-  "--format",
-  "cjs",
-  "--outdir",
-  dir,
-]);
+const built = Bun.spawnSync(bundlePeerCommand(dir));
 if (built.exitCode !== 0) throw new Error(`bun build failed: ${built.stderr}`);
 
 type Kind = "source" | "bundled" | "serf";
@@ -57,18 +47,16 @@ function peerCommand(kind: "source" | "bundled", hosts: string, name: string): s
   return [process.execPath, main, "-h", hosts, "--name", name, "--log-level", "off"];
 }
 
+/** As bench/serf.ts runs it. */
 function serfCommand(i: number, gossip: number[], rpc: number[]): string[] {
-  return [
-    "serf",
-    "agent",
-    `-node=n${i}`,
-    `-bind=127.0.0.1:${gossip[i]}`,
-    `-rpc-addr=127.0.0.1:${rpc[i]}`,
-    "-profile=local",
-    "-retry-interval=100ms",
-    "-log-level=err",
-    ...gossip.filter((_, j) => j !== i).map((p) => `-retry-join=127.0.0.1:${p}`),
-  ];
+  return serfAgentArgs({
+    index: i,
+    gossipPort: gossip[i]!,
+    rpcPort: rpc[i]!,
+    gossipPorts: gossip,
+    flags: ["-profile=local"],
+    logLevel: "err",
+  });
 }
 
 /** Waits until `text()` contains `needle` (or 30 s pass). */
@@ -115,16 +103,6 @@ async function startupCpuMs(kind: Kind): Promise<number> {
   const usage = proc.resourceUsage();
   if (usage === undefined) throw new Error("no resource usage");
   return Number(usage.cpuTime.user + usage.cpuTime.system) / 1000;
-}
-
-async function aliveCount(rpc: number): Promise<number> {
-  const p = Bun.spawn(["serf", "members", `-rpc-addr=127.0.0.1:${rpc}`, "-status=alive"], {
-    stdout: "pipe",
-    stderr: "ignore",
-  });
-  const text = await new Response(p.stdout).text();
-  await p.exited;
-  return text.split("\n").filter((l) => l.trim() !== "").length;
 }
 
 /** Wall ms from the last spawn until all `n` are up, started together. */

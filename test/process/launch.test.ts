@@ -7,7 +7,8 @@ import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Group, PEER_MAIN, type PeerProcess, ROOT, runCommand } from "./group.ts";
+import { bundlePeerCommand } from "../../scripts/lib/bundle.ts";
+import { Group, PEER_MAIN, type PeerProcess, runCommand } from "./group.ts";
 
 let group: Group | undefined;
 afterEach(async () => {
@@ -19,22 +20,7 @@ afterEach(async () => {
 const bundleDir = mkdtempSync(join(tmpdir(), "rollcall-bundle-"));
 const BUNDLE = join(bundleDir, "peer.js");
 beforeAll(async () => {
-  const built = await runCommand(
-    [
-      process.execPath,
-      "build",
-      join(ROOT, "src/cli/peer.ts"),
-      "--target",
-      "bun",
-      "--minify",
-      "--bytecode",
-      "--format",
-      "cjs",
-      "--outdir",
-      bundleDir,
-    ],
-    { timeoutMs: 60_000 },
-  );
+  const built = await runCommand(bundlePeerCommand(bundleDir), { timeoutMs: 60_000 });
   if (built.code !== 0) throw new Error(`bun build failed: ${built.stderr}`);
 });
 afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
