@@ -17,6 +17,7 @@ import {
   ProbeKind,
   ProbeSchema,
 } from "../src/gen/rollcall/v1/rollcall_pb.ts";
+import { deriveFrameKey, Keyring } from "../src/security/keyring.ts";
 import {
   CHECKSUM_OFFSET,
   encodeFrame,
@@ -42,6 +43,14 @@ const appData = (text: string) =>
 const goodbye = create(EnvelopeSchema, { body: { case: "goodbye", value: { reason: "SIGTERM" } } });
 const env = (e: Envelope) => toBinary(EnvelopeSchema, e);
 
+/** The key file of the sealed vectors: key A (primary), key B. KEY_OTHER is in no file. */
+const KEY_A = Uint8Array.from({ length: 32 }, (_, i) => (i * 7 + 1) & 0xff);
+const KEY_B = Uint8Array.from({ length: 32 }, (_, i) => (i * 13 + 5) & 0xff);
+const KEY_OTHER = Uint8Array.from({ length: 32 }, (_, i) => (i * 3 + 200) & 0xff);
+const KEYS = [KEY_A, KEY_B];
+const SEALING = new Keyring([KEY_A]);
+const SALT = Uint8Array.of(0x5a, 0x17, 0x5a, 0x17, 0xa5, 0x71, 0xa5, 0x71);
+
 const base: FrameHeader = {
   type: FrameType.Data,
   flags: 0,
@@ -65,6 +74,7 @@ interface ValidCase {
 }
 
 const bigText = "x".repeat(FRAME_BYTES_MAX - HEADER_BYTES - 9);
+const TOKEN = Uint8Array.of(0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef);
 const valid: ValidCase[] = [
   {
     name: "alive-first-contact",
@@ -176,6 +186,18 @@ const valid: ValidCase[] = [
     },
   },
   {
+    name: "path-challenge",
+    description:
+      "PATH_CHALLENGE: peer 1 asks whoever receives peer 2's traffic to echo the token 0x0123456789abcdef (receiver epoch 0: any process of peer 2).",
+    frame: { ...base, type: FrameType.PathChallenge, seq: 0, payload: TOKEN },
+  },
+  {
+    name: "path-response",
+    description:
+      "PATH_RESPONSE: peer 1 echoes peer 2's token to the address the challenge came from; receiver id and epoch are the challenger's.",
+    frame: { ...base, type: FrameType.PathResponse, seq: 0, receiverEpoch: 0x0badcafe, payload: TOKEN },
+  },
+  {
     name: "max-size",
     description: `A frame of exactly ${FRAME_BYTES_MAX} bytes, the largest allowed.`,
     frame: { ...base, type: FrameType.Data, payload: bundle([env(appData(bigText))]) },
@@ -183,32 +205,33 @@ const valid: ValidCase[] = [
   },
 ];
 
-function validEntry(c: ValidCase) {
-  const bytes = encodeFrame(c.frame);
+function validEntry(c: ValidCase, bytes = encodeFrame(c.frame)) {
   const { payload, ...header } = c.frame;
   return {
     name: c.name,
     description: c.description,
     hex: toHex(bytes),
-    header: { ...header, checksum: new DataView(bytes.buffer).getUint32(CHECKSUM_OFFSET) },
+    header: { ...header, flags: bytes[4]!, checksum: new DataView(bytes.buffer).getUint32(CHECKSUM_OFFSET) },
     payload:
       c.frame.type === FrameType.Ack
         ? { ack: {} }
         : c.frame.type === FrameType.Probe
           ? { probe: toJson(ProbeSchema, c.frame.payload) }
-          : {
-              bundle: {
-                messages: c.frame.payload.messages.map(toHex),
-                fragment:
-                  c.frame.payload.fragment === undefined
-                    ? null
-                    : {
-                        totalLength: c.frame.payload.fragment.totalLength,
-                        offset: c.frame.payload.fragment.offset,
-                        data: toHex(c.frame.payload.fragment.data),
-                      },
+          : c.frame.type !== FrameType.Data
+            ? { path: toHex(c.frame.payload) }
+            : {
+                bundle: {
+                  messages: c.frame.payload.messages.map(toHex),
+                  fragment:
+                    c.frame.payload.fragment === undefined
+                      ? null
+                      : {
+                          totalLength: c.frame.payload.fragment.totalLength,
+                          offset: c.frame.payload.fragment.offset,
+                          data: toHex(c.frame.payload.fragment.data),
+                        },
+                },
               },
-            },
     envelopes: c.envelopes?.map((e) => toJson(EnvelopeSchema, e)),
   };
 }
@@ -314,9 +337,39 @@ const invalid: { name: string; description: string; bytes: Uint8Array; reason: s
   },
   {
     name: "unknown-type",
-    description: "Frame type 4, not defined in version 1.",
-    bytes: mutate(aliveBytes, (v) => v.setUint8(3, 4)),
+    description: "Frame type 6, not defined in version 1.",
+    bytes: mutate(aliveBytes, (v) => v.setUint8(3, 6)),
     reason: "unknown-type",
+  },
+  {
+    name: "reserved-flag-0x04",
+    description: "Flag bit 0x04 is reserved (0x01 is Ack, 0x02 Sealed).",
+    bytes: mutate(aliveBytes, (v) => v.setUint8(4, 0x04)),
+    reason: "reserved-bits-set",
+  },
+  {
+    name: "path-token-too-long",
+    description: "A PATH_CHALLENGE body must be exactly the 8-byte token.",
+    bytes: raw({ type: FrameType.PathChallenge, seq: 0 }, new Uint8Array(9)),
+    reason: "invalid-field",
+  },
+  {
+    name: "path-response-without-epoch",
+    description: "A PATH_RESPONSE names the challenger's process: receiver epoch 0 is invalid.",
+    bytes: raw({ type: FrameType.PathResponse, seq: 0 }, TOKEN),
+    reason: "invalid-field",
+  },
+  {
+    name: "path-with-seq",
+    description: "PATH frames are not part of the reliable stream; seq must be 0.",
+    bytes: raw({ type: FrameType.PathChallenge, seq: 3 }, TOKEN),
+    reason: "invalid-field",
+  },
+  {
+    name: "sealed-to-keyless-receiver",
+    description: "A correctly sealed frame reaching a peer that runs without a key: it cannot be read.",
+    bytes: encodeFrame(valid[0]!.frame, SEALING.sealer(1, 0x1234abcd, SALT, 1)),
+    reason: "unauthenticated",
   },
   {
     name: "reserved-flag",
@@ -452,13 +505,168 @@ const invalid: { name: string; description: string; bytes: Uint8Array; reason: s
   },
 ];
 
+/** A sealed frame built without the encoder's checks, for frames the encoder refuses to make. */
+function rawSealed(header: Partial<FrameHeader>, body: Uint8Array, keyring: Keyring, packetNumber: number): Uint8Array {
+  const h = { ...base, ...header, flags: (header.flags ?? 0) | FrameFlag.Sealed };
+  const bytes = raw(h, new Uint8Array(36 + body.length));
+  bytes.set(body, HEADER_BYTES + 20);
+  bytes.fill(0, CHECKSUM_OFFSET, CHECKSUM_OFFSET + 4);
+  keyring.sealer(h.senderId, h.senderEpoch, SALT, packetNumber).seal(bytes, HEADER_BYTES);
+  return resealed(bytes);
+}
+
+const sealedValid: (ValidCase & { keyring: Keyring; packetNumber: number })[] = [
+  {
+    name: "sealed-alive-first-contact",
+    description:
+      "The vector alive-first-contact in key mode: sealed with the primary key (the file's first), packet number 1, the first frame of the process.",
+    frame: valid[0]!.frame,
+    envelopes: valid[0]!.envelopes,
+    keyring: SEALING,
+    packetNumber: 1,
+  },
+  {
+    name: "sealed-ack",
+    description:
+      "A standalone ACK in key mode: the empty body is still authenticated (the whole header is associated data).",
+    frame: valid[2]!.frame,
+    keyring: SEALING,
+    packetNumber: 2,
+  },
+  {
+    name: "sealed-path-challenge",
+    description: "A PATH_CHALLENGE in key mode: only a holder of the key can read the token and answer.",
+    frame: valid.find((c) => c.name === "path-challenge")!.frame,
+    keyring: SEALING,
+    packetNumber: 3,
+  },
+  {
+    name: "sealed-probe-ping",
+    description: "The vector probe-ping in key mode, packet number 0x0102030405 (packet numbers are 8 bytes).",
+    frame: valid.find((c) => c.name === "probe-ping")!.frame,
+    keyring: SEALING,
+    packetNumber: 0x0102030405,
+  },
+  {
+    name: "sealed-with-second-key",
+    description:
+      "Sealed by a peer whose key file lists the second key first (a rotation under way): the receiver opens it with its second key.",
+    frame: valid[1]!.frame,
+    envelopes: valid[1]!.envelopes,
+    keyring: new Keyring([KEY_B]),
+    packetNumber: 7,
+  },
+];
+
+function sealedEntry(c: (typeof sealedValid)[number]) {
+  const bytes = encodeFrame(c.frame, c.keyring.sealer(c.frame.senderId, c.frame.senderEpoch, SALT, c.packetNumber));
+  const key = c.keyring.primary;
+  const entry = validEntry(c, bytes);
+  const body =
+    c.frame.type === FrameType.Data
+      ? toBinary(BundleSchema, c.frame.payload)
+      : c.frame.type === FrameType.Probe
+        ? toBinary(ProbeSchema, c.frame.payload)
+        : c.frame.type === FrameType.Ack
+          ? new Uint8Array(0)
+          : c.frame.payload;
+  return {
+    ...entry,
+    keyId: key.id.toString(16).padStart(8, "0"),
+    processSalt: toHex(SALT),
+    packetNumber: c.packetNumber,
+    frameKey: toHex(deriveFrameKey(key.secret, c.frame.senderId, c.frame.senderEpoch, SALT)),
+    body: toHex(body),
+  };
+}
+
+const sealedAlive = encodeFrame(valid[0]!.frame, SEALING.sealer(1, 0x1234abcd, SALT, 1));
+const sealedInvalid: typeof invalid = [
+  {
+    name: "sealed-tag-bit-flip",
+    description: "One bit of the tag flipped, checksum recomputed (an attacker can always fix a CRC).",
+    bytes: mutate(sealedAlive, (_v, b) => {
+      b[b.length - 1]! ^= 0x01;
+    }),
+    reason: "unauthenticated",
+  },
+  {
+    name: "sealed-ciphertext-bit-flip",
+    description: "One bit of the encrypted body flipped, checksum recomputed.",
+    bytes: mutate(sealedAlive, (_v, b) => {
+      b[HEADER_BYTES + 24]! ^= 0x01;
+    }),
+    reason: "unauthenticated",
+  },
+  {
+    name: "sealed-header-changed",
+    description:
+      "The sender id changed from 1 to 3 after sealing (checksum recomputed): the header is associated data.",
+    bytes: mutate(sealedAlive, (v) => v.setUint16(8, 3)),
+    reason: "unauthenticated",
+  },
+  {
+    name: "sealed-packet-number-changed",
+    description: "The packet number changed after sealing: it is the nonce and associated data.",
+    bytes: mutate(sealedAlive, (v) => v.setUint32(HEADER_BYTES + 16, 2)),
+    reason: "unauthenticated",
+  },
+  {
+    name: "sealed-unknown-key-id",
+    description: "Sealed with a key that is not in the receiver's file (a peer with another key).",
+    bytes: encodeFrame(valid[0]!.frame, new Keyring([KEY_OTHER]).sealer(1, 0x1234abcd, SALT, 1)),
+    reason: "unauthenticated",
+  },
+  {
+    name: "plain-to-key-holder",
+    description: "The plain frame alive-first-contact reaching a peer that runs with a key.",
+    bytes: aliveBytes,
+    reason: "unauthenticated",
+  },
+  {
+    name: "sealed-too-short",
+    description: "The Sealed flag with a 20-byte payload: shorter than the 36-byte seal.",
+    bytes: raw({ flags: FrameFlag.Sealed }, new Uint8Array(20)),
+    reason: "invalid-field",
+  },
+  {
+    name: "sealed-packet-number-zero",
+    description: "Packet numbers start at 1.",
+    bytes: rawSealed({}, oneMessage, SEALING, 0),
+    reason: "invalid-field",
+  },
+  {
+    name: "sealed-empty-data",
+    description: "A sealed DATA frame with an empty body (payload length exactly 36).",
+    bytes: rawSealed({}, new Uint8Array(0), SEALING, 1),
+    reason: "invalid-field",
+  },
+  {
+    name: "sealed-body-not-protobuf",
+    description:
+      "Authentic, but the body is not a valid protobuf Bundle: authentication comes before the body is read.",
+    bytes: rawSealed({}, Uint8Array.from([0xff, 0xff, 0xff]), SEALING, 1),
+    reason: "bad-payload",
+  },
+];
+
 const document = {
   format: "rollcall frame vectors",
   version: 1,
   note: "Generated by scripts/make-vectors.ts. Hex is lowercase, no separators. Header integers are unsigned decimals. Envelopes are in protobuf JSON form (bytes as base64).",
-  valid: valid.map(validEntry),
-  invalid: invalid.map((c) => ({ name: c.name, description: c.description, hex: toHex(c.bytes), reason: c.reason })),
+  valid: valid.map((c) => validEntry(c)),
+  invalid: invalid.map(invalidEntry),
+  sealed: {
+    note: "Key mode (docs/wire-format.md, Sealed frames). keys: the key file, primary first. Valid vectors decode with these keys; invalid ones are judged by a receiver holding them.",
+    keys: KEYS.map((k) => Buffer.from(k).toString("base64")),
+    valid: sealedValid.map(sealedEntry),
+    invalid: sealedInvalid.map(invalidEntry),
+  },
 };
+
+function invalidEntry(c: (typeof invalid)[number]) {
+  return { name: c.name, description: c.description, hex: toHex(c.bytes), reason: c.reason };
+}
 
 const out = `${JSON.stringify(document, null, 2)}\n`;
 if (process.argv.includes("--stdout")) process.stdout.write(out);

@@ -189,6 +189,38 @@ const MUTANTS: Mutant[] = [
     to: "  if (f.loss > 1 && random() < f.loss) return [];",
     tests: ["test/runtime/faults.test.ts", ...SIM_TESTS],
   },
+  {
+    id: "any-address-trusted",
+    bug: "a frame is believed from any address: a forged one redirects, resets and delivers",
+    file: "src/runtime/loop.ts",
+    from: "    if (home !== undefined && this.transport.sameAddress(home, from)) return true;",
+    to: "    if (home !== undefined || this.transport.sameAddress(from, from)) return true;",
+    tests: ["test/security"],
+  },
+  {
+    id: "replay-window-open",
+    bug: "the replay window lets every packet number through: a replayed authenticated datagram is read again",
+    file: "src/security/replay.ts",
+    from: "    if (pn > this.highest) return false;",
+    to: "    if (pn >= 0) return false;",
+    tests: ["test/security"],
+  },
+  {
+    id: "new-process-believed",
+    bug: "in key mode a new process is believed without answering a challenge: an old process's replayed frame is a restart",
+    file: "src/peer/peer.ts",
+    from: '      if (known === undefined || known.epoch !== frame.senderEpoch || known.salt !== saltKey(frame.seal.salt)) {\n        this.drop(peer, "unvalidated-process"',
+    to: '      if (known === undefined || known.epoch !== frame.senderEpoch || known.salt !== saltKey(frame.seal.salt)) {\n        known = { epoch: frame.senderEpoch, salt: saltKey(frame.seal.salt), replay: new ReplayWindow() };\n        this.processes[peer] = known;\n      }\n      if (known === undefined) {\n        this.drop(peer, "unvalidated-process"',
+    tests: ["test/security"],
+  },
+  {
+    id: "ready-without-two-way-contact",
+    bug: "a peer counts towards READY on any frame, even one that does not carry my epoch",
+    file: "src/peer/peer.ts",
+    from: "    if (frame.receiverEpoch !== this.epoch) return peer;",
+    to: "    if (frame.receiverEpoch !== this.epoch && frame.receiverEpoch !== 0) return peer;",
+    tests: ["test/peer", "test/security"],
+  },
 ];
 
 function arg(name: string): string[] {

@@ -11,6 +11,7 @@
  *   on any `Transport` (UDP, in-memory, or wrapped in `ChaosTransport`);
  * - the simulator: `simulate` runs any protocol on seeded faults with the
  *   caller's checkers; `runExactlyOnce` is the built-in workload;
+ * - key mode (docs/security.md): `Keyring`, `loadKeyFile`, `parseKeyFile`;
  * - the hosts file, and the errors a user's own input can raise.
  *
  * docs/api.md describes it with examples.
@@ -27,6 +28,7 @@ export {
 } from "./membership/config.ts";
 export type { MemberState, MembershipEvent, MembershipStats, MemberView } from "./membership/membership.ts";
 export {
+  type PathAction,
   Peer,
   type PeerEvent,
   type PeerOptions,
@@ -54,6 +56,7 @@ export { type Cancel, realScheduler, type Scheduler } from "./runtime/scheduler.
 export type { Datagram, Transport, TransportError, TransportHandlers } from "./runtime/transport.ts";
 export { type ByteSender, TypedChannel, type TypedReceive } from "./runtime/typed.ts";
 export { type UdpAddress, UdpTransport } from "./runtime/udp.ts";
+export { Keyring, loadKeyFile, parseKeyFile } from "./security/keyring.ts";
 export {
   type ExactlyOnceOptions,
   type ExactlyOnceResult,

@@ -12,7 +12,16 @@ once, no coalescing and no fragmentation of its own messages (it only sends
 Alive and Goodbye). Messages it receives are handled in order; fragments are
 reassembled but application data is only logged.
 
-usage: run.sh peer.py -h HOSTS [--name NAME] [--port N]
+Key mode (--key-file FILE, or the environment variable ROLLCALL_KEY_FILE when
+the flag is absent): every frame sent is sealed (AES-256-GCM, a fresh random
+process salt per start, packet numbers from 1), every frame received must
+authenticate under a key of the file (else dropped as `unauthenticated`), and
+a replay window per sending process drops repeated or too old packet numbers
+(`replayed`). In both modes the peer answers PATH_CHALLENGEs with a
+PATH_RESPONSE to the address the challenge came from (rate-limited); it never
+challenges anyone itself.
+
+usage: run.sh peer.py -h HOSTS [--name NAME] [--port N] [--key-file FILE]
 """
 
 import argparse
@@ -38,6 +47,10 @@ RTO_MAX = 1.0
 WINDOW_FRAMES = 32
 RETIRED_EPOCHS_MAX = 16
 RELAYS_MAX = 256  # PING_REQs relayed at once; more are ignored (the requester counts it as a missing answer)
+REPLAY_WINDOW = 1024  # packet numbers remembered below the highest seen, per sending process
+REPLAY_PROCESSES_PER_SENDER = 16  # replay windows kept per sender id (its latest processes)
+PATH_RESPONSES_PER_SECOND = 200  # token bucket for answering PATH_CHALLENGEs
+PATH_RESPONSES_BURST = 200
 HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$", re.I)
 
 
@@ -169,14 +182,47 @@ class Link:
         return wire.FLAG_ACK, self.remote_epoch, (self.rcv_next - 1) & 0xFFFFFFFF, sack
 
 
+class ReplayWindow:
+    """Packet numbers seen from one sending process (sender id, epoch, process
+    salt): the highest, and a bitmap of it and the REPLAY_WINDOW - 1 numbers
+    below it (docs/security.md); anything older is refused."""
+
+    __slots__ = ("highest", "seen")
+
+    def __init__(self):
+        self.highest = 0
+        self.seen = 0  # bit i: packet number highest - i was seen
+
+    def check_and_mark(self, pn):
+        """True if pn is new (and marks it seen); False for a repeated or too old one."""
+        if pn > self.highest:
+            shift = pn - self.highest
+            self.seen = ((self.seen << shift) | 1) & ((1 << REPLAY_WINDOW) - 1) if shift < REPLAY_WINDOW else 1
+            self.highest = pn
+            return True
+        age = self.highest - pn
+        if age >= REPLAY_WINDOW or (self.seen >> age) & 1:
+            return False
+        self.seen |= 1 << age
+        return True
+
+
 class PythonPeer:
-    def __init__(self, entries, digest, me):
+    def __init__(self, entries, digest, me, keyring=None):
         self.entries = entries
         self.digest = digest
         self.me = me
         self.epoch = 0
         while self.epoch == 0:
             self.epoch = secrets.randbits(32)
+        # Key mode (docs/wire-format.md "Sealed frames"): seal with the primary key,
+        # a salt of this process and packet numbers 1, 2, ... (retransmissions included).
+        self.keyring = keyring
+        self.process_salt = secrets.token_bytes(wire.SALT_BYTES)
+        self.packet_number = 1
+        self.replay = {}  # sender id -> {(epoch, salt): ReplayWindow}, insertion order = age
+        self.path_tokens = float(PATH_RESPONSES_BURST)
+        self.path_tokens_at = time.monotonic()
         self.links = {e["id"]: Link(e["id"]) for e in entries if e["id"] != me["id"]}
         self.heard = set()
         self.ready = False
@@ -207,7 +253,8 @@ class PythonPeer:
                 pass  # not resolvable yet (container not started): retried by the main loop
 
     def start(self):
-        log("start", name=self.me["text"], id=self.me["id"], epoch=self.epoch, peers=len(self.entries), agent=AGENT)
+        log("start", name=self.me["text"], id=self.me["id"], epoch=self.epoch, peers=len(self.entries), agent=AGENT,
+            sealed=self.keyring is not None)
         for link in self.links.values():
             self.queue_alive(link)
         self.check_ready()
@@ -235,18 +282,25 @@ class PythonPeer:
             self.stats["retransmissions"] += 1
         entry[1] = time.monotonic()
         entry[2] += 1
-        self.send(link, wire.encode(frame, entry[0]))
+        self.send(link.address, frame, entry[0])
 
     def send_ack(self, link):
         flags, receiver_epoch, ack, sack = link.ack_fields()
         frame = wire.Frame(wire.TYPE_ACK, flags, self.me["id"], link.peer_id, self.epoch, receiver_epoch, 0, ack, sack, None)
-        self.send(link, wire.encode(frame, b""))
+        self.send(link.address, frame, b"")
 
-    def send(self, link, data):
-        if link.address is None:
+    def send(self, address, frame, body=None):
+        """Encodes frame (sealed in key mode, each with the next packet number) and sends it."""
+        if address is None:
             return
+        if self.keyring is not None:
+            packet_number = self.packet_number
+            self.packet_number += 1
+            data = wire.encode_sealed(frame, self.keyring.primary, self.process_salt, packet_number, body)
+        else:
+            data = wire.encode(frame, body)
         try:
-            self.sock.sendto(data, link.address)
+            self.sock.sendto(data, address)
             self.stats["datagramsSent"] += 1
         except OSError:
             pass  # e.g. ECONNREFUSED from an earlier ICMP error: the frame counts as lost
@@ -257,16 +311,26 @@ class PythonPeer:
 
     def on_datagram(self, data, address):
         self.stats["datagramsReceived"] += 1
-        frame, reason, detail = wire.decode(data)
+        frame, reason, detail = wire.decode(data, self.keyring)  # key mode: only frames sealed with my keys
         if frame is None:
             return self.drop(reason, detail)
         link = self.links.get(frame.sender_id)
+        # Security rules before the session rules; replay windows only for ids of the hosts file.
+        if self.keyring is not None and link is not None and not self.replay_window(frame).check_and_mark(frame.packet_number):
+            return self.drop("replayed", "packet number %d" % frame.packet_number, frame.sender_id)
         if link is None:
             return self.drop("unknown-sender", "sender id %d" % frame.sender_id)
         if frame.receiver_id not in (0, self.me["id"]):
             return self.drop("wrong-receiver", "receiver id %d" % frame.receiver_id, link.peer_id)
         if frame.receiver_epoch not in (0, self.epoch):
             return self.drop("stale-receiver-epoch", "receiver epoch %d" % frame.receiver_epoch, link.peer_id)
+        if frame.type == wire.TYPE_PATH_CHALLENGE:
+            return self.on_path_challenge(frame, address)
+        if frame.type == wire.TYPE_PATH_RESPONSE:
+            # This peer never sends PATH_CHALLENGE (it takes every peer's frames from
+            # wherever they come, and in key mode the seal is its whole check), so no
+            # response can be one it waits for: ignored, and not counted as a drop.
+            return
         if frame.type == wire.TYPE_PROBE:
             return self.on_probe(link, frame, address)
         if frame.sender_epoch != link.remote_epoch:
@@ -285,6 +349,34 @@ class PythonPeer:
         if frame.type == wire.TYPE_DATA:
             self.on_data(link, frame.seq, frame.payload)
             self.send_ack(link)  # at once: simpler than delaying, and allowed by the spec
+
+    def replay_window(self, frame):
+        """The replay window of the frame's sending process (sender id, epoch, process salt)."""
+        windows = self.replay.setdefault(frame.sender_id, {})
+        key = (frame.sender_epoch, frame.process_salt)
+        window = windows.get(key)
+        if window is None:
+            window = windows[key] = ReplayWindow()
+            while len(windows) > REPLAY_PROCESSES_PER_SENDER:
+                del windows[next(iter(windows))]  # the oldest process of this sender
+        return window
+
+    def on_path_challenge(self, frame, address):
+        """Answers a challenge (addressed to me, receiver epoch 0 or mine: checked by
+        the caller) with a PATH_RESPONSE echoing its token to where it came from, to
+        its sender's id and epoch. Changes nothing else: a challenge proves nothing
+        about its sender to me. Rate-limited (a token bucket), as any reflector."""
+        now = time.monotonic()
+        self.path_tokens = min(PATH_RESPONSES_BURST,
+                               self.path_tokens + (now - self.path_tokens_at) * PATH_RESPONSES_PER_SECOND)
+        self.path_tokens_at = now
+        if self.path_tokens < 1:
+            return self.drop("rate-limited", "PATH_CHALLENGE not answered", frame.sender_id)
+        self.path_tokens -= 1
+        response = wire.Frame(wire.TYPE_PATH_RESPONSE, 0, self.me["id"], frame.sender_id, self.epoch,
+                              frame.sender_epoch, 0, 0, 0, frame.payload)
+        self.send(address, response)
+        log("path-response", peer=frame.sender_id, epoch=frame.sender_epoch, address="%s:%d" % address[:2])
 
     def on_probe(self, link, frame, address):
         # Probes come only from a process the bootstrap knows, to my current process.
@@ -324,7 +416,7 @@ class PythonPeer:
             probe.updates.append(pb.MemberUpdate(id=self.me["id"], epoch=self.epoch, incarnation=self.incarnation,
                                                  state=pb.MEMBER_STATE_ALIVE, reporter=self.me["id"]))
         frame = wire.Frame(wire.TYPE_PROBE, 0, self.me["id"], link.peer_id, self.epoch, link.remote_epoch, 0, 0, 0, probe)
-        self.send(link, wire.encode(frame))
+        self.send(link.address, frame)
 
     def adopt_epoch(self, link, epoch):
         old = link.remote_epoch
@@ -455,19 +547,22 @@ def main(argv):
     parser.add_argument("-h", "--hosts")
     parser.add_argument("--name", default=socket.gethostname())
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--key-file")
     parser.add_argument("--help", action="store_true")
     args = parser.parse_args(argv)
     if args.help or not args.hosts:
         print(__doc__)
         return 0 if args.help else 2
+    key_file = args.key_file if args.key_file is not None else (os.environ.get("ROLLCALL_KEY_FILE") or None)
     try:
         entries, digest = load_hosts(args.hosts, args.port)
         me = find_self(entries, args.name)
-    except (InputError, ValueError) as error:
+        keyring = wire.load_key_file(key_file) if key_file is not None else None
+    except (InputError, ValueError, wire.KeyFileError) as error:
         sys.stderr.write("rollcall-python: %s\n" % error)
         return 2
     ME = me["id"]
-    peer = PythonPeer(entries, digest, me)
+    peer = PythonPeer(entries, digest, me, keyring)
     stop = {"stop": False, "reason": ""}
 
     def on_signal(signum, _frame):

@@ -18,6 +18,8 @@ export function statsFields(peer: RollcallPeer): Record<string, unknown> {
     bytesReceived: s.bytesReceived,
     retransmissions: s.retransmissions,
     drops: s.drops,
+    pathChallenges: s.pathChallenges,
+    pathValidations: s.pathValidations,
     sendBlocked: s.sendBlocked,
     unresolved: s.unresolved,
     transportErrors: s.transportErrors,
@@ -118,8 +120,16 @@ export function logEvent(log: Logger, peer: RollcallPeer, event: RollcallEvent):
       return;
     case "peerAddress":
       // Addresses from name resolution are logged as `resolved`.
-      if (event.source === "datagram")
-        log.info("peer-address", { peer: event.peer, name: name(event.peer), address: event.address });
+      if (event.source === "validated")
+        log.info("peer-address", {
+          peer: event.peer,
+          name: name(event.peer),
+          address: event.address,
+          note: "answered a challenge from this address",
+        });
+      return;
+    case "unauthenticated":
+      log.info("unauthenticated", { from: event.address, claimedPeer: event.claimedPeer, hint: event.hint });
       return;
     case "transportError":
       log.debug(event.error.kind, {

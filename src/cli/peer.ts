@@ -11,6 +11,7 @@ import { DEFAULT_PORT, findSelf, loadHosts } from "../hosts/hosts.ts";
 import { checkMembershipConfig, DEFAULT_MEMBERSHIP_CONFIG, type MembershipConfig } from "../membership/config.ts";
 import { faultsActive, parseChaos } from "../runtime/faults.ts";
 import { AGENT, type RollcallPeer, startPeer } from "../runtime/rollcall-peer.ts";
+import { loadKeyFile } from "../security/keyring.ts";
 import { parseFlags } from "./args.ts";
 import { LOG_LEVELS, type LogFormat, Logger, type LogLevel } from "./log.ts";
 import { logEvent, logTrace, statsFields } from "./log-events.ts";
@@ -32,6 +33,12 @@ options:
       --ready-timeout SEC  exit with code 3 if not READY within SEC seconds (default: wait forever)
       --chaos SPEC         inject faults on sent datagrams, e.g. loss=0.3,dup=0.05,corrupt=0.01,delay=20,jitter=10
 
+security (docs/security.md):
+      --key-file FILE      authenticate and encrypt every frame with the keys in FILE (one base64 key of
+                           32 bytes per line, the first one seals; chmod 600); default: $ROLLCALL_KEY_FILE
+      --allow-nat          without a key: accept a peer from an address other than its hosts-file entry
+                           once it answers a challenge sent there (weaker: see docs/security.md)
+
 failure detection (docs/membership.md):
       --protocol-period-ms N  probe one member every N ms (default 200)
       --probe-timeout-ms N    wait N ms for a direct answer before asking others (default 100; below the period)
@@ -52,6 +59,9 @@ export interface PeerArgs {
   logFormat: LogFormat;
   readyTimeoutMs: number | undefined;
   chaos: string | undefined;
+  /** Key file for key mode, from --key-file or ROLLCALL_KEY_FILE. */
+  keyFile: string | undefined;
+  allowNat: boolean;
   /** Failure detector settings given on the command line; the rest keep their defaults. */
   membership: Partial<MembershipConfig>;
 }
@@ -97,6 +107,8 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
       "log-format": { type: "string" },
       "ready-timeout": { type: "string" },
       chaos: { type: "string" },
+      "key-file": { type: "string" },
+      "allow-nat": { type: "boolean" },
       "protocol-period-ms": { type: "string" },
       "probe-timeout-ms": { type: "string" },
       "indirect-probes": { type: "string" },
@@ -139,6 +151,8 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
   }
   const name = (values.name as string | undefined) ?? hostname();
   if (name.trim() === "") throw new InputError("--name must not be empty");
+  const keyFile = (values["key-file"] as string | undefined) ?? (process.env.ROLLCALL_KEY_FILE || undefined);
+  if (keyFile !== undefined && keyFile.trim() === "") throw new InputError("--key-file must not be empty");
   return {
     hosts,
     name,
@@ -148,6 +162,8 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
     logFormat,
     readyTimeoutMs,
     chaos: values.chaos as string | undefined,
+    keyFile,
+    allowNat: values["allow-nat"] === true,
     membership: parseMembershipFlags(values),
   };
 }
@@ -174,6 +190,8 @@ async function main(): Promise<void> {
     const chaos = args.chaos === undefined ? undefined : parseChaos(args.chaos);
     const hosts = await loadHosts(args.hosts, args.port);
     const self = findSelf(hosts, args.name);
+    // Read before anything else starts, so that a bad key file is exit 2 with nothing sent.
+    const keyring = args.keyFile === undefined ? undefined : loadKeyFile(args.keyFile);
     const logger = new Logger(args.logLevel, args.logFormat, self.id);
     log = logger;
     try {
@@ -182,6 +200,8 @@ async function main(): Promise<void> {
         name: args.name,
         bind: args.bind,
         chaos,
+        keyring,
+        allowNat: args.allowNat,
         membership: args.membership,
         trace: logger.enabled("debug") ? (record) => logTrace(logger, record) : undefined,
       });
@@ -200,6 +220,9 @@ async function main(): Promise<void> {
       hostsFile: hosts.file,
       hostsDigest: Buffer.from(hosts.digest).toString("hex").slice(0, 16),
       chaos: chaos !== undefined && faultsActive(chaos) ? chaos : undefined,
+      // Key ids only: a key never appears in a log.
+      keyMode: keyring === undefined ? undefined : { keyFile: args.keyFile, keyIds: keyring.keyIds },
+      allowNat: args.allowNat || undefined,
       agent: AGENT,
     });
     if (hosts.entries.length === 1) log.info("alone", { note: "the hosts file lists only me: READY at once" });

@@ -22,7 +22,19 @@ import type { MembershipConfig } from "../membership/config.ts";
 import { Membership, type MembershipEvent, type MemberView } from "../membership/membership.ts";
 import { checkSessionConfig, DEFAULT_SESSION_CONFIG, type SessionConfig } from "../reliability/config.ts";
 import { type SendResult, Session, type SessionEvent } from "../reliability/session.ts";
-import { decodeFrame, encodeFrameBytes, FrameFlag, FrameType, type ProbeFrame } from "../wire/frame.ts";
+import { type FrameSealer, type Keyring, PROCESS_SALT_BYTES, SEAL_BYTES } from "../security/keyring.ts";
+import { ReplayWindow } from "../security/replay.ts";
+import {
+  type DecodedFrame,
+  decodeFrame,
+  encodeFrameBytes,
+  FrameFlag,
+  FrameType,
+  PAYLOAD_BYTES_MAX,
+  type PathFrame,
+  type ProbeFrame,
+  type SealInfo,
+} from "../wire/frame.ts";
 import { encodeAliveEnvelope, encodeAliveReplyEnvelope, encodeGoodbyeEnvelope } from "../wire/messages.ts";
 import { appDataBody, decodeEnvelope, encodeAppDataEnvelope } from "./envelope.ts";
 import { TimerHeap } from "./timer-heap.ts";
@@ -51,7 +63,42 @@ export interface PeerOptions {
   eventsMax?: number;
   /** Called for every datagram sent, received or dropped; for logs. */
   trace?: (record: TraceRecord) => void;
+  /**
+   * Key mode (docs/security.md): every frame is sealed with the keyring's
+   * primary key and only sealed frames that open with one of its keys are
+   * read; a new process of a peer is believed only after it answers a challenge.
+   */
+  keyring?: Keyring;
+  /**
+   * Without a key: validate a frame from an unexpected address by
+   * challenging that address itself rather than the peer's address in the
+   * hosts file, so peers behind NAT can join. It gives up protection against
+   * anyone who can receive at the address they send from (docs/security.md).
+   */
+  allowNat?: boolean;
+  /** Fills a buffer with unguessable random bytes (process salt, challenge tokens); crypto.getRandomValues by default. Seed it only in simulations. */
+  secureRandom?: (bytes: Uint8Array) => void;
 }
+
+/**
+ * A datagram the driver must send right away to an address the peer cannot
+ * name (path validation, docs/security.md), or a validation it must check
+ * against the addresses it knows.
+ */
+export type PathAction =
+  | {
+      kind: "send";
+      peer: number;
+      bytes: Uint8Array;
+      /** `source`: to the address of the datagram being handled; `home`: to the peer's address in the hosts file. */
+      to: "source" | "home";
+      /** For a challenge: its token, to tie the answer to where the challenge went. */
+      token?: string;
+      /** The datagram being handled was dropped pending this challenge; the driver may hold it and hand it in again once validated. */
+      held: boolean;
+    }
+  /** A challenge with this token was answered by the datagram being handled; the driver decides whether its address is now the peer's. */
+  | { kind: "validated"; peer: number; token: string };
 
 export type PeerEvent =
   /** `up`: peers heard from so far, me included. */
@@ -65,11 +112,13 @@ export type PeerEvent =
   | { type: "message"; from: number; body: Uint8Array }
   | { type: "writable"; peer: number };
 
-export type FrameTypeName = "DATA" | "ACK" | "PROBE";
+export type FrameTypeName = "DATA" | "ACK" | "PROBE" | "PATH_CHALLENGE" | "PATH_RESPONSE";
 const FRAME_TYPE_NAMES: Record<FrameType, FrameTypeName> = {
   [FrameType.Data]: "DATA",
   [FrameType.Ack]: "ACK",
   [FrameType.Probe]: "PROBE",
+  [FrameType.PathChallenge]: "PATH_CHALLENGE",
+  [FrameType.PathResponse]: "PATH_RESPONSE",
 };
 
 /** One line of the datagram record, for logs. */
@@ -104,6 +153,45 @@ export interface PeerStats {
   retransmissions: number;
   /** Datagrams or messages dropped, by reason. */
   drops: Record<string, number>;
+  /** PATH_CHALLENGEs sent: to a peer's address or process not validated yet (docs/security.md). */
+  pathChallenges: number;
+  /** Challenges answered by the peer challenged. */
+  pathValidations: number;
+}
+
+/** Why the last frame failed authentication, for the driver's hint to the user (see `takeUnauthenticated`). */
+export interface UnauthenticatedNote {
+  /** Sender id the frame claimed (0 when unreadable). */
+  claimedId: number;
+  detail: string;
+}
+
+/** Outstanding challenge tokens per peer; at the limit the oldest is forgotten (its answer is then ignored). */
+const TOKENS_PER_PEER_MAX = 4;
+/** A peer is challenged at most this often; its retransmissions trigger the next challenge if one is lost. */
+const CHALLENGE_INTERVAL_MS = 20;
+/** A challenge token expires after this long. */
+const TOKEN_LIFETIME_MS = 10_000;
+/**
+ * Challenges answered per second, burst included. A challenge's answer is no
+ * larger than the challenge, so a forged source gains an attacker nothing,
+ * and this caps what a flood of challenges can make a peer send.
+ */
+const RESPONSES_PER_SECOND = 500;
+
+/** What a peer's process must prove in key mode before its frames are read. */
+interface KnownProcess {
+  epoch: number;
+  /** The process salt, as a string key. */
+  salt: string;
+  replay: ReplayWindow;
+}
+
+interface Challenge {
+  token: string;
+  /** The epoch of the process challenged: its answer must come from it. */
+  epoch: number;
+  issuedAt: number;
 }
 
 const DEFAULT_EVENTS_MAX = 65_536;
@@ -121,6 +209,8 @@ export class Peer {
     bytesReceived: 0,
     retransmissions: 0,
     drops: {},
+    pathChallenges: 0,
+    pathValidations: 0,
   };
 
   private readonly names: readonly string[];
@@ -144,6 +234,18 @@ export class Peer {
   private readonly goodbyeTo: number[] = [];
   private readonly trace: ((record: TraceRecord) => void) | undefined;
   private readonly membership: Membership;
+  private readonly keyring: Keyring | undefined;
+  private readonly sealer: FrameSealer | undefined;
+  private readonly allowNat: boolean;
+  private readonly secureRandom: (bytes: Uint8Array) => void;
+  /** Key mode: the process of each peer whose frames are read (it answered a challenge). */
+  private readonly processes: (KnownProcess | undefined)[];
+  private readonly challenges: Challenge[][];
+  private readonly lastChallengeAt: number[];
+  private responseCredit = RESPONSES_PER_SECOND;
+  private responseCreditAt = 0;
+  private readonly pathActions: PathAction[] = [];
+  private unauthenticated: UnauthenticatedNote | undefined;
 
   constructor(now: number, options: PeerOptions) {
     const { selfId, epoch, names } = options;
@@ -162,8 +264,25 @@ export class Peer {
     this.peerCount = names.length;
     this.hostsDigest = options.hostsDigest;
     this.agent = options.agent ?? "rollcall";
-    this.sessionConfig = { ...DEFAULT_SESSION_CONFIG, ...options.session };
+    this.keyring = options.keyring;
+    this.allowNat = options.allowNat ?? false;
+    this.secureRandom = options.secureRandom ?? ((bytes) => crypto.getRandomValues(bytes));
+    if (this.keyring !== undefined) {
+      const salt = new Uint8Array(PROCESS_SALT_BYTES);
+      this.secureRandom(salt);
+      this.sealer = this.keyring.sealer(selfId, epoch, salt);
+    }
+    this.sessionConfig = {
+      ...DEFAULT_SESSION_CONFIG,
+      // The seal takes its bytes from the body.
+      payloadBytesMax: this.keyring === undefined ? PAYLOAD_BYTES_MAX : PAYLOAD_BYTES_MAX - SEAL_BYTES,
+      ...options.session,
+    };
     checkSessionConfig(this.sessionConfig);
+    this.processes = new Array(names.length + 1).fill(undefined);
+    this.challenges = Array.from({ length: names.length + 1 }, () => []);
+    this.lastChallengeAt = new Array(names.length + 1).fill(Number.NEGATIVE_INFINITY);
+    this.responseCreditAt = now;
     this.eventsMax = options.eventsMax ?? DEFAULT_EVENTS_MAX;
     this.trace = options.trace;
     this.membership = new Membership(now, {
@@ -262,16 +381,24 @@ export class Peer {
   }
 
   /**
-   * Takes one datagram from the network. Returns the id of the peer it came
-   * from when its session accepted it (the driver may learn that peer's
-   * address from it), or undefined when it was dropped.
+   * Takes one datagram from the network. `trusted`: it came from an address
+   * the driver knows for the peer it claims to be (its hosts-file address,
+   * or one validated since); other datagrams are only read for path
+   * validation (docs/security.md). Returns the id of the peer whose session
+   * accepted it, or undefined when it was dropped. Afterwards the driver
+   * takes `takePathActions()`.
    */
-  handleDatagram(now: number, bytes: Uint8Array): number | undefined {
+  handleDatagram(now: number, bytes: Uint8Array, trusted = true): number | undefined {
     this.stats.datagramsReceived++;
     this.stats.bytesReceived += bytes.length;
-    const result = decodeFrame(bytes);
+    const result = decodeFrame(bytes, this.keyring);
     if (!result.ok) {
       this.drop(undefined, result.reason, result.detail);
+      if (result.reason === "unauthenticated")
+        this.unauthenticated = {
+          claimedId: bytes.length >= 10 ? (bytes[8]! << 8) | bytes[9]! : 0,
+          detail: result.detail,
+        };
       return undefined;
     }
     const frame = result.frame;
@@ -286,6 +413,9 @@ export class Peer {
       this.drop(peer, "wrong-receiver", `addressed to id ${frame.receiverId}, I am ${this.selfId}`);
       return undefined;
     }
+    if (frame.type === FrameType.PathChallenge) return this.answerChallenge(now, peer, frame, trusted);
+    if (frame.type === FrameType.PathResponse) return this.checkResponse(now, peer, frame);
+    if (!this.believe(now, peer, frame, trusted)) return undefined;
     if (frame.type === FrameType.Probe) return this.handleProbe(now, peer, frame, bytes.length);
     if (frame.type === FrameType.Data && this.events.length - this.eventsHead >= this.eventsMax) {
       this.drop(peer, "receiver-busy", `${this.eventsMax} events not yet polled`);
@@ -314,19 +444,161 @@ export class Peer {
     // The frame's own messages first: its Alive may reveal a hosts mismatch,
     // and such a peer must never count towards READY.
     this.afterInput(now, peer);
-    // Addressed to my process: it knows me, so the failure detector may probe it.
-    if (
-      frame.receiverEpoch === this.epoch &&
-      !this.mismatched.has(peer) &&
-      this.membership.memberUp(now, peer, frame.senderEpoch)
-    )
-      this.afterMembership(now);
+    // Only a frame addressed to my process shows two-way contact: the peer
+    // received what I sent. Before that it counts for nothing, so that a
+    // datagram from someone who cannot receive my traffic makes no one READY.
+    if (frame.receiverEpoch !== this.epoch) return peer;
+    if (!this.mismatched.has(peer) && this.membership.memberUp(now, peer, frame.senderEpoch)) this.afterMembership(now);
     if (!this.heard.has(peer) && !this.mismatched.has(peer)) {
       this.heard.add(peer);
       this.pushEvent({ type: "peerUp", peer, epoch: frame.senderEpoch, up: this.heard.size + 1 });
       this.checkReady();
     }
     return peer;
+  }
+
+  /** Path datagrams and validations produced by the last `handleDatagram`; the array is reused. */
+  takePathActions(): PathAction[] {
+    const actions = this.pathActions.slice();
+    this.pathActions.length = 0;
+    return actions;
+  }
+
+  /** Why the last unauthenticated datagram failed, once; for a hint to the user that keys differ. */
+  takeUnauthenticated(): UnauthenticatedNote | undefined {
+    const note = this.unauthenticated;
+    this.unauthenticated = undefined;
+    return note;
+  }
+
+  /**
+   * Security checks before any state is touched (docs/security.md): in key
+   * mode the frame must come from the process of the peer that answered a
+   * challenge and must not be a replay; in either mode it must come from a
+   * trusted address. Otherwise it is dropped and the peer challenged.
+   */
+  private believe(now: number, peer: number, frame: DecodedFrame, trusted: boolean): boolean {
+    let known: KnownProcess | undefined;
+    if (frame.seal !== undefined) {
+      known = this.processes[peer];
+      if (known === undefined || known.epoch !== frame.senderEpoch || known.salt !== saltKey(frame.seal.salt)) {
+        this.drop(peer, "unvalidated-process", `epoch ${frame.senderEpoch} has not answered a challenge yet`);
+        this.challenge(now, peer, frame.senderEpoch, true);
+        return false;
+      }
+      if (known.replay.isReplay(frame.seal.packetNumber)) {
+        this.drop(peer, "replayed", `packet number ${frame.seal.packetNumber} seen before or too old`);
+        return false;
+      }
+    }
+    if (!trusted) {
+      this.drop(peer, "unvalidated-address", "not the address I know for this peer");
+      this.challenge(now, peer, frame.senderEpoch, true);
+      return false;
+    }
+    if (known !== undefined) known.replay.record(frame.seal!.packetNumber);
+    return true;
+  }
+
+  /**
+   * Sends a PATH_CHALLENGE for a peer's process: with a key or `allowNat`,
+   * to the address the frame came from (only the holder of the key, or of
+   * that address, can answer); without, to the peer's hosts-file address, so
+   * the answer proves its sender receives what is sent to the peer.
+   */
+  private challenge(now: number, peer: number, epoch: number, held: boolean): void {
+    if (now - this.lastChallengeAt[peer]! < CHALLENGE_INTERVAL_MS) return;
+    this.lastChallengeAt[peer] = now;
+    const tokenBytes = new Uint8Array(8);
+    this.secureRandom(tokenBytes);
+    const token = toHex(tokenBytes);
+    const pending = this.challenges[peer]!;
+    while (pending.length > 0 && now - pending[0]!.issuedAt > TOKEN_LIFETIME_MS) pending.shift();
+    if (pending.length >= TOKENS_PER_PEER_MAX) pending.shift();
+    pending.push({ token, epoch, issuedAt: now });
+    this.stats.pathChallenges++;
+    const header = { type: FrameType.PathChallenge, flags: 0, receiverEpoch: epoch, seq: 0, ack: 0, sack: 0 };
+    const { bytes } = this.transmit(peer, header, tokenBytes, false);
+    const to = this.keyring !== undefined || this.allowNat ? "source" : "home";
+    this.pathActions.push({ kind: "send", peer, bytes, to, token, held });
+  }
+
+  /**
+   * Answers a PATH_CHALLENGE to wherever it came from; it changes nothing
+   * here. Without a key or `allowNat`, only from the peer's own address: no
+   * one else has a reason to challenge me, and the answer would tell a
+   * stranger my epoch.
+   */
+  private answerChallenge(
+    now: number,
+    peer: number,
+    frame: PathFrame & { seal?: SealInfo },
+    trusted: boolean,
+  ): undefined {
+    if (!trusted && this.keyring === undefined && !this.allowNat) {
+      this.drop(peer, "unvalidated-address", "challenge from an address that is not the peer's");
+      return undefined;
+    }
+    if (frame.receiverEpoch !== 0 && frame.receiverEpoch !== this.epoch) {
+      this.drop(peer, "stale-receiver-epoch", `challenge for epoch ${frame.receiverEpoch}, mine is ${this.epoch}`);
+      return undefined;
+    }
+    this.responseCredit = Math.min(
+      RESPONSES_PER_SECOND,
+      this.responseCredit + ((now - this.responseCreditAt) * RESPONSES_PER_SECOND) / 1000,
+    );
+    this.responseCreditAt = now;
+    if (this.responseCredit < 1) {
+      this.drop(peer, "challenge-rate-limited", `more than ${RESPONSES_PER_SECOND} challenges a second`);
+      return undefined;
+    }
+    this.responseCredit--;
+    const header = {
+      type: FrameType.PathResponse,
+      flags: 0,
+      receiverEpoch: frame.senderEpoch,
+      seq: 0,
+      ack: 0,
+      sack: 0,
+    };
+    const { bytes } = this.transmit(peer, header, frame.payload, false);
+    this.pathActions.push({ kind: "send", peer, bytes, to: "source", held: false });
+    // In key mode a challenger I have not validated is usually a new process: challenge it back at once.
+    if (frame.seal !== undefined) {
+      const known = this.processes[peer];
+      if (known === undefined || known.epoch !== frame.senderEpoch || known.salt !== saltKey(frame.seal.salt))
+        this.challenge(now, peer, frame.senderEpoch, false);
+    }
+    return undefined;
+  }
+
+  /** A PATH_RESPONSE: valid when it echoes a token I sent to that process of the peer, to my current process. */
+  private checkResponse(now: number, peer: number, frame: PathFrame & { seal?: SealInfo }): undefined {
+    if (frame.receiverEpoch !== this.epoch) {
+      this.drop(peer, "stale-receiver-epoch", `response for epoch ${frame.receiverEpoch}, mine is ${this.epoch}`);
+      return undefined;
+    }
+    const token = toHex(frame.payload);
+    const pending = this.challenges[peer]!;
+    const at = pending.findIndex(
+      (c) => c.token === token && c.epoch === frame.senderEpoch && now - c.issuedAt <= TOKEN_LIFETIME_MS,
+    );
+    if (at < 0) {
+      this.drop(peer, "unknown-token", "answers no challenge of mine (late, replayed or forged)");
+      return undefined;
+    }
+    pending.splice(at, 1);
+    this.stats.pathValidations++;
+    if (frame.seal !== undefined) {
+      const known = this.processes[peer];
+      if (known === undefined || known.epoch !== frame.senderEpoch || known.salt !== saltKey(frame.seal.salt)) {
+        const replay = new ReplayWindow();
+        replay.record(frame.seal.packetNumber);
+        this.processes[peer] = { epoch: frame.senderEpoch, salt: saltKey(frame.seal.salt), replay };
+      } else if (!known.replay.isReplay(frame.seal.packetNumber)) known.replay.record(frame.seal.packetNumber);
+    }
+    this.pathActions.push({ kind: "validated", peer, token });
+    return undefined;
   }
 
   handleTimeout(now: number): void {
@@ -367,7 +639,7 @@ export class Peer {
     return undefined;
   }
 
-  /** Encodes one outgoing frame to peer `to`, and counts and traces it. */
+  /** Encodes (and in key mode seals) one outgoing frame to peer `to`, and counts and traces it. */
   private transmit(
     to: number,
     h: { type: FrameType; flags: number; receiverEpoch: number; seq: number; ack: number; sack: number },
@@ -387,6 +659,7 @@ export class Peer {
         sack: h.sack,
       },
       payload,
+      this.sealer,
     );
     this.stats.datagramsSent++;
     this.stats.bytesSent += bytes.length;
@@ -599,6 +872,16 @@ export class Peer {
     this.membership.forget(peer);
     this.pushEvent({ type: "hostsMismatch", peer, name: this.nameOf(peer) });
   }
+}
+
+function toHex(bytes: Uint8Array): string {
+  let hex = "";
+  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
+  return hex;
+}
+
+function saltKey(salt: Uint8Array): string {
+  return toHex(salt);
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

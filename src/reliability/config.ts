@@ -1,3 +1,5 @@
+import { PAYLOAD_BYTES_MAX } from "../wire/frame.ts";
+
 /**
  * Tunables of the reliability layer. Every queue and window here is bounded;
  * the comment on each says what happens at the limit.
@@ -41,6 +43,12 @@ export interface SessionConfig {
   unresponsiveMs: number;
   /** First sequence number of every epoch; 1 on the wire. Tests move it to exercise wraparound; both sides must agree. */
   initialSeq: number;
+  /**
+   * Largest frame body the session packs messages into. The peer lowers it
+   * in key mode, where the seal takes 36 bytes of the frame; larger messages
+   * travel in fragments of this size.
+   */
+  payloadBytesMax: number;
 }
 
 export const DEFAULT_SESSION_CONFIG: Readonly<SessionConfig> = {
@@ -56,7 +64,11 @@ export const DEFAULT_SESSION_CONFIG: Readonly<SessionConfig> = {
   packetThreshold: 3,
   unresponsiveMs: 5000,
   initialSeq: 1,
+  payloadBytesMax: PAYLOAD_BYTES_MAX,
 };
+
+/** Smallest `payloadBytesMax`: room for a fragment's fields and some data. */
+const PAYLOAD_BYTES_MIN = 256;
 
 /** Windows must stay far below 2^31 for serial-number comparisons to hold. */
 export const WINDOW_FRAMES_MAX = 4096;
@@ -72,6 +84,12 @@ export function checkSessionConfig(c: SessionConfig): void {
   }
   if (c.windowFrames > WINDOW_FRAMES_MAX) throw new RangeError(`windowFrames must be at most ${WINDOW_FRAMES_MAX}`);
   if (c.rtoMsMin > c.rtoMsMax) throw new RangeError("rtoMsMin must not exceed rtoMsMax");
+  if (
+    !Number.isInteger(c.payloadBytesMax) ||
+    c.payloadBytesMax < PAYLOAD_BYTES_MIN ||
+    c.payloadBytesMax > PAYLOAD_BYTES_MAX
+  )
+    throw new RangeError(`payloadBytesMax must be an integer in ${PAYLOAD_BYTES_MIN}..${PAYLOAD_BYTES_MAX}`);
   if (!Number.isInteger(c.initialSeq) || c.initialSeq < 0 || c.initialSeq > 0xffffffff) {
     throw new RangeError("initialSeq must be a 32-bit unsigned integer");
   }

@@ -25,6 +25,8 @@ import type { SessionConfig } from "./config.ts";
 
 /** Bytes of fragment data per frame, leaving room for the Fragment fields' own encoding (at most 18 bytes). */
 export const FRAGMENT_DATA_BYTES_MAX = PAYLOAD_BYTES_MAX - 24;
+/** Bundle and Fragment fields around a fragment's data, at most. */
+const FRAGMENT_OVERHEAD_BYTES = PAYLOAD_BYTES_MAX - FRAGMENT_DATA_BYTES_MAX;
 
 /** How many previous epochs of a peer are remembered, so their late frames are recognised and dropped. */
 const RETIRED_EPOCHS_MAX = 16;
@@ -384,13 +386,14 @@ export class Session {
   /** Takes whole messages that fit together, or the next fragment of a message too large for one frame. */
   private packNextPayload(): { payload: Uint8Array; messagesCompleted: number; appMessagesCompleted: number } {
     const head = this.queue[this.queueHead]!;
-    if (this.fragmentOffset === 0 && encodedItemBytes(head.length) <= PAYLOAD_BYTES_MAX) {
+    const room = this.config.payloadBytesMax;
+    if (this.fragmentOffset === 0 && encodedItemBytes(head.length) <= room) {
       const messages: Uint8Array[] = [];
       let bytes = 0;
       while (this.queuedMessages > 0) {
         const message = this.queue[this.queueHead]!;
         const cost = encodedItemBytes(message.length);
-        if (bytes + cost > PAYLOAD_BYTES_MAX) break;
+        if (bytes + cost > room) break;
         messages.push(message);
         bytes += cost;
         this.dequeueHead();
@@ -402,7 +405,7 @@ export class Session {
         appMessagesCompleted: messages.length - control,
       };
     }
-    const end = Math.min(head.length, this.fragmentOffset + FRAGMENT_DATA_BYTES_MAX);
+    const end = Math.min(head.length, this.fragmentOffset + room - FRAGMENT_OVERHEAD_BYTES);
     const payload = encodeBundle({
       messages: [],
       fragment: {

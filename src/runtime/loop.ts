@@ -8,7 +8,7 @@
  * sends everything the peer has to send as one batch, hands the peer's events
  * to its owner, and keeps one timer armed no later than `pollTimeout()`.
  */
-import { Peer, type PeerEvent, type PeerOptions, type TraceRecord } from "../peer/peer.ts";
+import { type PathAction, Peer, type PeerEvent, type PeerOptions, type TraceRecord } from "../peer/peer.ts";
 import type { SendResult } from "../reliability/session.ts";
 import type { Cancel, Scheduler } from "./scheduler.ts";
 import type { Datagram, Transport, TransportError } from "./transport.ts";
@@ -16,8 +16,14 @@ import type { Datagram, Transport, TransportError } from "./transport.ts";
 /** Events the loop reports besides the peer's own. */
 export type LoopEvent =
   | PeerEvent
-  /** A peer's address became known or changed: from a datagram it sent, or from name resolution. */
-  | { type: "peerAddress"; peer: number; address: string; source: "datagram" | "resolver" }
+  /** A peer's address became known or changed: from name resolution, or validated by a challenge it answered there. */
+  | { type: "peerAddress"; peer: number; address: string; source: "validated" | "resolver" }
+  /**
+   * Datagrams from this address fail authentication (at most one event per
+   * address every 10 s): another key, no key where one is expected, or an
+   * attacker. `hint` says which and what to do.
+   */
+  | { type: "unauthenticated"; address: string; claimedPeer: number; hint: string }
   /** A non-fatal network error; the datagrams it cost count as lost and are re-sent. */
   | { type: "transportError"; error: TransportError };
 
@@ -28,7 +34,11 @@ export interface LoopOptions<A> {
   peer: PeerOptions;
   transport: Transport<A>;
   scheduler: Scheduler;
-  /** Known addresses by peer id (index 0 unused); undefined for peers not resolved yet. */
+  /**
+   * Addresses from the hosts file by peer id (index 0 unused); undefined for
+   * names not resolved yet. Datagrams are believed only from these, or from
+   * addresses validated since (docs/security.md).
+   */
   addresses: readonly (A | undefined)[];
   /**
    * Receives every event in order. The event passed is taken either way;
@@ -51,12 +61,24 @@ export interface LoopStats {
   transportErrors: number;
 }
 
+/** Addresses remembered for the unauthenticated hint; at the limit the memory is cleared (the hint repeats). */
+const HINTED_ADDRESSES_MAX = 256;
+const HINT_INTERVAL_MS = 10_000;
+
 export class PeerLoop<A> {
   readonly peer: Peer;
   readonly stats: LoopStats = { sendBlocked: 0, unresolved: 0, transportErrors: 0 };
   private readonly transport: Transport<A>;
   private readonly scheduler: Scheduler;
+  /** Where each peer is sent to: its hosts-file address, or the one validated last. */
   private readonly addresses: (A | undefined)[];
+  /** Each peer's address from the hosts file (resolved): always trusted, and where challenges go without a key. */
+  private readonly home: (A | undefined)[];
+  /** Where each outstanding challenge went, by token; at most a few per peer (the peer bounds its tokens), pruned as answered. */
+  private readonly challenged = new Map<string, { peer: number; to: A; strict: boolean }>();
+  /** Per peer, the last datagram dropped pending validation, handed in again once its address is validated. */
+  private readonly held: ({ bytes: Uint8Array; from: A } | undefined)[];
+  private readonly hinted = new Map<string, number>();
   private readonly onEvent: LoopOptions<A>["onEvent"];
   private readonly onTrace: LoopOptions<A>["onTrace"];
   /**
@@ -79,6 +101,8 @@ export class PeerLoop<A> {
     this.transport = options.transport;
     this.scheduler = options.scheduler;
     this.addresses = [...options.addresses];
+    this.home = [...options.addresses];
+    this.held = new Array(options.addresses.length).fill(undefined);
     this.onEvent = options.onEvent;
     this.onTrace = options.onTrace;
     const trace = options.onTrace === undefined ? undefined : (r: TraceRecord) => this.trace(r);
@@ -120,7 +144,9 @@ export class PeerLoop<A> {
    * what is outstanding to it now rather than after a backed-off timer.
    */
   learnAddress(id: number, address: A): void {
-    if (this.closed || !this.setAddress(id, address, "resolver")) return;
+    if (this.closed) return;
+    this.home[id] = address;
+    if (!this.setAddress(id, address, "resolver")) return;
     this.peer.handlePathChange(this.scheduler.now(), id);
     this.flush();
   }
@@ -168,15 +194,67 @@ export class PeerLoop<A> {
 
   private handleDatagram(bytes: Uint8Array, from: A): void {
     if (this.closed) return;
+    const now = this.scheduler.now();
+    // The sender id a frame claims sits at bytes 8-9; a frame too short to have one is dropped by the peer anyway.
+    const claimed = bytes.length >= 10 ? (bytes[8]! << 8) | bytes[9]! : 0;
     this.receivingFrom = from;
-    const sender = this.peer.handleDatagram(this.scheduler.now(), bytes);
+    this.peer.handleDatagram(now, bytes, this.isTrusted(claimed, from));
     this.receivingFrom = undefined;
-    if (sender !== undefined) this.setAddress(sender, from, "datagram");
+    const note = this.peer.takeUnauthenticated();
+    if (note !== undefined) this.hintUnauthenticated(now, from, note.claimedId, note.detail);
+    for (const action of this.peer.takePathActions()) this.onPathAction(now, action, bytes, from);
     this.scheduleFlush();
   }
 
+  /** True when `from` is the claimed peer's hosts-file address or the one validated for it. */
+  private isTrusted(id: number, from: A): boolean {
+    const home = this.home[id];
+    if (home !== undefined && this.transport.sameAddress(home, from)) return true;
+    const current = this.addresses[id];
+    return current !== undefined && this.transport.sameAddress(current, from);
+  }
+
+  private onPathAction(now: number, action: PathAction, bytes: Uint8Array, from: A): void {
+    if (action.kind === "send") {
+      const to = action.to === "source" ? from : this.home[action.peer];
+      if (to === undefined) {
+        this.peer.notSent(action.bytes.length);
+        return;
+      }
+      if (action.token !== undefined) {
+        // Each peer keeps at most a few tokens; entries it has forgotten are pruned here by count.
+        if (this.challenged.size >= 4 * this.home.length) this.challenged.delete(this.challenged.keys().next().value!);
+        this.challenged.set(action.token, { peer: action.peer, to, strict: action.to === "source" });
+      }
+      if (action.held) this.held[action.peer] = { bytes, from };
+      this.outQueue.push({ to, bytes: action.bytes });
+      this.sendQueued();
+      return;
+    }
+    const challenge = this.challenged.get(action.token);
+    this.challenged.delete(action.token);
+    // A challenge sent to the source must be answered from there; one sent
+    // to the hosts-file address proves that whoever answers receives the
+    // peer's traffic, wherever the answer comes from.
+    if (challenge === undefined || (challenge.strict && !this.transport.sameAddress(challenge.to, from))) return;
+    this.setAddress(action.peer, from, "validated");
+    this.peer.handlePathChange(now, action.peer);
+    const held = this.held[action.peer];
+    this.held[action.peer] = undefined;
+    if (held !== undefined && this.transport.sameAddress(held.from, from)) this.handleDatagram(held.bytes, held.from);
+  }
+
+  private hintUnauthenticated(now: number, from: A, claimedPeer: number, detail: string): void {
+    const address = this.transport.formatAddress(from);
+    const last = this.hinted.get(address);
+    if (last !== undefined && now - last < HINT_INTERVAL_MS) return;
+    if (this.hinted.size >= HINTED_ADDRESSES_MAX) this.hinted.clear();
+    this.hinted.set(address, now);
+    this.onEvent({ type: "unauthenticated", address, claimedPeer, hint: unauthenticatedHint(detail) });
+  }
+
   /** Records a peer's address; reports it and returns true when it is new or changed. */
-  private setAddress(id: number, address: A, source: "datagram" | "resolver"): boolean {
+  private setAddress(id: number, address: A, source: "validated" | "resolver"): boolean {
     const known = this.addresses[id];
     if (known !== undefined && this.transport.sameAddress(known, address)) return false;
     this.addresses[id] = address;
@@ -265,4 +343,15 @@ export class PeerLoop<A> {
     else address = this.receivingFrom;
     this.onTrace!({ ...record, address: address === undefined ? undefined : this.transport.formatAddress(address) });
   }
+}
+
+/** What an authentication failure most likely means, in words a user can act on. */
+function unauthenticatedHint(detail: string): string {
+  if (detail.startsWith("frame not sealed"))
+    return "this peer runs with a key and the sender does not: give every peer the same --key-file";
+  if (detail.startsWith("sealed frame"))
+    return "the sender runs with a key and this peer does not: give every peer the same --key-file";
+  if (detail.startsWith("sealed with key id"))
+    return `the key files differ: ${detail}; every peer needs the sender's primary key in its file`;
+  return `frames fail authentication (${detail}): a key file that differs, or forged datagrams`;
 }

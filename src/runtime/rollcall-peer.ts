@@ -21,6 +21,7 @@ import type { MembershipStats, MemberView } from "../membership/membership.ts";
 import type { PeerStats } from "../peer/peer.ts";
 import type { SessionConfig } from "../reliability/config.ts";
 import type { SendResult, SessionStats } from "../reliability/session.ts";
+import { Keyring, loadKeyFile } from "../security/keyring.ts";
 import { type ChaosStats, ChaosTransport } from "./chaos.ts";
 import { faultsActive, type LinkFaults, parseChaos } from "./faults.ts";
 import { type LoopEvent, type LoopStats, type LoopTraceRecord, PeerLoop } from "./loop.ts";
@@ -74,6 +75,21 @@ export interface StartOptions {
   /** Every datagram sent, received or dropped, for logs; costs a record per datagram. */
   trace?: (record: LoopTraceRecord) => void;
   /**
+   * Key mode (docs/security.md): a key file (one base64 key per line, the
+   * first seals, all open; not open to group or others), or a `Keyring` made from
+   * keys. Every frame is then authenticated and encrypted; peers without the
+   * key can neither read nor forge any. Default: no key.
+   */
+  keyFile?: string;
+  keyring?: Keyring;
+  /**
+   * Without a key: accept peers whose datagrams come from addresses other
+   * than the hosts file's (NAT) after they answer a challenge sent there.
+   * Gives up protection against impersonation by anyone who can receive at
+   * their own address (docs/security.md). Key mode does not need it.
+   */
+  allowNat?: boolean;
+  /**
    * Takes every event synchronously, in order, instead of `events()`: no
    * buffering and no promise per event, for programs that handle hundreds of
    * thousands of messages a second. With it, `events()` throws.
@@ -115,13 +131,18 @@ export async function startPeer(options: StartOptions): Promise<RollcallPeer> {
   else if (isHostsList(options.hosts)) hosts = options.hosts;
   else hosts = parseHosts("hosts option", options.hosts.join("\n"), port);
   const self = findSelf(hosts, options.name);
+  if (options.keyFile !== undefined && options.keyring !== undefined)
+    throw new InputError("startPeer: give keyFile or keyring, not both");
+  if (options.keyring !== undefined && !(options.keyring instanceof Keyring))
+    throw new InputError("startPeer: keyring must be a Keyring (new Keyring([key, ...]) with 32-byte keys)");
+  const keyring = options.keyFile === undefined ? options.keyring : loadKeyFile(options.keyFile);
   const chaos = typeof options.chaos === "string" ? parseChaos(options.chaos) : options.chaos;
   const eventsMax = options.eventsMax ?? EVENTS_MAX_DEFAULT;
   if (!Number.isInteger(eventsMax) || eventsMax < 16)
     throw new InputError(`startPeer: eventsMax must be an integer of at least 16, got ${eventsMax}`);
   const hostname = options.bind ?? (self.kind === "name" ? "0.0.0.0" : self.host);
   const udp = await UdpTransport.bind(hostname, self.port);
-  return new RollcallPeer(hosts, self.id, udp, chaos, options, eventsMax);
+  return new RollcallPeer(hosts, self.id, udp, chaos, { ...options, keyring }, eventsMax);
 }
 
 function isHostsList(h: readonly string[] | HostsList): h is HostsList {
@@ -192,6 +213,8 @@ export class RollcallPeer {
         agent: AGENT,
         session: options.session,
         membership: options.membership,
+        keyring: options.keyring,
+        allowNat: options.allowNat,
       },
       transport,
       scheduler: realScheduler,

@@ -9,6 +9,16 @@
  * error on the local side.
  */
 import type { Ack, Bundle, Probe } from "../gen/rollcall/v1/rollcall_pb.ts";
+import {
+  type FrameSealer,
+  KEY_ID_BYTES,
+  type Keyring,
+  PACKET_NUMBER_MAX,
+  PROCESS_SALT_BYTES,
+  readPacketNumber,
+  SEAL_BYTES,
+  TAG_BYTES,
+} from "../security/keyring.ts";
 import { bundleBytes, writeBundle } from "./bundle.ts";
 import { decodeAckFast, decodeBundleFast, decodeProbeFast, encodeProbe, pb } from "./messages.ts";
 
@@ -23,8 +33,12 @@ export const VERSION = 1;
 export const HEADER_BYTES = 36;
 /** No datagram is ever larger: container networks and tunnels drop larger ones. */
 export const FRAME_BYTES_MAX = 1400;
-/** Largest payload that fits in one frame. */
+/** Largest payload that fits in one frame: the body of a plain frame. */
 export const PAYLOAD_BYTES_MAX = FRAME_BYTES_MAX - HEADER_BYTES;
+/** Largest body of a sealed frame (key mode): the seal takes 36 bytes of the payload. */
+export const SEALED_BODY_BYTES_MAX = PAYLOAD_BYTES_MAX - SEAL_BYTES;
+/** Bytes of a PATH_CHALLENGE or PATH_RESPONSE body: the token. */
+export const PATH_TOKEN_BYTES = 8;
 /** Offset of the CRC-32 field; the checksum covers the whole frame with these four bytes zero. */
 export const CHECKSUM_OFFSET = 32;
 
@@ -39,6 +53,10 @@ export const FrameType = {
    * sequence number 0, no Ack flag, receiver id and epoch known; payload a {@link Probe}.
    */
   Probe: 3,
+  /** Address or process validation (docs/security.md): seq 0, body an 8-byte token; answered by PathResponse. */
+  PathChallenge: 4,
+  /** Echoes a PathChallenge's token to where the challenge came from. */
+  PathResponse: 5,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -46,8 +64,10 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 export const FrameFlag = {
   /** The `ack` and `sack` fields are meaningful. */
   Ack: 0x01,
+  /** The payload is sealed with AES-256-GCM (key mode; docs/wire-format.md, "Sealed frames"). */
+  Sealed: 0x02,
 } as const;
-const FLAGS_KNOWN = FrameFlag.Ack;
+const FLAGS_KNOWN = FrameFlag.Ack | FrameFlag.Sealed;
 
 /** Header fields common to every frame. All integers are unsigned. */
 export interface FrameHeader {
@@ -73,8 +93,24 @@ export interface FrameHeader {
 export type DataFrame = FrameHeader & { type: typeof FrameType.Data; payload: Bundle };
 export type AckFrame = FrameHeader & { type: typeof FrameType.Ack; payload: Ack };
 export type ProbeFrame = FrameHeader & { type: typeof FrameType.Probe; payload: Probe };
+export type PathFrame = FrameHeader & {
+  type: typeof FrameType.PathChallenge | typeof FrameType.PathResponse;
+  /** The 8-byte token. */
+  payload: Uint8Array;
+};
 /** A decoded, validated frame. */
-export type Frame = DataFrame | AckFrame | ProbeFrame;
+export type Frame = DataFrame | AckFrame | ProbeFrame | PathFrame;
+
+/** What the seal of an authenticated frame said about its sender. */
+export interface SealInfo {
+  keyId: number;
+  /** 8 random bytes of the sending process. */
+  salt: Uint8Array;
+  packetNumber: number;
+}
+
+/** A decoded frame, and its seal when it was sealed. */
+export type DecodedFrame = Frame & { seal?: SealInfo };
 
 /** Most membership updates one probe carries; more is `bad-payload`. */
 export const PROBE_UPDATES_MAX = 64;
@@ -91,11 +127,12 @@ export const DECODE_FAILURES = [
   "unknown-type",
   "reserved-bits-set",
   "invalid-field",
+  "unauthenticated",
   "bad-payload",
 ] as const;
 export type DecodeFailure = (typeof DECODE_FAILURES)[number];
 
-export type DecodeResult = { ok: true; frame: Frame } | { ok: false; reason: DecodeFailure; detail: string };
+export type DecodeResult = { ok: true; frame: DecodedFrame } | { ok: false; reason: DecodeFailure; detail: string };
 
 /** Thrown by the encoder for values a valid frame cannot hold. */
 export class FrameEncodeError extends Error {
@@ -157,6 +194,11 @@ function checkUint(name: string, value: number, max: number): void {
  * two can never disagree. Returns a description of the first broken rule.
  */
 function headerRuleBroken(h: FrameHeader, payloadLength: number): string | undefined {
+  let bodyLength = payloadLength;
+  if ((h.flags & FrameFlag.Sealed) !== 0) {
+    if (payloadLength < SEAL_BYTES) return `sealed payload of ${payloadLength} bytes, the seal alone is ${SEAL_BYTES}`;
+    bodyLength -= SEAL_BYTES;
+  }
   if (h.senderId === 0) return "sender id is 0";
   if (h.senderEpoch === 0) return "sender epoch is 0";
   const hasAck = (h.flags & FrameFlag.Ack) !== 0;
@@ -166,11 +208,19 @@ function headerRuleBroken(h: FrameHeader, payloadLength: number): string | undef
     if (h.seq !== 0) return "ACK frame with non-zero seq";
     if (!hasAck) return "ACK frame without the Ack flag";
   }
-  if (h.type === FrameType.Data && payloadLength === 0) return "DATA frame with empty payload";
+  if (h.type === FrameType.Data && bodyLength === 0) return "DATA frame with empty payload";
   if (h.type === FrameType.Probe) {
     if (h.seq !== 0) return "PROBE frame with non-zero seq";
     if (hasAck) return "PROBE frame with the Ack flag";
     if (h.receiverId === 0 || h.receiverEpoch === 0) return "PROBE frame without receiver id and epoch";
+  }
+  if (h.type === FrameType.PathChallenge || h.type === FrameType.PathResponse) {
+    if (h.seq !== 0) return "PATH frame with non-zero seq";
+    if (hasAck) return "PATH frame with the Ack flag";
+    if (h.receiverId === 0) return "PATH frame without receiver id";
+    if (bodyLength !== PATH_TOKEN_BYTES)
+      return `PATH frame body of ${bodyLength} bytes, the token is ${PATH_TOKEN_BYTES}`;
+    if (h.type === FrameType.PathResponse && h.receiverEpoch === 0) return "PATH_RESPONSE without receiver epoch";
   }
   return undefined;
 }
@@ -180,11 +230,43 @@ function headerRuleBroken(h: FrameHeader, payloadLength: number): string | undef
  * layer uses this to re-send the same payload with fresh acknowledgement
  * fields without encoding the payload again.
  */
-export function encodeFrameBytes(header: FrameHeader, payload: Uint8Array): Uint8Array {
-  checkHeader(header, payload.length);
-  const bytes = new Uint8Array(HEADER_BYTES + payload.length);
-  bytes.set(payload, HEADER_BYTES);
-  return seal(bytes, header, payload.length);
+export function encodeFrameBytes(header: FrameHeader, body: Uint8Array, sealer?: FrameSealer): Uint8Array {
+  const bytes = frameBuffer(header, body.length, sealer);
+  bytes.set(body, bodyOffset(sealer));
+  return finish(bytes, header, body.length, sealer);
+}
+
+/** Where the body starts in a frame: after the header, and after the seal's key id, salt and packet number. */
+function bodyOffset(sealer: FrameSealer | undefined): number {
+  return sealer === undefined ? HEADER_BYTES : HEADER_BYTES + SEAL_BYTES - TAG_BYTES;
+}
+
+/** Checks the header and allocates the frame for a body of `bodyLength` bytes. */
+function frameBuffer(header: FrameHeader, bodyLength: number, sealer: FrameSealer | undefined): Uint8Array {
+  if ((header.flags & FrameFlag.Sealed) !== 0)
+    throw new FrameEncodeError("the Sealed flag is set by sealing, not by the caller");
+  if (sealer === undefined) {
+    checkHeader(header, bodyLength);
+    return new Uint8Array(HEADER_BYTES + bodyLength);
+  }
+  if (bodyLength > SEALED_BODY_BYTES_MAX)
+    throw new FrameEncodeError(`body is ${bodyLength} bytes; at most ${SEALED_BODY_BYTES_MAX} fit in a sealed frame`);
+  checkHeader({ ...header, flags: header.flags | FrameFlag.Sealed }, bodyLength + SEAL_BYTES);
+  return new Uint8Array(HEADER_BYTES + SEAL_BYTES + bodyLength);
+}
+
+/** Writes the header, seals the body when a sealer is given, and writes the checksum. */
+function finish(
+  bytes: Uint8Array,
+  header: FrameHeader,
+  bodyLength: number,
+  sealer: FrameSealer | undefined,
+): Uint8Array {
+  if (sealer === undefined) return writeHeader(bytes, header, header.flags, bodyLength);
+  writeHeader(bytes, header, header.flags | FrameFlag.Sealed, bodyLength + SEAL_BYTES, false);
+  sealer.seal(bytes, HEADER_BYTES);
+  put32(bytes, CHECKSUM_OFFSET, Bun.hash.crc32(bytes) >>> 0);
+  return bytes;
 }
 
 /** Checks a header for encoding; throws FrameEncodeError. */
@@ -211,12 +293,18 @@ function checkHeader(header: FrameHeader, payloadLength: number): void {
   if (broken !== undefined) throw new FrameEncodeError(broken);
 }
 
-/** Writes the header into a buffer whose payload is already in place, then the checksum. */
-function seal(bytes: Uint8Array, header: FrameHeader, payloadLength: number): Uint8Array {
+/** Writes the header into a buffer whose payload is already in place, then (unless told not to) the checksum. */
+function writeHeader(
+  bytes: Uint8Array,
+  header: FrameHeader,
+  flags: number,
+  payloadLength: number,
+  withChecksum = true,
+): Uint8Array {
   put16(bytes, 0, MAGIC);
   bytes[2] = VERSION;
   bytes[3] = header.type;
-  bytes[4] = header.flags;
+  bytes[4] = flags;
   bytes[5] = 0;
   put16(bytes, 6, payloadLength);
   put16(bytes, 8, header.senderId);
@@ -227,7 +315,7 @@ function seal(bytes: Uint8Array, header: FrameHeader, payloadLength: number): Ui
   put32(bytes, 24, header.ack);
   put32(bytes, 28, header.sack);
   put32(bytes, CHECKSUM_OFFSET, 0);
-  put32(bytes, CHECKSUM_OFFSET, Bun.hash.crc32(bytes) >>> 0);
+  if (withChecksum) put32(bytes, CHECKSUM_OFFSET, Bun.hash.crc32(bytes) >>> 0);
   return bytes;
 }
 
@@ -235,14 +323,14 @@ function seal(bytes: Uint8Array, header: FrameHeader, payloadLength: number): Ui
  * Encodes a decoded-form frame: header plus payload message. A DATA frame's
  * Bundle is written straight into the frame buffer (src/wire/bundle.ts).
  */
-export function encodeFrame(frame: Frame): Uint8Array {
-  if (frame.type === FrameType.Ack) return encodeFrameBytes(frame, new Uint8Array(0));
-  if (frame.type === FrameType.Probe) return encodeFrameBytes(frame, encodeProbe(frame.payload));
-  const payloadLength = bundleBytes(frame.payload);
-  checkHeader(frame, payloadLength);
-  const bytes = new Uint8Array(HEADER_BYTES + payloadLength);
-  writeBundle(bytes, HEADER_BYTES, frame.payload);
-  return seal(bytes, frame, payloadLength);
+export function encodeFrame(frame: Frame, sealer?: FrameSealer): Uint8Array {
+  if (frame.type === FrameType.Ack) return encodeFrameBytes(frame, new Uint8Array(0), sealer);
+  if (frame.type === FrameType.Probe) return encodeFrameBytes(frame, encodeProbe(frame.payload), sealer);
+  if (frame.type !== FrameType.Data) return encodeFrameBytes(frame, frame.payload, sealer);
+  const bodyLength = bundleBytes(frame.payload);
+  const bytes = frameBuffer(frame, bodyLength, sealer);
+  writeBundle(bytes, bodyOffset(sealer), frame.payload);
+  return finish(bytes, frame, bodyLength, sealer);
 }
 
 /**
@@ -251,7 +339,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
  * docs/wire-format.md ("Validation order"), so every implementation reports the
  * same reason for the same bytes.
  */
-export function decodeFrame(bytes: Uint8Array): DecodeResult {
+export function decodeFrame(bytes: Uint8Array, keyring?: Keyring): DecodeResult {
   if (bytes.length < HEADER_BYTES) return fail("truncated", `${bytes.length} bytes, header needs ${HEADER_BYTES}`);
   if (bytes.length > FRAME_BYTES_MAX) return fail("too-large", `${bytes.length} bytes, limit ${FRAME_BYTES_MAX}`);
   const magic = get16(bytes, 0);
@@ -285,30 +373,66 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
   };
   const broken = headerRuleBroken(header, payloadLength);
   if (broken !== undefined) return fail("invalid-field", broken);
-  // A view of the payload only where a decoder needs one: creating it costs more than decoding an ACK.
-  const payloadBytes = () => bytes.subarray(HEADER_BYTES);
+  const sealed = (flags & FrameFlag.Sealed) !== 0;
+  let seal: SealInfo | undefined;
+  if (sealed) {
+    const packetNumber = readPacketNumber(bytes, HEADER_BYTES + KEY_ID_BYTES + PROCESS_SALT_BYTES);
+    if (packetNumber === 0 || packetNumber > PACKET_NUMBER_MAX)
+      return fail("invalid-field", `packet number ${packetNumber} outside 1..2^53-1`);
+    seal = {
+      keyId: get32(bytes, HEADER_BYTES),
+      salt: bytes.slice(HEADER_BYTES + KEY_ID_BYTES, HEADER_BYTES + KEY_ID_BYTES + PROCESS_SALT_BYTES),
+      packetNumber,
+    };
+  }
+  // Step 11: nothing in the frame is believed before this.
+  let body = bytes;
+  let bodyStart = HEADER_BYTES;
+  if (keyring === undefined) {
+    if (sealed) return fail("unauthenticated", "sealed frame, and this peer runs without a key");
+  } else {
+    if (seal === undefined) return fail("unauthenticated", "frame not sealed, and this peer runs with a key");
+    if (!keyring.has(seal.keyId))
+      return fail("unauthenticated", `sealed with key id ${hex32(seal.keyId)}, which is not in my key file`);
+    const plain = keyring.open(bytes, HEADER_BYTES, header.senderId, header.senderEpoch);
+    if (plain === undefined)
+      return fail("unauthenticated", "the tag does not verify: forged, altered, or sealed with another key of that id");
+    body = plain;
+    bodyStart = 0;
+  }
+  const bodyLength = body.length - bodyStart;
+  // A view of the body only where a decoder needs one: creating it costs more than decoding an ACK.
+  const payloadBytes = () => body.subarray(bodyStart);
   try {
     if (type === FrameType.Data) {
       // The fast path answers for what peers send; anything else is protobuf-es's to judge.
       const payload =
-        decodeBundleFast(bytes, HEADER_BYTES) ?? pb().runtime.fromBinary(pb().gen.BundleSchema, payloadBytes());
+        decodeBundleFast(body, bodyStart) ?? pb().runtime.fromBinary(pb().gen.BundleSchema, payloadBytes());
       const bundleBroken = bundleRuleBroken(payload);
       if (bundleBroken !== undefined) return fail("bad-payload", bundleBroken);
-      const frame = header as DataFrame;
+      const frame = header as DataFrame & { seal?: SealInfo };
       frame.payload = payload;
+      if (seal !== undefined) frame.seal = seal;
       return { ok: true, frame };
     }
     if (type === FrameType.Probe) {
-      const payload =
-        decodeProbeFast(bytes, HEADER_BYTES) ?? pb().runtime.fromBinary(pb().gen.ProbeSchema, payloadBytes());
+      const payload = decodeProbeFast(body, bodyStart) ?? pb().runtime.fromBinary(pb().gen.ProbeSchema, payloadBytes());
       if (payload.updates.length > PROBE_UPDATES_MAX)
         return fail("bad-payload", `${payload.updates.length} updates, at most ${PROBE_UPDATES_MAX}`);
-      const frame = header as ProbeFrame;
+      const frame = header as ProbeFrame & { seal?: SealInfo };
       frame.payload = payload;
+      if (seal !== undefined) frame.seal = seal;
       return { ok: true, frame };
     }
-    const frame = header as AckFrame;
-    frame.payload = payloadLength === 0 ? ACK : pb().runtime.fromBinary(pb().gen.AckSchema, payloadBytes());
+    if (type === FrameType.PathChallenge || type === FrameType.PathResponse) {
+      const frame = header as PathFrame & { seal?: SealInfo };
+      frame.payload = body.slice(bodyStart);
+      if (seal !== undefined) frame.seal = seal;
+      return { ok: true, frame };
+    }
+    const frame = header as AckFrame & { seal?: SealInfo };
+    frame.payload = bodyLength === 0 ? ACK : pb().runtime.fromBinary(pb().gen.AckSchema, payloadBytes());
+    if (seal !== undefined) frame.seal = seal;
     return { ok: true, frame };
   } catch (error) {
     return fail("bad-payload", `payload is not a valid protobuf message: ${(error as Error).message}`);
@@ -329,7 +453,7 @@ function bundleRuleBroken(bundle: Bundle): string | undefined {
 }
 
 function isFrameType(type: number): type is FrameType {
-  return type === FrameType.Data || type === FrameType.Ack || type === FrameType.Probe;
+  return type >= FrameType.Data && type <= FrameType.PathResponse;
 }
 
 function hex32(n: number): string {

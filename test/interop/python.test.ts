@@ -4,6 +4,8 @@
  * python3-protobuf (.ci/run installs them); without them these tests fail.
  */
 import { afterEach, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
+import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Group, type PeerProcess, ROOT } from "../process/group.ts";
 
@@ -29,9 +31,17 @@ afterEach(async () => {
   group = undefined;
 });
 
-function startPython(g: Group, id: number): PeerProcess {
+function startPython(g: Group, id: number, extra: string[] = []): PeerProcess {
   const name = g.names[id - 1]!;
-  return g.spawnCommand(id, name, [RUN, "peer.py", "-h", g.hostsFile, "--name", name]);
+  return g.spawnCommand(id, name, [RUN, "peer.py", "-h", g.hostsFile, "--name", name, ...extra]);
+}
+
+/** A key file with one fresh key (base64 of 32 random bytes), mode 600, in the group's temp dir. */
+function writeKeyFile(g: Group): string {
+  const path = join(g.dir, "rollcall.key");
+  writeFileSync(path, `${randomBytes(32).toString("base64")}\n`, { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return path;
 }
 
 interopTest("the Python codec passes every golden vector and fuzz regression", async () => {
@@ -82,6 +92,57 @@ interopTest(
     for (const p of g.procs.slice(3)) {
       const stop = Group.records(p).find((r) => r.event === "stop")!;
       expect(stop.drops).toEqual({});
+    }
+  },
+  60_000,
+);
+
+interopTest(
+  "key mode: 3 TypeScript + 2 Python peers sharing a key file, 20% loss on the TypeScript side: all READY, every frame authenticates, and the Python peers are never declared failed",
+  async () => {
+    group = new Group(5);
+    const keyFile = writeKeyFile(group);
+    for (const id of [1, 2, 3]) group.start(id, ["--key-file", keyFile, "--chaos", "loss=0.2", "--log-level", "info"]);
+    for (const id of [4, 5]) startPython(group, id, ["--key-file", keyFile]);
+    await group.waitReady(group.procs, 30_000);
+    // Long enough for dozens of probes of each Python peer (5 per second per TypeScript peer).
+    await Bun.sleep(4000);
+    const g = group;
+    await g.stop();
+    group = undefined;
+    for (const p of g.procs) {
+      expect({ name: p.name, stderr: p.stderr, code: p.proc.exitCode }).toEqual({
+        name: p.name,
+        stderr: "READY\n",
+        code: 0,
+      });
+    }
+    // Everyone ran sealed, and each TypeScript peer accepted each Python process only after it
+    // answered that peer's PATH_CHALLENGE.
+    for (const p of g.procs.slice(0, 3))
+      expect(Group.records(p).find((r) => r.event === "start")!.keyMode).toBeDefined();
+    for (const p of g.procs.slice(3)) {
+      const records = Group.records(p);
+      expect(records.find((r) => r.event === "start")!.sealed).toBe(true);
+      const challengers = new Set(records.filter((r) => r.event === "path-response").map((r) => r.peer));
+      expect({ name: p.name, challengers: [...challengers].sort() }).toEqual({ name: p.name, challengers: [1, 2, 3] });
+    }
+    for (const p of g.procs.slice(0, 3)) {
+      const ready = Group.records(p).find((r) => r.event === "ready")!;
+      expect(ready.peers).toBe(5);
+      // Every frame from the Python peers opened under the shared key. (Other drops are expected
+      // here: a process's frames are dropped until it answers a PATH_CHALLENGE.)
+      const stop = Group.records(p).find((r) => r.event === "stop")!;
+      expect({ name: p.name, unauthenticated: (stop.drops as Record<string, number>).unauthenticated ?? 0 }).toEqual({
+        name: p.name,
+        unauthenticated: 0,
+      });
+      expect(stop.probesSent as number).toBeGreaterThan(20);
+      expect(Group.records(p).filter((r) => r.event === "peer-failed")).toEqual([]);
+    }
+    for (const p of g.procs.slice(3)) {
+      const stop = Group.records(p).find((r) => r.event === "stop")!;
+      expect({ name: p.name, drops: stop.drops }).toEqual({ name: p.name, drops: {} });
     }
   },
   60_000,

@@ -54,6 +54,14 @@ const PLANS: Record<string, Plan> = {
     run: `npm run -s peer -- -h ${hostsFile} --name 127.0.0.1:${port} --log-level info`,
     seconds: 3,
   },
+  "umask 077; head -c 32 /dev/urandom | base64 > rollcall.key": {
+    run: `cd ${dir} && umask 077 && head -c 32 /dev/urandom | base64 > rollcall.key && test "$(stat -c %a rollcall.key)" = 600`,
+    seconds: 10,
+  },
+  "bun run peer -h hosts.txt --name 10.0.0.3 --key-file rollcall.key": {
+    run: `(umask 077; head -c 32 /dev/urandom | base64 > ${dir}/peer.key) && bun run peer -h ${hostsFile} --name 127.0.0.1:${port} --key-file ${dir}/peer.key --log-level info`,
+    seconds: 3,
+  },
   "docker build -t rollcall .": { coveredBy: "test/containers (builds the image from this Dockerfile)" },
   "docker network create rollcall": { coveredBy: "test/containers" },
   "printf 'peer-1\\npeer-2\\npeer-3\\n' > hosts": { coveredBy: "test/containers" },

@@ -33,7 +33,8 @@ test.each([
   ["seq", -1, /seq must be an integer/],
   ["seq", 2 ** 32, /seq must be an integer/],
   ["ack", 1.5, /ack must be an integer/],
-  ["flags", 0x02, /reserved flag bits/],
+  ["flags", 0x02, /the Sealed flag is set by sealing/],
+  ["flags", 0x04, /reserved flag bits/],
   ["ack", 3, /without the Ack flag/],
   ["type", 9, /unknown frame type 9/],
 ] as const)("encodeFrame rejects %s = %p with a clear error", (field, value, message) => {

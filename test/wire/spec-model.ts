@@ -26,11 +26,14 @@ function specChecksum(b: Uint8Array): number {
 const u16 = (b: Uint8Array, at: number) => b[at]! * 0x100 + b[at + 1]!;
 const u32 = (b: Uint8Array, at: number) => u16(b, at) * 0x10000 + u16(b, at + 2);
 
-/** "ok", or the reason the spec's validation order gives for rejecting `b`. */
+/** "ok", or the reason the spec's validation order gives a receiver without a key for rejecting `b`. */
 export function specVerdict(b: Uint8Array): string {
   const header = headerVerdict(b);
   if (header !== "payload") return header;
+  // Step 11: a receiver without a key reads no sealed frame.
+  if ((b[4]! & 0x02) !== 0) return "unauthenticated";
   const payload = b.subarray(36);
+  if (b[3] === 4 || b[3] === 5) return "ok";
   if (b[3] === 2) return parses(() => fromBinary(AckSchema, payload)) ? "ok" : "bad-payload";
   if (b[3] === 3) {
     try {
@@ -80,10 +83,13 @@ function headerVerdict(b: Uint8Array): string {
   if (payloadLength < b.length - 36) return "trailing-bytes";
   if (u32(b, 32) !== specChecksum(b)) return "checksum-mismatch";
   const type = b[3]!;
-  if (type !== 1 && type !== 2 && type !== 3) return "unknown-type";
+  if (type < 1 || type > 5) return "unknown-type";
   const flags = b[4]!;
-  if ((flags & ~0x01) !== 0 || b[5] !== 0) return "reserved-bits-set";
+  if ((flags & ~0x03) !== 0 || b[5] !== 0) return "reserved-bits-set";
   const ackFlag = (flags & 0x01) !== 0;
+  const sealed = (flags & 0x02) !== 0;
+  if (sealed && payloadLength < 36) return "invalid-field";
+  const bodyLength = sealed ? payloadLength - 36 : payloadLength;
   const senderId = u16(b, 8);
   const senderEpoch = u32(b, 12);
   const receiverEpoch = u32(b, 16);
@@ -94,7 +100,15 @@ function headerVerdict(b: Uint8Array): string {
   if (!ackFlag && (ack !== 0 || sack !== 0)) return "invalid-field";
   if (ackFlag && receiverEpoch === 0) return "invalid-field";
   if (type === 2 && (seq !== 0 || !ackFlag)) return "invalid-field";
-  if (type === 1 && payloadLength === 0) return "invalid-field";
+  if (type === 1 && bodyLength === 0) return "invalid-field";
   if (type === 3 && (seq !== 0 || ackFlag || u16(b, 10) === 0 || receiverEpoch === 0)) return "invalid-field";
+  if (type === 4 || type === 5) {
+    if (seq !== 0 || ackFlag || u16(b, 10) === 0 || bodyLength !== 8) return "invalid-field";
+    if (type === 5 && receiverEpoch === 0) return "invalid-field";
+  }
+  if (sealed) {
+    const packetNumber = u32(b, 48) * 0x1_0000_0000 + u32(b, 52);
+    if (packetNumber === 0 || packetNumber > Number.MAX_SAFE_INTEGER) return "invalid-field";
+  }
   return "payload";
 }

@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { fromJson, toBinary, toJson } from "@bufbuild/protobuf";
 import { fromHex, toHex } from "../../scripts/lib/hex.ts";
 import { EnvelopeSchema, ProbeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
-import { decodeFrame, encodeFrame, FrameType } from "../../src/wire/frame.ts";
+import { Keyring, keyIdOf } from "../../src/security/keyring.ts";
+import { decodeFrame, encodeFrame, FrameFlag, FrameType } from "../../src/wire/frame.ts";
 import vectors from "../vectors/frames.json";
 
 describe("golden vectors: valid frames", () => {
@@ -14,6 +15,8 @@ describe("golden vectors: valid frames", () => {
       const { checksum, ...header } = v.header;
       const { payload, ...decodedHeader } = result.frame;
       expect(decodedHeader).toEqual(header as typeof decodedHeader);
+      if (result.frame.type === FrameType.PathChallenge || result.frame.type === FrameType.PathResponse)
+        expect(toHex(result.frame.payload)).toBe(v.payload.path!);
       expect(new DataView(bytes.buffer).getUint32(32)).toBe(checksum);
       if (result.frame.type === FrameType.Data) {
         const bundle = result.frame.payload;
@@ -33,7 +36,7 @@ describe("golden vectors: valid frames", () => {
         }
       } else if (result.frame.type === FrameType.Probe) {
         expect(toJson(ProbeSchema, result.frame.payload)).toEqual(v.payload.probe as never);
-      } else {
+      } else if (result.frame.type === FrameType.Ack) {
         expect(v.payload.ack).toBeDefined();
       }
       expect(toHex(encodeFrame(result.frame))).toBe(v.hex);
@@ -69,6 +72,39 @@ describe("golden vectors: invalid frames", () => {
     const { DECODE_FAILURES } = await import("../../src/wire/frame.ts");
     expect(new Set(vectors.invalid.map((v) => v.reason))).toEqual(new Set(DECODE_FAILURES));
   });
+});
+
+describe("golden vectors: sealed frames (key mode)", () => {
+  const secrets = vectors.sealed.keys.map((k) => Uint8Array.from(Buffer.from(k, "base64")));
+  const keyring = new Keyring(secrets);
+  for (const v of vectors.sealed.valid) {
+    test(`${v.name} opens to the stated fields and re-seals byte-identically`, () => {
+      const bytes = fromHex(v.hex);
+      const result = decodeFrame(bytes, keyring);
+      if (!result.ok) throw new Error(`${v.name}: rejected as ${result.reason}: ${result.detail}`);
+      const { checksum, ...header } = v.header;
+      const { payload, seal, ...decodedHeader } = result.frame;
+      expect(decodedHeader).toEqual(header as typeof decodedHeader);
+      expect(decodedHeader.flags & FrameFlag.Sealed).toBe(FrameFlag.Sealed);
+      expect(seal!.keyId.toString(16).padStart(8, "0")).toBe(v.keyId);
+      expect(toHex(seal!.salt)).toBe(v.processSalt);
+      expect(seal!.packetNumber).toBe(v.packetNumber);
+      // A keyless receiver cannot read it.
+      expect(decodeFrame(bytes)).toMatchObject({ ok: false, reason: "unauthenticated" });
+      const secret = secrets.find((k) => keyIdOf(k).toString(16).padStart(8, "0") === v.keyId)!;
+      const frame = { ...result.frame, flags: result.frame.flags & ~FrameFlag.Sealed };
+      const sealer = new Keyring([secret]).sealer(frame.senderId, frame.senderEpoch, seal!.salt, seal!.packetNumber);
+      expect(toHex(encodeFrame(frame, sealer))).toBe(v.hex);
+      for (let length = 0; length < bytes.length; length++)
+        expect(decodeFrame(bytes.subarray(0, length), keyring).ok).toBe(false);
+    });
+  }
+  for (const v of vectors.sealed.invalid) {
+    test(`${v.name} is rejected as ${v.reason} by a receiver holding the keys`, () => {
+      const result = decodeFrame(fromHex(v.hex), keyring);
+      expect(result.ok ? "accepted" : result.reason).toBe(v.reason);
+    });
+  }
 });
 
 test("the committed vectors file is what scripts/make-vectors.ts produces", () => {
