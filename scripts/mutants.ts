@@ -32,6 +32,7 @@ interface Mutant {
 
 const SWARM_WITH_RESTARTS = ["--seeds", "60", "--seed", "1", "--crashes"];
 const SIM_TESTS = ["test/sim/sim.test.ts"];
+const SWARM_WITH_ADVERSARY = ["--seeds", "40", "--seed", "1", "--adversary"];
 
 const MUTANTS: Mutant[] = [
   {
@@ -196,6 +197,7 @@ const MUTANTS: Mutant[] = [
     from: "    if (home !== undefined && this.transport.sameAddress(home, from)) return true;",
     to: "    if (home !== undefined || this.transport.sameAddress(from, from)) return true;",
     tests: ["test/security"],
+    swarm: SWARM_WITH_ADVERSARY,
   },
   {
     id: "replay-window-open",
@@ -204,6 +206,7 @@ const MUTANTS: Mutant[] = [
     from: "    if (pn > this.highest) return false;",
     to: "    if (pn >= 0) return false;",
     tests: ["test/security"],
+    swarm: [...SWARM_WITH_ADVERSARY, "--key"],
   },
   {
     id: "new-process-believed",

@@ -49,6 +49,12 @@ export interface LoopOptions<A> {
   onEvent: (event: LoopEvent) => boolean | undefined;
   /** Every datagram sent, received or dropped; set it only when it is used (it costs a record per datagram). */
   onTrace?: (record: LoopTraceRecord) => void;
+  /**
+   * A datagram claiming to be `peer` came from an address not trusted for it
+   * (it was dropped and the peer challenged). The owner may look the peer's
+   * name up again: a restarted container often comes back at a new address.
+   */
+  onUntrustedAddress?: (peer: number, from: A) => void;
 }
 
 /** Counters the loop keeps beside the peer's own. */
@@ -81,6 +87,7 @@ export class PeerLoop<A> {
   private readonly hinted = new Map<string, number>();
   private readonly onEvent: LoopOptions<A>["onEvent"];
   private readonly onTrace: LoopOptions<A>["onTrace"];
+  private readonly onUntrustedAddress: LoopOptions<A>["onUntrustedAddress"];
   /**
    * Datagrams of the current flush not yet taken by the transport. Bounded by
    * what one flush polls (at most a window of frames plus an ack per peer);
@@ -105,6 +112,7 @@ export class PeerLoop<A> {
     this.held = new Array(options.addresses.length).fill(undefined);
     this.onEvent = options.onEvent;
     this.onTrace = options.onTrace;
+    this.onUntrustedAddress = options.onUntrustedAddress;
     const trace = options.onTrace === undefined ? undefined : (r: TraceRecord) => this.trace(r);
     this.peer = new Peer(this.scheduler.now(), { ...options.peer, trace: trace ?? options.peer.trace });
     this.transport.listen({
@@ -148,6 +156,12 @@ export class PeerLoop<A> {
     this.home[id] = address;
     if (!this.setAddress(id, address, "resolver")) return;
     this.peer.handlePathChange(this.scheduler.now(), id);
+    // A datagram held back from this address is now from the peer's own.
+    const held = this.held[id];
+    if (held !== undefined && this.transport.sameAddress(held.from, address)) {
+      this.held[id] = undefined;
+      this.handleDatagram(held.bytes, held.from);
+    }
     this.flush();
   }
 
@@ -226,7 +240,10 @@ export class PeerLoop<A> {
         if (this.challenged.size >= 4 * this.home.length) this.challenged.delete(this.challenged.keys().next().value!);
         this.challenged.set(action.token, { peer: action.peer, to, strict: action.to === "source" });
       }
-      if (action.held) this.held[action.peer] = { bytes, from };
+      if (action.held) {
+        this.held[action.peer] = { bytes, from };
+        this.onUntrustedAddress?.(action.peer, from);
+      }
       this.outQueue.push({ to, bytes: action.bytes });
       this.sendQueued();
       return;

@@ -221,6 +221,7 @@ export class RollcallPeer {
       addresses,
       onEvent: (event) => this.onEvent(event),
       onTrace: options.trace,
+      onUntrustedAddress: (peer) => this.lookUpAgain(peer),
     });
     this.resolver = new Resolver({
       scheduler: realScheduler,
@@ -238,6 +239,23 @@ export class RollcallPeer {
       for (const e of hosts.entries) if (e.kind === "name" && e.id !== id) this.resolver.resolve(e.id, e.host, e.port);
       this.loop.start();
     });
+  }
+
+  /** Names looked up again after untrusted datagrams, and when; at most once a second per peer. */
+  private readonly lookedUpAgainAt = new Map<number, number>();
+
+  /**
+   * A datagram in a named peer's name came from another address: its name
+   * may resolve there now (a restarted container), which would make that
+   * address its own. Looked up at most once a second per peer.
+   */
+  private lookUpAgain(peer: number): void {
+    const entry = this.hosts.entries[peer - 1];
+    if (entry?.kind !== "name") return;
+    const now = realScheduler.now();
+    if (now - (this.lookedUpAgainAt.get(peer) ?? Number.NEGATIVE_INFINITY) < 1000) return;
+    this.lookedUpAgainAt.set(peer, now);
+    this.resolver.resolve(entry.id, entry.host, entry.port);
   }
 
   /** My entry as written in the hosts list. */

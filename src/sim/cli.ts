@@ -27,6 +27,8 @@ const USAGE = `usage: bun run sim [options]
   --delay MS        one-way delay (default 5) --jitter MS (default 5)
   --crashes         crash and restart peers during the fault phase (--no-crashes: never)
   --partitions      partition the network during the fault phase (--no-partitions: never)
+  --key             key mode: every frame sealed (docs/security.md) (--no-key: plain)
+  --adversary       an adversary forges and replays frames during the fault phase (--no-adversary: none)
   --messages N      application messages per peer (default 200)
   --body-max BYTES  largest message body (default 3000; above ~1300 bytes messages are fragmented)
   --send-window MS  virtual time over which each peer's messages are spread (default: 3/4 of --heal-at)
@@ -46,6 +48,8 @@ interface RunSettings {
   jitter: number;
   crashes: boolean;
   partitions: boolean;
+  key: boolean;
+  adversary: boolean;
   messages: number;
   bodyMax: number;
   sendWindow: number;
@@ -93,7 +97,9 @@ export function runOptions(s: RunSettings): ExactlyOnceOptions {
       longDownMs,
       // Old datagrams of restarted peers arrive again now and then; they must change nothing.
       replayRetired: s.crashes ? 0.02 : 0,
+      adversaryEveryMs: s.adversary ? 20 : 0,
     },
+    keyMode: s.key,
     membership,
     workload: { messagesPerPeer: s.messages, sendWindowMs: s.sendWindow, bodyBytesMin: 16, bodyBytesMax: s.bodyMax },
     healAtMs: s.healAt,
@@ -126,6 +132,9 @@ export function drawSettings(given: Partial<RunSettings>, seed: number): RunSett
     crashes: given.crashes ?? r.chance(0.3),
     partitions: given.partitions ?? r.chance(0.3),
     messages: given.messages ?? (peers >= 20 ? pick([5, 20]) : pick([20, 100])),
+    // Drawn last, so that the settings drawn above stay what they were for every seed.
+    key: given.key ?? r.chance(0.3),
+    adversary: given.adversary ?? r.chance(0.3),
     bodyMax: given.bodyMax ?? 3000,
     sendWindow: given.sendWindow ?? 5000,
     healAt,
@@ -138,6 +147,8 @@ function replayArgs(s: RunSettings): string {
     `--corrupt ${s.corrupt} --delay ${s.delay} --jitter ${s.jitter}`,
     s.crashes ? "--crashes" : "--no-crashes",
     s.partitions ? "--partitions" : "--no-partitions",
+    s.key ? "--key" : "--no-key",
+    s.adversary ? "--adversary" : "--no-adversary",
     `--messages ${s.messages} --body-max ${s.bodyMax} --send-window ${s.sendWindow} --heal-at ${s.healAt}`,
   ].join(" ");
 }
@@ -162,7 +173,7 @@ async function main(): Promise<number> {
         throw new Error(`--${name} must be ${integer ? "an integer" : "a number"} in 0..${max}, got "${value}"`);
       return v;
     };
-    const flag = (name: "crashes" | "partitions") => {
+    const flag = (name: "crashes" | "partitions" | "key" | "adversary") => {
       if (args[name] && args[`no-${name}`]) throw new Error(`--${name} and --no-${name} contradict each other`);
       return args[name] ? true : args[`no-${name}`] ? false : undefined;
     };
@@ -180,6 +191,8 @@ async function main(): Promise<number> {
       jitter: num("jitter", 60_000),
       crashes: flag("crashes"),
       partitions: flag("partitions"),
+      key: flag("key"),
+      adversary: flag("adversary"),
       messages: num("messages", 10_000_000, true),
       bodyMax: num("body-max", 1024 * 1024, true),
       sendWindow: num("send-window", 10_000_000),
@@ -205,6 +218,8 @@ async function main(): Promise<number> {
       jitter: given.jitter ?? 5,
       crashes: given.crashes ?? false,
       partitions: given.partitions ?? false,
+      key: given.key ?? false,
+      adversary: given.adversary ?? false,
       messages: given.messages ?? 200,
       bodyMax: given.bodyMax ?? 3000,
       sendWindow: given.sendWindow ?? Math.max(1000, healAt * 0.75),
@@ -349,7 +364,7 @@ function report(r: ExactlyOnceResult, wallMs: number, s: RunSettings): void {
       `all READY at ${r.allReadyMs?.toFixed(1) ?? "never"} ms`,
       accountingSummary(r),
       `${r.datagramsSent} datagrams, ${r.dataTransmissions} DATA frames of which ${r.dataRetransmissions} retransmissions`,
-      `${r.crashes} crashes, ${r.partitions} partitions, ${r.retiredReplays} replayed datagrams of retired processes, ${r.steps} steps`,
+      `${r.crashes} crashes, ${r.partitions} partitions, ${r.retiredReplays} replayed datagrams of retired processes, ${r.adversaryActions} adversary actions${s.key ? " (key mode)" : ""}, ${r.steps} steps`,
       membershipSummary(r),
     ].join("\n  "),
   );
@@ -403,6 +418,10 @@ function parse() {
       "no-crashes": { type: "boolean" },
       partitions: { type: "boolean" },
       "no-partitions": { type: "boolean" },
+      key: { type: "boolean" },
+      "no-key": { type: "boolean" },
+      adversary: { type: "boolean" },
+      "no-adversary": { type: "boolean" },
       messages: { type: "string" },
       "body-max": { type: "string" },
       "send-window": { type: "string" },

@@ -62,6 +62,8 @@ export interface ExactlyOnceResult {
   partitions: number;
   /** Datagrams of retired processes replayed to peers that had seen the restart; none may change anything. */
   retiredReplays: number;
+  /** Forgeries and replays the adversary sent; none may change anything. */
+  adversaryActions: number;
   /** The failure detector's checker: false failures and detection times (undefined when it is off). */
   membership: MembershipCheckResult | undefined;
 }

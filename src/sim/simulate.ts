@@ -19,6 +19,8 @@ import type { SendResult } from "../reliability/session.ts";
 import { applyFaults, type LinkFaults, NO_FAULTS } from "../runtime/faults.ts";
 import { type LoopEvent, PeerLoop } from "../runtime/loop.ts";
 import { addressesById, MemoryNetwork } from "../runtime/memory.ts";
+import { Keyring } from "../security/keyring.ts";
+import { Adversary, adversaryChecker } from "./adversary.ts";
 import { Rng } from "./rng.ts";
 import { VirtualScheduler } from "./virtual-time.ts";
 
@@ -40,6 +42,12 @@ export interface SimFaults extends LinkFaults {
    * very late network's replay, which must change nothing.
    */
   replayRetired?: number;
+  /**
+   * Mean time between the adversary's actions (0 or unset: no adversary;
+   * src/sim/adversary.ts): forgeries and replays from an address outside the
+   * group, until the faults heal. Its checker requires them to change nothing.
+   */
+  adversaryEveryMs?: number;
 }
 
 export const NO_SIM_FAULTS: Readonly<SimFaults> = {
@@ -117,6 +125,8 @@ export interface SimOptions {
   session?: Partial<SessionConfig>;
   /** Failure detector settings for every peer. */
   membership?: Partial<MembershipConfig>;
+  /** Key mode (docs/security.md): every peer seals its frames with one key drawn from the seed. */
+  keyMode?: boolean;
   /** Builds the application of each incarnation of each node; none by default (bootstrap only). */
   app?: (node: SimNode, world: SimWorld) => SimApp;
   /** Builds the run's checkers. */
@@ -137,6 +147,8 @@ export interface SimResult {
   partitions: number;
   /** Datagrams of retired processes replayed (`replayRetired`). */
   retiredReplays: number;
+  /** Forgeries and replays the adversary sent (`adversaryEveryMs`). */
+  adversaryActions: number;
 }
 
 /** Most violations kept; a broken run reports the first ones. */
@@ -180,6 +192,12 @@ export function simulate(options: SimOptions): SimResult {
   const epochRng = rng.fork();
   const workRng = rng.fork();
   const detectorRng = rng.fork();
+  // Forked after the others, so that seeds without these features replay as before.
+  const secretRng = rng.fork();
+  const adversaryRng = rng.fork();
+  const keyring = options.keyMode
+    ? new Keyring([Uint8Array.from({ length: 32 }, () => secretRng.int(0, 255))])
+    : undefined;
   const random = () => faultRng.float();
   const f = options.faults;
   const n = options.peers;
@@ -207,7 +225,9 @@ export function simulate(options: SimOptions): SimResult {
   };
   const healedFaults: LinkFaults = { ...NO_FAULTS, delayMs: f.delayMs, jitterMs: f.jitterMs };
   const replays = new RetiredReplay(nodes, random);
+  let adversary: Adversary | undefined;
   const network = new MemoryNetwork(scheduler, (from, to, bytes) => {
+    adversary?.overhear(from, to, bytes);
     replays.record(from, bytes);
     if (world.healed) return applyFaults(healedFaults, random, bytes);
     if (partition !== undefined && partition.has(from) !== partition.has(to)) return [];
@@ -219,7 +239,13 @@ export function simulate(options: SimOptions): SimResult {
     return [...arrivals, { bytes: old, delayMs: f.delayMs }];
   });
   const checkers = options.checkers?.(world) ?? [];
+  if ((f.adversaryEveryMs ?? 0) > 0) {
+    adversary = new Adversary(n, network, scheduler, adversaryRng, f.adversaryEveryMs!, () => !world.healed);
+    checkers.push(adversaryChecker(world, adversary.address));
+  }
   network.onDeliver = (from, to, bytes) => {
+    // What reaches the adversary, and what it sends, is not a member's datagram.
+    if (to > n || from > n) return;
     for (const c of checkers) c.onDeliver?.(nodes[to]!, from, bytes);
   };
 
@@ -252,6 +278,10 @@ export function simulate(options: SimOptions): SimResult {
           (r) => () =>
             r.float()
         )(detectorRng.fork()),
+        keyring,
+        secureRandom: ((r) => (bytes: Uint8Array) => {
+          for (let i = 0; i < bytes.length; i++) bytes[i] = r.int(0, 255);
+        })(secretRng.fork()),
       },
       transport,
       scheduler,
@@ -335,6 +365,7 @@ export function simulate(options: SimOptions): SimResult {
     crashes: stats.crashes,
     partitions: stats.partitions,
     retiredReplays: stats.replays,
+    adversaryActions: adversary?.actions ?? 0,
   };
 }
 

@@ -3,13 +3,20 @@
  * line on stderr saying what is wrong and what to do; nothing is left running.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Group, portBlock, runPeer } from "./group.ts";
+import { Group, PEER_MAIN, portBlock, runPeer } from "./group.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rollcall-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const KEY = Buffer.from(new Uint8Array(32).fill(7)).toString("base64");
+function keyFile(name: string, text: string, mode: number): string {
+  const file = join(dir, name);
+  writeFileSync(file, text, { mode });
+  chmodSync(file, mode);
+  return file;
+}
 function hostsFile(name: string, text: string): string {
   const file = join(dir, name);
   writeFileSync(file, text);
@@ -49,6 +56,28 @@ describe("bad flags", () => {
       ["-h", good, "--name", "127.0.0.1:7001", "--chaos", "loss=2"],
       /^rollcall: --chaos: loss must be a probability/,
     ],
+    [
+      "key file open to others",
+      ["-h", good, "--name", "127.0.0.1:7001", "--key-file", keyFile("open.key", `${KEY}\n`, 0o644)],
+      /^rollcall: key file .*open\.key is open to group or others \(mode 644\): run chmod 600/,
+    ],
+    [
+      "malformed key file",
+      [
+        "-h",
+        good,
+        "--name",
+        "127.0.0.1:7001",
+        "--key-file",
+        keyFile("bad.key", `# ours\n${KEY.slice(0, 30)}\n`, 0o600),
+      ],
+      /^rollcall: .*bad\.key:2: not a key: a key is the standard base64 of 32 random bytes/,
+    ],
+    [
+      "missing key file",
+      ["-h", good, "--name", "127.0.0.1:7001", "--key-file", join(dir, "none.key")],
+      /^rollcall: cannot read key file .*none\.key: ENOENT/,
+    ],
   ];
   for (const [what, args, message] of cases) {
     test(`${what}: exit 2 with a clear message`, async () => {
@@ -58,6 +87,18 @@ describe("bad flags", () => {
       expect(r.code).toBe(2);
     });
   }
+
+  test("ROLLCALL_KEY_FILE is read when --key-file is absent, with the same checks", async () => {
+    const bad = keyFile("env.key", "nope\n", 0o600);
+    const proc = Bun.spawn([process.execPath, PEER_MAIN, "-h", good, "--name", "127.0.0.1:7001"], {
+      env: { ...process.env, ROLLCALL_KEY_FILE: bad },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expect(stderr).toMatch(/^rollcall: .*env\.key:1: not a key/);
+    expect(code).toBe(2);
+  });
 
   test("--help prints usage to stdout and exits 0", async () => {
     const r = await runPeer(["--help"]);

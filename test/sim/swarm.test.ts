@@ -1,9 +1,10 @@
 /**
  * A 200-seed swarm in CI, drawn exactly as `bun run sim --seeds 200 --seed 1`
  * draws it: group sizes 2-50 with a fair share of 20 or more, every fault mix,
- * crashes (some long enough to be declared failed), partitions and replays of
- * retired processes' datagrams; every checker on every seed, and every
- * accepted message accounted for.
+ * crashes (some long enough to be declared failed), partitions, replays of
+ * retired processes' datagrams, key mode and an adversary forging and
+ * replaying frames; every checker on every seed, and every accepted message
+ * accounted for.
  */
 import { expect, test } from "bun:test";
 import { drawSettings, runOptions } from "../../src/sim/cli.ts";
@@ -14,6 +15,9 @@ test("200 seeds of the swarm pass, 20+ peer groups included, and every summary a
   let large = 0;
   let crashes = 0;
   let replays = 0;
+  let keyed = 0;
+  let adversaryActions = 0;
+  let adversaryKeyed = 0;
   for (let seed = 1; seed <= 200; seed++) {
     const settings = drawSettings({}, seed);
     if (settings.peers >= 20) large++;
@@ -25,9 +29,15 @@ test("200 seeds of the swarm pass, 20+ peer groups included, and every summary a
     expect(a.accepted).toBe(r.messagesSent);
     crashes += r.crashes;
     replays += r.retiredReplays;
+    if (settings.key) keyed++;
+    adversaryActions += r.adversaryActions;
+    if (settings.key && settings.adversary) adversaryKeyed++;
   }
   expect(failures).toEqual([]);
   expect(large).toBeGreaterThanOrEqual(30);
   expect(crashes).toBeGreaterThan(50);
   expect(replays).toBeGreaterThan(0);
+  expect(keyed).toBeGreaterThan(30);
+  expect(adversaryKeyed).toBeGreaterThan(5);
+  expect(adversaryActions).toBeGreaterThan(10_000);
 }, 300_000);
