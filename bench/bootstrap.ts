@@ -1,7 +1,7 @@
 /**
  * Bootstrap time of real peer processes on loopback.
  *
- *   bun run bench/bootstrap.ts [--sizes 5,20,50] [--losses 0,0.1,0.3] [--runs 3]
+ *   bun run bench/bootstrap.ts [--sizes 5,20,50] [--losses 0,0.1,0.3] [--runs 3] [--key]
  *
  * For every size and loss, starts that many `bun src/cli/peer.ts` processes
  * (127.0.0.1 only, `--chaos loss=P` on each), in two ways:
@@ -13,6 +13,13 @@
  *   together:  all at once; from the last spawn to the last READY line on
  *              stderr, start-up contention included (wall clock).
  * Every process is stopped (SIGTERM, then SIGKILL) before the next run.
+ *
+ * --key: key mode (issue 11) beside plain, in the same run. Every run then
+ * measures both, ABBA: last-late plain and key (which first alternates from
+ * run to run), then together in the opposite order. The key runs give every
+ * peer `--key-file` (one temporary file, mode 600, one random key). Printed:
+ * a row per mode and key ÷ plain of the medians, and the median of the
+ * per-run ratios.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,6 +33,9 @@ function arg(name: string, fallback: string): string {
 const sizes = arg("--sizes", "5,20,50").split(",").map(Number);
 const losses = arg("--losses", "0,0.1,0.3").split(",").map(Number);
 const runs = Number(arg("--runs", "3"));
+const compareKey = process.argv.includes("--key");
+type Mode = "plain" | "key";
+const modes: Mode[] = compareKey ? ["plain", "key"] : ["plain"];
 // Below Linux's ephemeral range (32768-60999), where outgoing sockets could already hold a port.
 let portBase = 10_000 + Math.floor(Math.random() * 5000);
 
@@ -35,7 +45,7 @@ interface RunResult {
   datagramsPerPeer: number;
 }
 
-async function runOnce(n: number, loss: number, lastLate: boolean): Promise<RunResult> {
+async function runOnce(n: number, loss: number, lastLate: boolean, keyFile?: string): Promise<RunResult> {
   const dir = mkdtempSync(join(tmpdir(), "rollcall-bench-"));
   portBase += n + 5;
   const names = Array.from({ length: n }, (_, i) => `127.0.0.1:${portBase + i}`);
@@ -51,6 +61,7 @@ async function runOnce(n: number, loss: number, lastLate: boolean): Promise<RunR
       }
       const cmd = [process.execPath, join(root, "src/cli/peer.ts"), "-h", hosts, "--name", name, "--log-level", "info"];
       if (loss > 0) cmd.push("--chaos", `loss=${loss}`);
+      if (keyFile !== undefined) cmd.push("--key-file", keyFile);
       const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
       lastSpawn = performance.now();
       const p = { proc, out: "" as string, readyAt: undefined as number | undefined };
@@ -100,30 +111,74 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 === 1 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-console.log(`bootstrap benchmark: sizes ${sizes}, losses ${losses}, ${runs} runs each, bun ${Bun.version}`);
+
+/** The key mode's key file: one random key, mode 600, in a private temporary directory. */
+let keyDir: string | undefined;
+let keyFile: string | undefined;
+if (compareKey) {
+  keyDir = mkdtempSync(join(tmpdir(), "rollcall-bench-key-"));
+  keyFile = join(keyDir, "bench.key");
+  const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64");
+  writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.on(signal, () => {
+      rmSync(keyDir!, { recursive: true, force: true });
+      process.exit(130);
+    });
+}
+
 console.log(
-  " peers  loss   last-late: protocol ms (median / max)   together: wall ms (median / max)   datagrams sent per peer (median)",
+  `bootstrap benchmark: sizes ${sizes}, losses ${losses}, ${runs} runs each${compareKey ? ", plain and key mode in every run" : ""}, bun ${Bun.version}`,
+);
+console.log(
+  ` peers  loss ${compareKey ? " mode " : ""}  last-late: protocol ms (median / max)   together: wall ms (median / max)   datagrams sent per peer (median)`,
 );
 const rows: unknown[] = [];
-for (const n of sizes) {
-  for (const loss of losses) {
-    const late: RunResult[] = [];
-    const together: RunResult[] = [];
-    for (let r = 0; r < runs; r++) {
-      late.push(await runOnce(n, loss, true));
-      together.push(await runOnce(n, loss, false));
+const comparisons: string[] = [];
+try {
+  for (const n of sizes) {
+    for (const loss of losses) {
+      const late = new Map<Mode, RunResult[]>(modes.map((m) => [m, []]));
+      const together = new Map<Mode, RunResult[]>(modes.map((m) => [m, []]));
+      for (let r = 0; r < runs; r++) {
+        const order = r % 2 === 0 ? modes : [...modes].reverse();
+        for (const m of order) late.get(m)!.push(await runOnce(n, loss, true, m === "key" ? keyFile : undefined));
+        for (const m of [...order].reverse())
+          together.get(m)!.push(await runOnce(n, loss, false, m === "key" ? keyFile : undefined));
+      }
+      for (const m of modes) {
+        const p = late.get(m)!.map((r) => r.protocolMs);
+        const w = together.get(m)!.map((r) => r.wallMs);
+        const d = together.get(m)!.map((r) => r.datagramsPerPeer);
+        console.log(
+          `${String(n).padStart(6)} ${`${loss * 100}%`.padStart(5)} ${compareKey ? m.padStart(5) : ""}   ${median(p).toFixed(0).padStart(8)} / ${Math.max(
+            ...p,
+          )
+            .toFixed(0)
+            .padStart(6)}                    ${median(w).toFixed(0).padStart(7)} / ${Math.max(...w)
+            .toFixed(0)
+            .padStart(6)}        ${median(d).toFixed(1)}`,
+        );
+        rows.push({ peers: n, loss, mode: m, protocolMs: p, wallMs: w, datagramsPerPeer: d });
+      }
+      if (compareKey) {
+        const ratio = (measure: Map<Mode, RunResult[]>, field: "protocolMs" | "wallMs") => {
+          const plain = measure.get("plain")!.map((r) => r[field]);
+          const key = measure.get("key")!.map((r) => r[field]);
+          const perRun = key.map((k, i) => k / plain[i]!);
+          return `${(median(key) / median(plain)).toFixed(2)} (per run, median ${median(perRun).toFixed(2)}: ${perRun.map((x) => x.toFixed(2)).join(", ")})`;
+        };
+        comparisons.push(
+          `${String(n).padStart(6)} ${`${loss * 100}%`.padStart(5)}   key ÷ plain, medians: last-late ${ratio(late, "protocolMs")}; together ${ratio(together, "wallMs")}`,
+        );
+      }
     }
-    const p = late.map((r) => r.protocolMs);
-    const w = together.map((r) => r.wallMs);
-    const d = together.map((r) => r.datagramsPerPeer);
-    console.log(
-      `${String(n).padStart(6)} ${`${loss * 100}%`.padStart(5)}   ${median(p).toFixed(0).padStart(8)} / ${Math.max(...p)
-        .toFixed(0)
-        .padStart(6)}                    ${median(w).toFixed(0).padStart(7)} / ${Math.max(...w)
-        .toFixed(0)
-        .padStart(6)}        ${median(d).toFixed(1)}`,
-    );
-    rows.push({ peers: n, loss, protocolMs: p, wallMs: w, datagramsPerPeer: d });
   }
+} finally {
+  if (keyDir !== undefined) rmSync(keyDir, { recursive: true, force: true });
+}
+if (compareKey) {
+  console.log("key mode against plain (target for N = 20: within 10%, ratio ≤ 1.10):");
+  for (const line of comparisons) console.log(line);
 }
 console.log(JSON.stringify({ bench: "bootstrap", bun: Bun.version, rows }));

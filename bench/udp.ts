@@ -2,13 +2,19 @@
  * Reliability over real UDP on loopback: rollcall between two Bun processes,
  * side by side with raw `Bun.udpSocket` datagrams (the ceiling), in one run.
  *
- *   bun run bench/udp.ts [--rounds 3] [--seconds 2]
+ *   bun run bench/udp.ts [--rounds 3] [--seconds 2] [--variants rc-1300,rc-1300-key,...]
  *
- * Variants, each run in every round, in alternating order:
+ * Variants, each run in every round, in alternating order (`--variants`
+ * runs only those named; ratios are printed for the pairs that ran;
+ * `--profile DIR` runs every child under `bun --cpu-prof-md`, one markdown
+ * profile per variant, round and role in DIR: for diagnosis, it slows them):
  *   raw-100      raw datagrams of 100 bytes, sender as fast as send()/drain allow
  *   raw-1336     raw datagrams of 1336 bytes (the size of a rollcall frame carrying one 1300-byte message)
  *   rc-1300      rollcall, 1300-byte messages: one message per datagram
+ *   rc-1300-key  rc-1300 in key mode (issue 11): both ends load one temporary key file (mode 600),
+ *                every frame sealed with AES-256-GCM; run right beside rc-1300 in every round
  *   rc-32        rollcall, 32-byte messages: coalesced, many per datagram
+ *   rc-32-key    rc-32 in key mode
  *   rc-1300-l10  rc-1300 with 10% of datagrams dropped by each side's chaos hook
  *   rc-32-l10    rc-32 with 10% loss
  *   rc-lat       rollcall, 100-byte messages at a fixed 10,000 per second: one-way latency
@@ -16,6 +22,9 @@
  * every message carries a sequence number that the receiver checks).
  * Only 127.0.0.1 is used. Every child process is bounded in time and killed.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type RollcallEvent, startPeer } from "../src/index.ts";
 
 const END_MARKER = 0xffffffff;
@@ -35,7 +44,15 @@ interface ReceiverResult {
   violations: number;
   latenciesMs: number[];
   datagrams?: number;
+  /** CPU (user + system) this process used from READY to the end, µs. */
+  cpuUs?: number;
 }
+
+let cpuAtReady = process.cpuUsage();
+const cpuSinceReady = () => {
+  const c = process.cpuUsage(cpuAtReady);
+  return c.user + c.system;
+};
 
 function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
@@ -117,6 +134,7 @@ async function rollcallPeer(
       const seq = view.getUint32(0);
       if (seq === END_MARKER) {
         result.datagrams = driver.stats().datagramsReceived;
+        result.cpuUs = cpuSinceReady();
         console.log(JSON.stringify(result));
         setTimeout(() => process.exit(0), 50);
         return;
@@ -136,9 +154,11 @@ async function rollcallPeer(
     hosts: [`127.0.0.1:${ports[0]}`, `127.0.0.1:${ports[1]}`],
     name: `127.0.0.1:${role === "send" ? ports[0] : ports[1]}`,
     chaos: loss > 0 ? { loss, duplicate: 0, corrupt: 0, delayMs: 0, jitterMs: 0, reorder: 0, reorderMs: 0 } : undefined,
+    keyFile: opts.keyFile || undefined,
     onEvent,
   });
   await driver.ready;
+  cpuAtReady = process.cpuUsage();
   if (role === "recv") {
     console.log(JSON.stringify({ listening: true }));
     return;
@@ -194,6 +214,7 @@ async function rollcallPeer(
       sent: seq,
       datagrams: driver.stats().datagramsSent,
       retransmissions: driver.stats().retransmissions,
+      cpuUs: cpuSinceReady(),
       session: driver.link(2),
       srttMs: driver.link(2).rttMs,
       rtoMs: driver.link(2).rtoMs,
@@ -207,21 +228,35 @@ async function rollcallPeer(
 interface Variant {
   name: string;
   raw?: { size: number };
-  rc?: { size: number; loss?: number; rate?: number };
+  rc?: { size: number; loss?: number; rate?: number; key?: boolean };
 }
 
-const VARIANTS: Variant[] = [
+// Each key variant right after its plain twin, so that in both orders the two run back to back.
+const ALL_VARIANTS: Variant[] = [
   { name: "raw-100", raw: { size: 100 } },
   { name: "raw-1336", raw: { size: 1336 } },
   { name: "rc-1300", rc: { size: 1300 } },
+  { name: "rc-1300-key", rc: { size: 1300, key: true } },
   { name: "rc-32", rc: { size: 32 } },
+  { name: "rc-32-key", rc: { size: 32, key: true } },
   { name: "rc-1300-l10", rc: { size: 1300, loss: 0.1 } },
   { name: "rc-32-l10", rc: { size: 32, loss: 0.1 } },
   { name: "rc-lat", rc: { size: 100, rate: 10_000 } },
 ];
 
+const profileDir = arg("--profile", "");
+let profileRun = 0;
+
 function child(args: string[]): { proc: Bun.Subprocess<"ignore", "pipe", "inherit">; lines: AsyncGenerator<string> } {
-  const proc = Bun.spawn([process.execPath, import.meta.path, "--child", ...args], {
+  const profile =
+    profileDir === ""
+      ? []
+      : [
+          "--cpu-prof-md",
+          `--cpu-prof-dir=${profileDir}`,
+          `--cpu-prof-name=${++profileRun}-${args[0]}${args.some((a) => a.startsWith("keyFile=")) ? "-key" : ""}-${args.find((a) => a.startsWith("size=")) ?? ""}.md`,
+        ];
+  const proc = Bun.spawn([process.execPath, ...profile, import.meta.path, "--child", ...args], {
     stdin: "ignore",
     stdout: "pipe",
     stderr: "inherit",
@@ -257,6 +292,7 @@ let portBase = 12_000 + Math.floor(Math.random() * 3000);
 async function runVariant(
   v: Variant,
   seconds: number,
+  keyFile: string,
 ): Promise<{ rate: number; result: ReceiverResult; sender: Record<string, unknown> }> {
   portBase += 2;
   const ports: [number, number] = [portBase, portBase + 1];
@@ -274,6 +310,10 @@ async function runVariant(
         `rate=${v.rc!.rate ?? 0}`,
       ];
   if (v.rc) recvArgs.push(`loss=${v.rc.loss ?? 0}`);
+  if (v.rc?.key) {
+    recvArgs.push(`keyFile=${keyFile}`);
+    sendArgs.push(`keyFile=${keyFile}`);
+  }
   const receiver = child(recvArgs);
   const sender = v.raw ? undefined : child(sendArgs);
   try {
@@ -289,14 +329,47 @@ async function runVariant(
     const rate = r.delivered / Math.max(1e-9, (r.lastMs - r.firstMs) / 1000);
     return { rate, result: r, sender: senderResult };
   } finally {
+    // A profiled child writes its profile as it exits: give it the time.
+    if (profileDir !== "")
+      await Promise.race([Promise.all([receiver.proc.exited, sender?.proc.exited]), Bun.sleep(5000)]);
     receiver.proc.kill("SIGKILL");
     sender?.proc.kill("SIGKILL");
   }
 }
 
+const cpuPerMessage = (cpuUs: number, messages: number) => (cpuUs / Math.max(1, messages)).toFixed(2);
+
+/** A key file for the key variants: one random key, mode 600, in a private temporary directory. */
+function makeKeyFile(): { file: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "rollcall-bench-key-"));
+  const file = join(dir, "bench.key");
+  const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64");
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 async function parent(): Promise<void> {
   const rounds = Number(arg("--rounds", "3"));
   const seconds = Number(arg("--seconds", "2"));
+  const only = arg("--variants", "");
+  const VARIANTS = only === "" ? ALL_VARIANTS : ALL_VARIANTS.filter((v) => only.split(",").includes(v.name));
+  if (VARIANTS.length === 0)
+    throw new Error(`--variants: none of ${only} is one of ${ALL_VARIANTS.map((v) => v.name)}`);
+  const key = makeKeyFile();
+  // Interrupted (the README test stops it after a few seconds): leave no key behind.
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.on(signal, () => {
+      key.remove();
+      process.exit(130);
+    });
+  try {
+    await measure(VARIANTS, rounds, seconds, key.file);
+  } finally {
+    key.remove();
+  }
+}
+
+async function measure(VARIANTS: Variant[], rounds: number, seconds: number, keyFile: string): Promise<void> {
   console.log(
     `udp benchmark: ${rounds} rounds × ${VARIANTS.length} variants, ${seconds} s each, loopback, bun ${Bun.version}`,
   );
@@ -306,7 +379,7 @@ async function parent(): Promise<void> {
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
     for (const v of order) {
-      const { rate, result, sender } = await runVariant(v, seconds);
+      const { rate, result, sender } = await runVariant(v, seconds, keyFile);
       if (result.violations > 0) console.log(`  ${v.name}: ${result.violations} ORDER/EXACTLY-ONCE VIOLATIONS`);
       if (!rates.has(v.name)) rates.set(v.name, []);
       rates.get(v.name)!.push(rate);
@@ -317,7 +390,7 @@ async function parent(): Promise<void> {
       }
       const note = v.raw
         ? `sent ${sender.sent}, received ${result.delivered} (${(100 * (1 - result.delivered / Number(sender.sent))).toFixed(1)}% lost)`
-        : `delivered ${result.delivered}/${sender.sent}, ${sender.datagrams} datagrams, ${sender.retransmissions} retransmissions, p50 ${percentile(sorted, 0.5).toFixed(2)} ms, p99 ${percentile(sorted, 0.99).toFixed(2)} ms`;
+        : `delivered ${result.delivered}/${sender.sent}, ${sender.datagrams} datagrams, ${sender.retransmissions} retransmissions, p50 ${percentile(sorted, 0.5).toFixed(2)} ms, p99 ${percentile(sorted, 0.99).toFixed(2)} ms, CPU µs/msg sender ${cpuPerMessage(Number(sender.cpuUs), result.delivered)}, receiver ${cpuPerMessage(result.cpuUs ?? Number.NaN, result.delivered)}`;
       if (!extra.has(v.name)) extra.set(v.name, []);
       extra.get(v.name)!.push(note);
       console.log(
@@ -327,13 +400,23 @@ async function parent(): Promise<void> {
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   const m = (name: string) => med(rates.get(name)!);
-  const ratios = {
-    "rc-1300 ÷ raw-1336 (1 message per datagram)": m("rc-1300") / m("raw-1336"),
-    "rc-1300 ÷ raw-100": m("rc-1300") / m("raw-100"),
-    "rc-32 messages ÷ raw-100 datagrams (coalescing)": m("rc-32") / m("raw-100"),
-    "rc-1300-l10 ÷ rc-1300 (10% loss)": m("rc-1300-l10") / m("rc-1300"),
-    "rc-32-l10 ÷ rc-32 (10% loss)": m("rc-32-l10") / m("rc-32"),
-  };
+  // [label for the JSON, label printed, numerator, denominator, target]
+  const pairs: [string, string, string, string, string][] = [
+    ["rc-1300 ÷ raw-1336 (1 message per datagram)", "rc-1300 ÷ raw-1336   ", "rc-1300", "raw-1336", "target ≥ 0.5"],
+    ["rc-1300 ÷ raw-100", "rc-1300 ÷ raw-100    ", "rc-1300", "raw-100", ""],
+    ["rc-32 messages ÷ raw-100 datagrams (coalescing)", "rc-32 ÷ raw-100      ", "rc-32", "raw-100", "target ≥ 2"],
+    ["rc-1300-l10 ÷ rc-1300 (10% loss)", "rc-1300-l10 ÷ rc-1300 ", "rc-1300-l10", "rc-1300", "target ≥ 0.7"],
+    ["rc-32-l10 ÷ rc-32 (10% loss)", "rc-32-l10 ÷ rc-32    ", "rc-32-l10", "rc-32", "target ≥ 0.7"],
+    [
+      "rc-1300-key ÷ rc-1300 (key mode, 1 message per datagram)",
+      "rc-1300-key ÷ rc-1300 ",
+      "rc-1300-key",
+      "rc-1300",
+      "target ≥ 0.8",
+    ],
+    ["rc-32-key ÷ rc-32 (key mode, coalesced)", "rc-32-key ÷ rc-32    ", "rc-32-key", "rc-32", "target ≥ 0.8"],
+  ];
+  const ratios: Record<string, number> = {};
   const perRound = (a: string, b: string) =>
     rates
       .get(a)!
@@ -343,27 +426,24 @@ async function parent(): Promise<void> {
   for (const [name, xs] of rates)
     console.log(`  ${name.padEnd(12)} ${Math.round(med(xs)).toLocaleString("en").padStart(10)}`);
   console.log("ratios (median rates; per-round ratios in brackets):");
-  console.log(
-    `  rc-1300 ÷ raw-1336   ${ratios["rc-1300 ÷ raw-1336 (1 message per datagram)"].toFixed(2)}  [${perRound("rc-1300", "raw-1336")}]  target ≥ 0.5`,
-  );
-  console.log(`  rc-1300 ÷ raw-100    ${ratios["rc-1300 ÷ raw-100"].toFixed(2)}  [${perRound("rc-1300", "raw-100")}]`);
-  console.log(
-    `  rc-32 ÷ raw-100      ${ratios["rc-32 messages ÷ raw-100 datagrams (coalescing)"].toFixed(2)}  [${perRound("rc-32", "raw-100")}]  target ≥ 2`,
-  );
-  console.log(
-    `  rc-1300-l10 ÷ rc-1300 ${ratios["rc-1300-l10 ÷ rc-1300 (10% loss)"].toFixed(2)}  [${perRound("rc-1300-l10", "rc-1300")}]  target ≥ 0.7`,
-  );
-  console.log(
-    `  rc-32-l10 ÷ rc-32    ${ratios["rc-32-l10 ÷ rc-32 (10% loss)"].toFixed(2)}  [${perRound("rc-32-l10", "rc-32")}]  target ≥ 0.7`,
-  );
-  console.log(`latency at 10,000 msgs/s: p50 ${med(lat.p50).toFixed(2)} ms, p99 ${med(lat.p99).toFixed(2)} ms`);
+  for (const [label, printed, a, b, target] of pairs) {
+    if (!rates.has(a) || !rates.has(b)) continue;
+    ratios[label] = m(a) / m(b);
+    const rounds = rates.get(a)!.map((x, i) => x / rates.get(b)![i]!);
+    console.log(
+      `  ${printed}${ratios[label]!.toFixed(2)}  [${perRound(a, b)}; median ${med(rounds).toFixed(2)}]  ${target}`.trimEnd(),
+    );
+  }
+  if (lat.p50.length > 0)
+    console.log(`latency at 10,000 msgs/s: p50 ${med(lat.p50).toFixed(2)} ms, p99 ${med(lat.p99).toFixed(2)} ms`);
   console.log(
     JSON.stringify({
       bench: "udp",
       bun: Bun.version,
       medians: Object.fromEntries([...rates].map(([k, v]) => [k, Math.round(med(v))])),
       ratios,
-      latencyMs: { p50: med(lat.p50), p99: med(lat.p99) },
+      perRound: Object.fromEntries([...rates].map(([k, v]) => [k, v.map(Math.round)])),
+      latencyMs: lat.p50.length > 0 ? { p50: med(lat.p50), p99: med(lat.p99) } : undefined,
     }),
   );
 }
@@ -373,7 +453,9 @@ async function parent(): Promise<void> {
 const childIndex = process.argv.indexOf("--child");
 if (childIndex >= 0) {
   const [role, a, b, ...rest] = process.argv.slice(childIndex + 1);
-  const opts = Object.fromEntries(rest.filter((x) => x.includes("=")).map((x) => x.split("=") as [string, string]));
+  const opts = Object.fromEntries(
+    rest.filter((x) => x.includes("=")).map((x) => [x.slice(0, x.indexOf("=")), x.slice(x.indexOf("=") + 1)]),
+  );
   // Never outlive the parent's patience.
   setTimeout(() => process.exit(3), 60_000).unref();
   if (role === "raw-recv") await rawReceiver(Number(a));

@@ -212,17 +212,9 @@ const MUTANTS: Mutant[] = [
     id: "new-process-believed",
     bug: "in key mode a new process is believed without answering a challenge: an old process's replayed frame is a restart",
     file: "src/peer/peer.ts",
-    from: '      if (known === undefined || known.epoch !== frame.senderEpoch || known.salt !== saltKey(frame.seal.salt)) {\n        this.drop(peer, "unvalidated-process"',
-    to: '      if (known === undefined || known.epoch !== frame.senderEpoch || known.salt !== saltKey(frame.seal.salt)) {\n        known = { epoch: frame.senderEpoch, salt: saltKey(frame.seal.salt), replay: new ReplayWindow() };\n        this.processes[peer] = known;\n      }\n      if (known === undefined) {\n        this.drop(peer, "unvalidated-process"',
+    from: '      if (!isProcess(known, frame.senderEpoch, frame.seal)) {\n        this.drop(peer, "unvalidated-process"',
+    to: '      if (!isProcess(known, frame.senderEpoch, frame.seal)) {\n        const { saltHi, saltLo } = frame.seal;\n        known = { epoch: frame.senderEpoch, saltHi, saltLo, replay: new ReplayWindow() };\n        this.processes[peer] = known;\n      }\n      if (known === undefined) {\n        this.drop(peer, "unvalidated-process"',
     tests: ["test/security"],
-  },
-  {
-    id: "ready-without-two-way-contact",
-    bug: "a peer counts towards READY on any frame, even one that does not carry my epoch",
-    file: "src/peer/peer.ts",
-    from: "    if (frame.receiverEpoch !== this.epoch) return peer;",
-    to: "    if (frame.receiverEpoch !== this.epoch && frame.receiverEpoch !== 0) return peer;",
-    tests: ["test/peer", "test/security"],
   },
 ];
 

@@ -22,8 +22,9 @@ import type { MembershipConfig } from "../membership/config.ts";
 import { Membership, type MembershipEvent, type MemberView } from "../membership/membership.ts";
 import { checkSessionConfig, DEFAULT_SESSION_CONFIG, type SessionConfig } from "../reliability/config.ts";
 import { type SendResult, Session, type SessionEvent } from "../reliability/session.ts";
-import { type FrameSealer, type Keyring, PROCESS_SALT_BYTES, SEAL_BYTES } from "../security/keyring.ts";
+import type { FrameSealer, Keyring } from "../security/keyring.ts";
 import { ReplayWindow } from "../security/replay.ts";
+import { PROCESS_SALT_BYTES, SEAL_BYTES } from "../security/seal-format.ts";
 import {
   type DecodedFrame,
   decodeFrame,
@@ -98,7 +99,11 @@ export type PathAction =
       held: boolean;
     }
   /** A challenge with this token was answered by the datagram being handled; the driver decides whether its address is now the peer's. */
-  | { kind: "validated"; peer: number; token: string };
+  | { kind: "validated"; peer: number; token: string }
+  /** The datagram being handled was dropped while a challenge to its sender is under way: hold it as for `send` with `held`. */
+  | { kind: "hold"; peer: number }
+  /** An unanswered challenge, to send again where the one with this token went. */
+  | { kind: "resend"; token: string; bytes: Uint8Array };
 
 export type PeerEvent =
   /** `up`: peers heard from so far, me included. */
@@ -182,9 +187,14 @@ const RESPONSES_PER_SECOND = 500;
 /** What a peer's process must prove in key mode before its frames are read. */
 interface KnownProcess {
   epoch: number;
-  /** The process salt, as a string key. */
-  salt: string;
+  saltHi: number;
+  saltLo: number;
   replay: ReplayWindow;
+}
+
+/** True when a sealed frame comes from this process. */
+function isProcess(known: KnownProcess | undefined, epoch: number, seal: SealInfo): known is KnownProcess {
+  return known !== undefined && known.epoch === epoch && known.saltHi === seal.saltHi && known.saltLo === seal.saltLo;
 }
 
 interface Challenge {
@@ -192,11 +202,20 @@ interface Challenge {
   /** The epoch of the process challenged: its answer must come from it. */
   epoch: number;
   issuedAt: number;
+  /** The datagram, sent again unchanged (to the same address) while unanswered. */
+  bytes: Uint8Array;
+  retries: number;
+  retryAt: number | undefined;
 }
 
 const DEFAULT_EVENTS_MAX = 65_536;
 /** Timer key of the failure detector; sessions use their peer ids (1..). */
 const MEMBERSHIP_TIMER = 0;
+/** Timer key of unanswered path challenges (ids are at most PEERS_MAX). */
+const PATH_TIMER = PEERS_MAX + 1;
+/** An unanswered challenge is sent again after this, doubling, at most CHALLENGE_RETRIES times; then the peer's own retransmissions trigger new ones. */
+const CHALLENGE_RETRY_MS = 40;
+const CHALLENGE_RETRIES = 5;
 
 export class Peer {
   readonly selfId: number;
@@ -298,6 +317,10 @@ export class Peer {
       if (id === selfId) continue;
       this.sessions[id] = new Session(this.sessionConfig, epoch);
       this.announce(now, id);
+      // Key mode reads no frame of a process before it answers a challenge:
+      // ask every peer at once, beside the Alive, rather than when its first
+      // frame arrives. Bootstrap then takes two one-way trips, not four.
+      if (this.keyring !== undefined) this.challenge(now, id, 0, false, "home");
     }
     this.checkReady();
   }
@@ -444,16 +467,14 @@ export class Peer {
     // The frame's own messages first: its Alive may reveal a hosts mismatch,
     // and such a peer must never count towards READY.
     this.afterInput(now, peer);
-    // Only a frame addressed to my process shows two-way contact: the peer
-    // received what I sent. Before that it counts for nothing, so that a
-    // datagram from someone who cannot receive my traffic makes no one READY.
-    if (frame.receiverEpoch !== this.epoch) return peer;
-    if (!this.mismatched.has(peer) && this.membership.memberUp(now, peer, frame.senderEpoch)) this.afterMembership(now);
-    if (!this.heard.has(peer) && !this.mismatched.has(peer)) {
-      this.heard.add(peer);
-      this.pushEvent({ type: "peerUp", peer, epoch: frame.senderEpoch, up: this.heard.size + 1 });
-      this.checkReady();
-    }
+    // Addressed to my process: it knows me, so the failure detector may probe it.
+    if (
+      frame.receiverEpoch === this.epoch &&
+      !this.mismatched.has(peer) &&
+      this.membership.memberUp(now, peer, frame.senderEpoch)
+    )
+      this.afterMembership(now);
+    this.markHeard(peer, frame.senderEpoch);
     return peer;
   }
 
@@ -481,7 +502,7 @@ export class Peer {
     let known: KnownProcess | undefined;
     if (frame.seal !== undefined) {
       known = this.processes[peer];
-      if (known === undefined || known.epoch !== frame.senderEpoch || known.salt !== saltKey(frame.seal.salt)) {
+      if (!isProcess(known, frame.senderEpoch, frame.seal)) {
         this.drop(peer, "unvalidated-process", `epoch ${frame.senderEpoch} has not answered a challenge yet`);
         this.challenge(now, peer, frame.senderEpoch, true);
         return false;
@@ -506,8 +527,12 @@ export class Peer {
    * that address, can answer); without, to the peer's hosts-file address, so
    * the answer proves its sender receives what is sent to the peer.
    */
-  private challenge(now: number, peer: number, epoch: number, held: boolean): void {
-    if (now - this.lastChallengeAt[peer]! < CHALLENGE_INTERVAL_MS) return;
+  private challenge(now: number, peer: number, epoch: number, held: boolean, to?: "home"): void {
+    if (now - this.lastChallengeAt[peer]! < CHALLENGE_INTERVAL_MS) {
+      // A challenge is on its way: keep the datagram for when it is answered.
+      if (held) this.pathActions.push({ kind: "hold", peer });
+      return;
+    }
     this.lastChallengeAt[peer] = now;
     const tokenBytes = new Uint8Array(8);
     this.secureRandom(tokenBytes);
@@ -515,12 +540,17 @@ export class Peer {
     const pending = this.challenges[peer]!;
     while (pending.length > 0 && now - pending[0]!.issuedAt > TOKEN_LIFETIME_MS) pending.shift();
     if (pending.length >= TOKENS_PER_PEER_MAX) pending.shift();
-    pending.push({ token, epoch, issuedAt: now });
     this.stats.pathChallenges++;
     const header = { type: FrameType.PathChallenge, flags: 0, receiverEpoch: epoch, seq: 0, ack: 0, sack: 0 };
     const { bytes } = this.transmit(peer, header, tokenBytes, false);
-    const to = this.keyring !== undefined || this.allowNat ? "source" : "home";
-    this.pathActions.push({ kind: "send", peer, bytes, to, token, held });
+    // The challenges sent at start are not retried: a peer that is not up
+    // yet would only be sent them in vain, and once up its Alive (or its own
+    // challenge) draws a challenge that is.
+    const retryAt = to === "home" ? undefined : now + CHALLENGE_RETRY_MS;
+    pending.push({ token, epoch, issuedAt: now, bytes, retries: 0, retryAt });
+    this.armPathTimer();
+    const where = to ?? (this.keyring !== undefined || this.allowNat ? "source" : "home");
+    this.pathActions.push({ kind: "send", peer, bytes, to: where, token, held });
   }
 
   /**
@@ -565,8 +595,9 @@ export class Peer {
     this.pathActions.push({ kind: "send", peer, bytes, to: "source", held: false });
     // In key mode a challenger I have not validated is usually a new process: challenge it back at once.
     if (frame.seal !== undefined) {
-      const known = this.processes[peer];
-      if (known === undefined || known.epoch !== frame.senderEpoch || known.salt !== saltKey(frame.seal.salt))
+      const pending = this.challenges[peer]!;
+      const recent = pending.length > 0 && now - pending[pending.length - 1]!.issuedAt < CHALLENGE_RETRY_MS;
+      if (!recent && !isProcess(this.processes[peer], frame.senderEpoch, frame.seal))
         this.challenge(now, peer, frame.senderEpoch, false);
     }
     return undefined;
@@ -580,29 +611,74 @@ export class Peer {
     }
     const token = toHex(frame.payload);
     const pending = this.challenges[peer]!;
+    // A challenge sent before I knew any process of the peer (epoch 0) may be answered by any.
     const at = pending.findIndex(
-      (c) => c.token === token && c.epoch === frame.senderEpoch && now - c.issuedAt <= TOKEN_LIFETIME_MS,
+      (c) =>
+        c.token === token && (c.epoch === 0 || c.epoch === frame.senderEpoch) && now - c.issuedAt <= TOKEN_LIFETIME_MS,
     );
     if (at < 0) {
       this.drop(peer, "unknown-token", "answers no challenge of mine (late, replayed or forged)");
       return undefined;
     }
-    pending.splice(at, 1);
+    // Answered: the peer's other outstanding challenges are moot (their answers are then ignored).
+    pending.length = 0;
+    this.armPathTimer();
     this.stats.pathValidations++;
     if (frame.seal !== undefined) {
       const known = this.processes[peer];
-      if (known === undefined || known.epoch !== frame.senderEpoch || known.salt !== saltKey(frame.seal.salt)) {
+      if (!isProcess(known, frame.senderEpoch, frame.seal)) {
         const replay = new ReplayWindow();
         replay.record(frame.seal.packetNumber);
-        this.processes[peer] = { epoch: frame.senderEpoch, salt: saltKey(frame.seal.salt), replay };
+        const { saltHi, saltLo } = frame.seal;
+        this.processes[peer] = { epoch: frame.senderEpoch, saltHi, saltLo, replay };
       } else if (!known.replay.isReplay(frame.seal.packetNumber)) known.replay.record(frame.seal.packetNumber);
     }
     this.pathActions.push({ kind: "validated", peer, token });
+    // An answer to my challenge is a datagram from that process of the peer,
+    // and the surest kind: it received mine. In key mode it is the first one
+    // read, a round trip before its Alive is.
+    this.markHeard(peer, frame.senderEpoch);
     return undefined;
+  }
+
+  /** Counts a peer up (towards READY) on the first datagram read from it. */
+  private markHeard(peer: number, epoch: number): void {
+    if (this.heard.has(peer) || this.mismatched.has(peer)) return;
+    this.heard.add(peer);
+    this.pushEvent({ type: "peerUp", peer, epoch, up: this.heard.size + 1 });
+    this.checkReady();
+  }
+
+  /** Sends unanswered challenges again (same bytes, same address, through the driver), with backoff. */
+  private retryChallenges(now: number): void {
+    for (let peer = 1; peer <= this.peerCount; peer++) {
+      for (const c of this.challenges[peer]!) {
+        if (c.retryAt === undefined || c.retryAt > now) continue;
+        c.retries++;
+        c.retryAt = c.retries >= CHALLENGE_RETRIES ? undefined : now + CHALLENGE_RETRY_MS * 2 ** c.retries;
+        this.stats.datagramsSent++;
+        this.stats.bytesSent += c.bytes.length;
+        this.pathActions.push({ kind: "resend", token: c.token, bytes: c.bytes });
+      }
+    }
+    this.armPathTimer();
+  }
+
+  private armPathTimer(): void {
+    let at: number | undefined;
+    for (let peer = 1; peer <= this.peerCount; peer++) {
+      for (const c of this.challenges[peer]!)
+        if (c.retryAt !== undefined && (at === undefined || c.retryAt < at)) at = c.retryAt;
+    }
+    this.timers.set(PATH_TIMER, at);
   }
 
   handleTimeout(now: number): void {
     for (const id of this.timers.popDue(now)) {
+      if (id === PATH_TIMER) {
+        this.retryChallenges(now);
+        continue;
+      }
       if (id === MEMBERSHIP_TIMER) {
         this.membership.handleTimeout(now);
         this.afterMembership(now);
@@ -878,10 +954,6 @@ function toHex(bytes: Uint8Array): string {
   let hex = "";
   for (const b of bytes) hex += b.toString(16).padStart(2, "0");
   return hex;
-}
-
-function saltKey(salt: Uint8Array): string {
-  return toHex(salt);
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -70,6 +70,8 @@ export interface LoopStats {
 /** Addresses remembered for the unauthenticated hint; at the limit the memory is cleared (the hint repeats). */
 const HINTED_ADDRESSES_MAX = 256;
 const HINT_INTERVAL_MS = 10_000;
+/** Datagrams held per peer while its address or process is validated (about a round trip's worth at bootstrap). */
+const HELD_PER_PEER_MAX = 8;
 
 export class PeerLoop<A> {
   readonly peer: Peer;
@@ -82,8 +84,13 @@ export class PeerLoop<A> {
   private readonly home: (A | undefined)[];
   /** Where each outstanding challenge went, by token; at most a few per peer (the peer bounds its tokens), pruned as answered. */
   private readonly challenged = new Map<string, { peer: number; to: A; strict: boolean }>();
-  /** Per peer, the last datagram dropped pending validation, handed in again once its address is validated. */
-  private readonly held: ({ bytes: Uint8Array; from: A } | undefined)[];
+  /**
+   * Per peer, the last datagrams dropped pending validation, handed in again
+   * once the address they came from is validated. At most
+   * `HELD_PER_PEER_MAX`; at the limit the oldest is forgotten (its sender
+   * retransmits it).
+   */
+  private readonly held: { bytes: Uint8Array; from: A }[][];
   private readonly hinted = new Map<string, number>();
   private readonly onEvent: LoopOptions<A>["onEvent"];
   private readonly onTrace: LoopOptions<A>["onTrace"];
@@ -109,7 +116,7 @@ export class PeerLoop<A> {
     this.scheduler = options.scheduler;
     this.addresses = [...options.addresses];
     this.home = [...options.addresses];
-    this.held = new Array(options.addresses.length).fill(undefined);
+    this.held = Array.from({ length: options.addresses.length }, () => []);
     this.onEvent = options.onEvent;
     this.onTrace = options.onTrace;
     this.onUntrustedAddress = options.onUntrustedAddress;
@@ -125,8 +132,10 @@ export class PeerLoop<A> {
     });
   }
 
-  /** Sends what the peer has queued since it was created (its announcements). Call once the owner is ready for events. */
+  /** Sends what the peer has queued since it was created (its announcements, and in key mode its challenges). Call once the owner is ready for events. */
   start(): void {
+    const now = this.scheduler.now();
+    for (const action of this.peer.takePathActions()) this.onPathAction(now, action, undefined, undefined);
     this.flush();
   }
 
@@ -156,12 +165,8 @@ export class PeerLoop<A> {
     this.home[id] = address;
     if (!this.setAddress(id, address, "resolver")) return;
     this.peer.handlePathChange(this.scheduler.now(), id);
-    // A datagram held back from this address is now from the peer's own.
-    const held = this.held[id];
-    if (held !== undefined && this.transport.sameAddress(held.from, address)) {
-      this.held[id] = undefined;
-      this.handleDatagram(held.bytes, held.from);
-    }
+    // Datagrams held back from this address are now from the peer's own.
+    this.releaseHeld(id, address);
     this.flush();
   }
 
@@ -228,7 +233,21 @@ export class PeerLoop<A> {
     return current !== undefined && this.transport.sameAddress(current, from);
   }
 
-  private onPathAction(now: number, action: PathAction, bytes: Uint8Array, from: A): void {
+  private onPathAction(now: number, action: PathAction, bytes: Uint8Array | undefined, from: A | undefined): void {
+    if (action.kind === "hold") {
+      if (bytes !== undefined && from !== undefined) this.hold(action.peer, bytes, from);
+      return;
+    }
+    if (action.kind === "resend") {
+      const challenge = this.challenged.get(action.token);
+      if (challenge === undefined) {
+        this.peer.notSent(action.bytes.length);
+        return;
+      }
+      this.outQueue.push({ to: challenge.to, bytes: action.bytes });
+      this.sendQueued();
+      return;
+    }
     if (action.kind === "send") {
       const to = action.to === "source" ? from : this.home[action.peer];
       if (to === undefined) {
@@ -240,8 +259,8 @@ export class PeerLoop<A> {
         if (this.challenged.size >= 4 * this.home.length) this.challenged.delete(this.challenged.keys().next().value!);
         this.challenged.set(action.token, { peer: action.peer, to, strict: action.to === "source" });
       }
-      if (action.held) {
-        this.held[action.peer] = { bytes, from };
+      if (action.held && bytes !== undefined && from !== undefined) {
+        this.hold(action.peer, bytes, from);
         this.onUntrustedAddress?.(action.peer, from);
       }
       this.outQueue.push({ to, bytes: action.bytes });
@@ -250,15 +269,29 @@ export class PeerLoop<A> {
     }
     const challenge = this.challenged.get(action.token);
     this.challenged.delete(action.token);
+    if (from === undefined) return;
     // A challenge sent to the source must be answered from there; one sent
     // to the hosts-file address proves that whoever answers receives the
     // peer's traffic, wherever the answer comes from.
     if (challenge === undefined || (challenge.strict && !this.transport.sameAddress(challenge.to, from))) return;
     this.setAddress(action.peer, from, "validated");
     this.peer.handlePathChange(now, action.peer);
-    const held = this.held[action.peer];
-    this.held[action.peer] = undefined;
-    if (held !== undefined && this.transport.sameAddress(held.from, from)) this.handleDatagram(held.bytes, held.from);
+    this.releaseHeld(action.peer, from);
+  }
+
+  private hold(peer: number, bytes: Uint8Array, from: A): void {
+    const held = this.held[peer];
+    if (held === undefined) return;
+    if (held.length >= HELD_PER_PEER_MAX) held.shift();
+    held.push({ bytes, from });
+  }
+
+  /** Hands in again, in order, the held datagrams of `peer` that came from `from`; forgets the rest. */
+  private releaseHeld(peer: number, from: A): void {
+    const held = this.held[peer];
+    if (held === undefined || held.length === 0) return;
+    this.held[peer] = [];
+    for (const h of held) if (this.transport.sameAddress(h.from, from)) this.handleDatagram(h.bytes, h.from);
   }
 
   private hintUnauthenticated(now: number, from: A, claimedPeer: number, detail: string): void {
@@ -349,7 +382,9 @@ export class PeerLoop<A> {
       this.timerCancel = undefined;
       this.timerAt = undefined;
       if (this.closed) return;
-      this.peer.handleTimeout(this.scheduler.now());
+      const now = this.scheduler.now();
+      this.peer.handleTimeout(now);
+      for (const action of this.peer.takePathActions()) this.onPathAction(now, action, undefined, undefined);
       this.flush();
     });
   }

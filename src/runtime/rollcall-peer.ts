@@ -21,7 +21,8 @@ import type { MembershipStats, MemberView } from "../membership/membership.ts";
 import type { PeerStats } from "../peer/peer.ts";
 import type { SessionConfig } from "../reliability/config.ts";
 import type { SendResult, SessionStats } from "../reliability/session.ts";
-import { Keyring, loadKeyFile } from "../security/keyring.ts";
+import type * as KeyringModule from "../security/keyring.ts";
+import type { Keyring } from "../security/keyring.ts";
 import { type ChaosStats, ChaosTransport } from "./chaos.ts";
 import { faultsActive, type LinkFaults, parseChaos } from "./faults.ts";
 import { type LoopEvent, type LoopStats, type LoopTraceRecord, PeerLoop } from "./loop.ts";
@@ -133,9 +134,9 @@ export async function startPeer(options: StartOptions): Promise<RollcallPeer> {
   const self = findSelf(hosts, options.name);
   if (options.keyFile !== undefined && options.keyring !== undefined)
     throw new InputError("startPeer: give keyFile or keyring, not both");
-  if (options.keyring !== undefined && !(options.keyring instanceof Keyring))
+  if (options.keyring !== undefined && !(options.keyring instanceof keyringModule().Keyring))
     throw new InputError("startPeer: keyring must be a Keyring (new Keyring([key, ...]) with 32-byte keys)");
-  const keyring = options.keyFile === undefined ? options.keyring : loadKeyFile(options.keyFile);
+  const keyring = options.keyFile === undefined ? options.keyring : keyringModule().loadKeyFile(options.keyFile);
   const chaos = typeof options.chaos === "string" ? parseChaos(options.chaos) : options.chaos;
   const eventsMax = options.eventsMax ?? EVENTS_MAX_DEFAULT;
   if (!Number.isInteger(eventsMax) || eventsMax < 16)
@@ -143,6 +144,11 @@ export async function startPeer(options: StartOptions): Promise<RollcallPeer> {
   const hostname = options.bind ?? (self.kind === "name" ? "0.0.0.0" : self.host);
   const udp = await UdpTransport.bind(hostname, self.port);
   return new RollcallPeer(hosts, self.id, udp, chaos, { ...options, keyring }, eventsMax);
+}
+
+/** Key mode's code, loaded only when a key is given: node:crypto costs a process about 6 ms to load. */
+function keyringModule(): typeof KeyringModule {
+  return require("../security/keyring.ts") as typeof KeyringModule;
 }
 
 function isHostsList(h: readonly string[] | HostsList): h is HostsList {

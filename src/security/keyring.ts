@@ -12,18 +12,22 @@
 import { createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, type KeyObject } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { InputError } from "../errors.ts";
+import {
+  KEY_ID_BYTES,
+  PACKET_NUMBER_MAX,
+  PROCESS_SALT_BYTES,
+  readPacketNumber,
+  readUint32,
+  SEAL_BYTES,
+  TAG_BYTES,
+  writePacketNumber,
+  writeUint32,
+} from "./seal-format.ts";
 
 /** Bytes of a key: AES-256. */
 export const KEY_BYTES = 32;
 /** Keys one file may hold; a rotation needs two or three. */
 export const KEYS_MAX = 16;
-/** Bytes the seal adds to a frame's payload: key id, process salt, packet number, tag. */
-export const SEAL_BYTES = 36;
-export const KEY_ID_BYTES = 4;
-export const PROCESS_SALT_BYTES = 8;
-export const TAG_BYTES = 16;
-/** Packet numbers stay below 2^53 so that every implementation can hold one in a double. */
-export const PACKET_NUMBER_MAX = Number.MAX_SAFE_INTEGER;
 /**
  * Frame keys kept for processes that authenticated. Bounded: at the limit
  * the cache is emptied and keys are derived again (about 1 µs each).
@@ -207,27 +211,6 @@ function nonceOf(packetNumber: number): Uint8Array {
   const nonce = new Uint8Array(12);
   writePacketNumber(nonce, 4, packetNumber);
   return nonce;
-}
-
-/** Reads the 8-byte big-endian packet number; exact below 2^53. */
-export function readPacketNumber(b: Uint8Array, at: number): number {
-  return readUint32(b, at) * 0x1_0000_0000 + readUint32(b, at + 4);
-}
-
-function writePacketNumber(b: Uint8Array, at: number, n: number): void {
-  writeUint32(b, at, Math.floor(n / 0x1_0000_0000));
-  writeUint32(b, at + 4, n >>> 0);
-}
-
-function readUint32(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-}
-
-function writeUint32(b: Uint8Array, at: number, v: number): void {
-  b[at] = v >>> 24;
-  b[at + 1] = v >>> 16;
-  b[at + 2] = v >>> 8;
-  b[at + 3] = v;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]{43}=$/;

@@ -9,16 +9,15 @@
  * error on the local side.
  */
 import type { Ack, Bundle, Probe } from "../gen/rollcall/v1/rollcall_pb.ts";
+import type { FrameSealer, Keyring } from "../security/keyring.ts";
 import {
-  type FrameSealer,
   KEY_ID_BYTES,
-  type Keyring,
   PACKET_NUMBER_MAX,
   PROCESS_SALT_BYTES,
   readPacketNumber,
   SEAL_BYTES,
   TAG_BYTES,
-} from "../security/keyring.ts";
+} from "../security/seal-format.ts";
 import { bundleBytes, writeBundle } from "./bundle.ts";
 import { decodeAckFast, decodeBundleFast, decodeProbeFast, encodeProbe, pb } from "./messages.ts";
 
@@ -104,8 +103,9 @@ export type Frame = DataFrame | AckFrame | ProbeFrame | PathFrame;
 /** What the seal of an authenticated frame said about its sender. */
 export interface SealInfo {
   keyId: number;
-  /** 8 random bytes of the sending process. */
-  salt: Uint8Array;
+  /** The sending process's 8 random bytes, as two big-endian uint32s (compared per frame, so not as bytes). */
+  saltHi: number;
+  saltLo: number;
   packetNumber: number;
 }
 
@@ -381,7 +381,8 @@ export function decodeFrame(bytes: Uint8Array, keyring?: Keyring): DecodeResult 
       return fail("invalid-field", `packet number ${packetNumber} outside 1..2^53-1`);
     seal = {
       keyId: get32(bytes, HEADER_BYTES),
-      salt: bytes.slice(HEADER_BYTES + KEY_ID_BYTES, HEADER_BYTES + KEY_ID_BYTES + PROCESS_SALT_BYTES),
+      saltHi: get32(bytes, HEADER_BYTES + KEY_ID_BYTES),
+      saltLo: get32(bytes, HEADER_BYTES + KEY_ID_BYTES + 4),
       packetNumber,
     };
   }

@@ -130,31 +130,6 @@ describe("bad input is dropped, counted by reason, and changes nothing", () => {
     expect(peer.peersUp).toEqual([]);
   });
 
-  test("a peer counts as up only once a frame shows it received mine (carries my epoch)", () => {
-    const peer = new Peer(0, { selfId: 1, epoch: 101, names: ["a", "b"], hostsDigest: digest });
-    // A DATA frame that does not know my epoch yet: taken by the session, but no two-way contact.
-    const first = encodeFrameBytes(
-      {
-        type: FrameType.Data,
-        flags: 0,
-        senderId: 2,
-        receiverId: 1,
-        senderEpoch: 102,
-        receiverEpoch: 0,
-        seq: 1,
-        ack: 0,
-        sack: 0,
-      },
-      Uint8Array.of(0x0a, 0x02, 0x12, 0x00),
-    );
-    expect(peer.handleDatagram(1, first)).toBe(2);
-    expect(peer.peersUp).toEqual([]);
-    expect(peer.ready).toBe(false);
-    expect(peer.handleDatagram(2, frame({ receiverEpoch: 101 }))).toBe(2);
-    expect(peer.peersUp).toEqual([2]);
-    expect(peer.ready).toBe(true);
-  });
-
   test("an ack for frames never sent is a violation and does not count as progress", () => {
     const peer = new Peer(0, { selfId: 1, epoch: 101, names, hostsDigest: digest });
     peer.handleDatagram(1, frame({ ack: 500 }));
