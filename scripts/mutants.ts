@@ -90,8 +90,8 @@ const MUTANTS: Mutant[] = [
     id: "decode-throws-on-large",
     bug: "decodeFrame throws on datagrams over 200 bytes instead of returning a reason",
     file: "src/wire/frame.ts",
-    from: "export function decodeFrame(bytes: Uint8Array): DecodeResult {\n",
-    to: 'export function decodeFrame(bytes: Uint8Array): DecodeResult {\n  if (bytes.length > 200) throw new Error("mutant");\n',
+    from: "export function decodeFrame(bytes: Uint8Array, keyring?: Keyring): DecodeResult {\n",
+    to: 'export function decodeFrame(bytes: Uint8Array, keyring?: Keyring): DecodeResult {\n  if (bytes.length > 200) throw new Error("mutant");\n',
     tests: ["test/wire/fuzz.test.ts"],
   },
   {
@@ -106,8 +106,8 @@ const MUTANTS: Mutant[] = [
     id: "protobuf-loaded-eagerly",
     bug: "every ACK frame loads protobuf-es (~20 ms of start-up CPU the hand-written codecs exist to avoid)",
     file: "src/wire/frame.ts",
-    from: "payloadLength === 0 ? ACK :",
-    to: "pb() !== undefined && payloadLength === 0 ? ACK :",
+    from: "bodyLength === 0 ? ACK :",
+    to: "pb() !== undefined && bodyLength === 0 ? ACK :",
     tests: ["test/wire/lazy.test.ts"],
   },
   {
