@@ -209,6 +209,22 @@ const MUTANTS: Mutant[] = [
     swarm: [...SWARM_WITH_ADVERSARY, "--key"],
   },
   {
+    id: "replay-floor-ignored",
+    bug: "in key mode a frame sent before the peer heard of my new process is read: a spoofer replays an old message to my restarted process",
+    file: "src/peer/peer.ts",
+    from: "(frame.receiverEpoch !== this.epoch && frame.seal.packetNumber < known.floor)",
+    to: "(frame.receiverEpoch !== this.epoch && frame.seal.packetNumber < 0)",
+    tests: ["test/security/onpath.test.ts"],
+  },
+  {
+    id: "validated-address-kept",
+    bug: "a peer sent to a validated address stays there when it stops answering: an on-path relay's address outlives the relay",
+    file: "src/runtime/loop.ts",
+    from: '        if (e.type === "peerSuspect" || e.type === "peerUnresponsive") this.revertToHome(e.peer);\n',
+    to: "",
+    tests: ["test/security/onpath.test.ts"],
+  },
+  {
     id: "new-process-believed",
     bug: "in key mode a new process is believed without answering a challenge: an old process's replayed frame is a restart",
     file: "src/peer/peer.ts",

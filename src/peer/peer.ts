@@ -95,6 +95,12 @@ export type PathAction =
       to: "source" | "home";
       /** For a challenge: its token, to tie the answer to where the challenge went. */
       token?: string;
+      /**
+       * For a challenge: the answer counts only from the address it went to.
+       * Not so for a plain-mode challenge to the hosts-file address, whose
+       * answer proves its sender receives the peer's traffic wherever it sends from.
+       */
+      strict?: boolean;
       /** The datagram being handled was dropped pending this challenge; the driver may hold it and hand it in again once validated. */
       held: boolean;
     }
@@ -190,6 +196,12 @@ interface KnownProcess {
   saltHi: number;
   saltLo: number;
   replay: ReplayWindow;
+  /**
+   * Packet number of its answer to my challenge. A frame numbered below it
+   * that does not carry my epoch was sent before that process heard of mine:
+   * possibly to an earlier process of mine, so possibly a replay.
+   */
+  floor: number;
 }
 
 /** True when a sealed frame comes from this process. */
@@ -261,6 +273,8 @@ export class Peer {
   private readonly processes: (KnownProcess | undefined)[];
   private readonly challenges: Challenge[][];
   private readonly lastChallengeAt: number[];
+  /** When each peer's session was last re-sent after answering its challenge. */
+  private readonly lastResentAt: number[];
   private responseCredit = RESPONSES_PER_SECOND;
   private responseCreditAt = 0;
   private readonly pathActions: PathAction[] = [];
@@ -301,6 +315,7 @@ export class Peer {
     this.processes = new Array(names.length + 1).fill(undefined);
     this.challenges = Array.from({ length: names.length + 1 }, () => []);
     this.lastChallengeAt = new Array(names.length + 1).fill(Number.NEGATIVE_INFINITY);
+    this.lastResentAt = new Array(names.length + 1).fill(Number.NEGATIVE_INFINITY);
     this.responseCreditAt = now;
     this.eventsMax = options.eventsMax ?? DEFAULT_EVENTS_MAX;
     this.trace = options.trace;
@@ -320,7 +335,7 @@ export class Peer {
       // Key mode reads no frame of a process before it answers a challenge:
       // ask every peer at once, beside the Alive, rather than when its first
       // frame arrives. Bootstrap then takes two one-way trips, not four.
-      if (this.keyring !== undefined) this.challenge(now, id, 0, false, "home");
+      if (this.keyring !== undefined) this.challenge(now, id, 0, false, false, "home");
     }
     this.checkReady();
   }
@@ -503,18 +518,26 @@ export class Peer {
     if (frame.seal !== undefined) {
       known = this.processes[peer];
       if (!isProcess(known, frame.senderEpoch, frame.seal)) {
+        // A process the session saw replaced is gone: challenging it would only answer a replayer.
+        if (this.sessions[peer]!.isRetired(frame.senderEpoch)) {
+          this.drop(peer, "stale-epoch", `epoch ${frame.senderEpoch} was replaced by a newer process`);
+          return false;
+        }
         this.drop(peer, "unvalidated-process", `epoch ${frame.senderEpoch} has not answered a challenge yet`);
-        this.challenge(now, peer, frame.senderEpoch, true);
+        this.challenge(now, peer, frame.senderEpoch, true, trusted);
         return false;
       }
-      if (known.replay.isReplay(frame.seal.packetNumber)) {
+      if (
+        known.replay.isReplay(frame.seal.packetNumber) ||
+        (frame.receiverEpoch !== this.epoch && frame.seal.packetNumber < known.floor)
+      ) {
         this.drop(peer, "replayed", `packet number ${frame.seal.packetNumber} seen before or too old`);
         return false;
       }
     }
     if (!trusted) {
       this.drop(peer, "unvalidated-address", "not the address I know for this peer");
-      this.challenge(now, peer, frame.senderEpoch, true);
+      this.challenge(now, peer, frame.senderEpoch, true, false);
       return false;
     }
     if (known !== undefined) known.replay.record(frame.seal!.packetNumber);
@@ -527,10 +550,15 @@ export class Peer {
    * that address, can answer); without, to the peer's hosts-file address, so
    * the answer proves its sender receives what is sent to the peer.
    */
-  private challenge(now: number, peer: number, epoch: number, held: boolean, to?: "home"): void {
+  private challenge(now: number, peer: number, epoch: number, held: boolean, retry: boolean, to?: "home"): void {
     if (now - this.lastChallengeAt[peer]! < CHALLENGE_INTERVAL_MS) {
       // A challenge is on its way: keep the datagram for when it is answered.
       if (held) this.pathActions.push({ kind: "hold", peer });
+      return;
+    }
+    // Challenges share the answers' budget: together they bound what datagrams from strangers make me send.
+    if (!this.takePathCredit(now)) {
+      this.drop(peer, "challenge-rate-limited", `more than ${RESPONSES_PER_SECOND} path datagrams a second`);
       return;
     }
     this.lastChallengeAt[peer] = now;
@@ -546,11 +574,15 @@ export class Peer {
     // The challenges sent at start are not retried: a peer that is not up
     // yet would only be sent them in vain, and once up its Alive (or its own
     // challenge) draws a challenge that is.
-    const retryAt = to === "home" ? undefined : now + CHALLENGE_RETRY_MS;
+    // Nor are challenges to an address not known for the peer: the datagram
+    // that drew one may have a forged source, which must not earn a victim
+    // more than one datagram.
+    const retryAt = to === "home" || !retry ? undefined : now + CHALLENGE_RETRY_MS;
     pending.push({ token, epoch, issuedAt: now, bytes, retries: 0, retryAt });
     this.armPathTimer();
     const where = to ?? (this.keyring !== undefined || this.allowNat ? "source" : "home");
-    this.pathActions.push({ kind: "send", peer, bytes, to: where, token, held });
+    const strict = this.keyring !== undefined || where === "source";
+    this.pathActions.push({ kind: "send", peer, bytes, to: where, token, held, strict });
   }
 
   /**
@@ -573,16 +605,10 @@ export class Peer {
       this.drop(peer, "stale-receiver-epoch", `challenge for epoch ${frame.receiverEpoch}, mine is ${this.epoch}`);
       return undefined;
     }
-    this.responseCredit = Math.min(
-      RESPONSES_PER_SECOND,
-      this.responseCredit + ((now - this.responseCreditAt) * RESPONSES_PER_SECOND) / 1000,
-    );
-    this.responseCreditAt = now;
-    if (this.responseCredit < 1) {
-      this.drop(peer, "challenge-rate-limited", `more than ${RESPONSES_PER_SECOND} challenges a second`);
+    if (!this.takePathCredit(now)) {
+      this.drop(peer, "challenge-rate-limited", `more than ${RESPONSES_PER_SECOND} path datagrams a second`);
       return undefined;
     }
-    this.responseCredit--;
     const header = {
       type: FrameType.PathResponse,
       flags: 0,
@@ -593,12 +619,20 @@ export class Peer {
     };
     const { bytes } = this.transmit(peer, header, frame.payload, false);
     this.pathActions.push({ kind: "send", peer, bytes, to: "source", held: false });
-    // In key mode a challenger I have not validated is usually a new process: challenge it back at once.
-    if (frame.seal !== undefined) {
+    if (frame.seal !== undefined && trusted) {
+      // In key mode a challenger I have not validated is usually a new process: challenge it back at once.
       const pending = this.challenges[peer]!;
       const recent = pending.length > 0 && now - pending[pending.length - 1]!.issuedAt < CHALLENGE_RETRY_MS;
       if (!recent && !isProcess(this.processes[peer], frame.senderEpoch, frame.seal))
-        this.challenge(now, peer, frame.senderEpoch, false);
+        this.challenge(now, peer, frame.senderEpoch, false, true);
+      // What I sent that process before this answer may be refused as
+      // possibly replayed (it does not carry its epoch): send it again, after
+      // the answer, at most every 100 ms.
+      if (now - this.lastResentAt[peer]! >= CHALLENGE_RETRY_MS) {
+        this.lastResentAt[peer] = now;
+        this.sessions[peer]!.retransmitNow();
+        this.afterInput(now, peer);
+      }
     }
     return undefined;
   }
@@ -630,7 +664,7 @@ export class Peer {
         const replay = new ReplayWindow();
         replay.record(frame.seal.packetNumber);
         const { saltHi, saltLo } = frame.seal;
-        this.processes[peer] = { epoch: frame.senderEpoch, saltHi, saltLo, replay };
+        this.processes[peer] = { epoch: frame.senderEpoch, saltHi, saltLo, replay, floor: frame.seal.packetNumber };
       } else if (!known.replay.isReplay(frame.seal.packetNumber)) known.replay.record(frame.seal.packetNumber);
     }
     this.pathActions.push({ kind: "validated", peer, token });
@@ -639,6 +673,18 @@ export class Peer {
     // read, a round trip before its Alive is.
     this.markHeard(peer, frame.senderEpoch);
     return undefined;
+  }
+
+  /** Takes one path datagram (challenge or answer) from the shared budget; false when it is spent. */
+  private takePathCredit(now: number): boolean {
+    this.responseCredit = Math.min(
+      RESPONSES_PER_SECOND,
+      this.responseCredit + ((now - this.responseCreditAt) * RESPONSES_PER_SECOND) / 1000,
+    );
+    this.responseCreditAt = now;
+    if (this.responseCredit < 1) return false;
+    this.responseCredit--;
+    return true;
   }
 
   /** Counts a peer up (towards READY) on the first datagram read from it. */

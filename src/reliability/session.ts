@@ -292,6 +292,11 @@ export class Session {
    * it now and start the backoff over, instead of waiting for a timer that may
    * have backed off to `rtoMsMax`.
    */
+  /** True for an epoch of the peer this session has seen replaced by a newer one (the last 16). */
+  isRetired(epoch: number): boolean {
+    return this.retiredEpochs.includes(epoch);
+  }
+
   retransmitNow(): void {
     this.backoffShift = 0;
     for (const frame of this.inflight.values()) if (!frame.lost) this.markLost(frame);

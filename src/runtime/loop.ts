@@ -70,6 +70,8 @@ export interface LoopStats {
 /** Addresses remembered for the unauthenticated hint; at the limit the memory is cleared (the hint repeats). */
 const HINTED_ADDRESSES_MAX = 256;
 const HINT_INTERVAL_MS = 10_000;
+/** Unauthenticated hints per HINT_INTERVAL_MS, all addresses together; beyond it they are not reported (the drops are still counted). */
+const HINTS_MAX = 16;
 /** Datagrams held per peer while its address or process is validated (about a round trip's worth at bootstrap). */
 const HELD_PER_PEER_MAX = 8;
 
@@ -92,6 +94,8 @@ export class PeerLoop<A> {
    */
   private readonly held: { bytes: Uint8Array; from: A }[][];
   private readonly hinted = new Map<string, number>();
+  private hintWindowStart = Number.NEGATIVE_INFINITY;
+  private hintsInWindow = 0;
   private readonly onEvent: LoopOptions<A>["onEvent"];
   private readonly onTrace: LoopOptions<A>["onTrace"];
   private readonly onUntrustedAddress: LoopOptions<A>["onUntrustedAddress"];
@@ -217,8 +221,19 @@ export class PeerLoop<A> {
     // The sender id a frame claims sits at bytes 8-9; a frame too short to have one is dropped by the peer anyway.
     const claimed = bytes.length >= 10 ? (bytes[8]! << 8) | bytes[9]! : 0;
     this.receivingFrom = from;
-    this.peer.handleDatagram(now, bytes, this.isTrusted(claimed, from));
+    const accepted = this.peer.handleDatagram(now, bytes, this.isTrusted(claimed, from));
     this.receivingFrom = undefined;
+    // A frame read from the peer's hosts-file address while it is sent to
+    // elsewhere: back home (RFC 9000 §9.3). A validated address is kept only
+    // while home is silent, so one taken over by an on-path relay is left as
+    // soon as the peer's own frames arrive again.
+    if (accepted !== undefined) {
+      const home = this.home[accepted];
+      const current = this.addresses[accepted];
+      if (home !== undefined && current !== undefined && !this.transport.sameAddress(home, current)) {
+        if (this.transport.sameAddress(home, from)) this.setAddress(accepted, home, "validated");
+      }
+    }
     const note = this.peer.takeUnauthenticated();
     if (note !== undefined) this.hintUnauthenticated(now, from, note.claimedId, note.detail);
     for (const action of this.peer.takePathActions()) this.onPathAction(now, action, bytes, from);
@@ -257,7 +272,7 @@ export class PeerLoop<A> {
       if (action.token !== undefined) {
         // Each peer keeps at most a few tokens; entries it has forgotten are pruned here by count.
         if (this.challenged.size >= 4 * this.home.length) this.challenged.delete(this.challenged.keys().next().value!);
-        this.challenged.set(action.token, { peer: action.peer, to, strict: action.to === "source" });
+        this.challenged.set(action.token, { peer: action.peer, to, strict: action.strict === true });
       }
       if (action.held && bytes !== undefined && from !== undefined) {
         this.hold(action.peer, bytes, from);
@@ -279,6 +294,19 @@ export class PeerLoop<A> {
     this.releaseHeld(action.peer, from);
   }
 
+  /**
+   * A peer sent to a validated address stopped answering: go back to its
+   * hosts-file address (RFC 9000 §9.3.2). An address an on-path relay had
+   * validated for itself is thus dropped once the relay stops.
+   */
+  private revertToHome(peer: number): void {
+    const home = this.home[peer];
+    const current = this.addresses[peer];
+    if (home === undefined || current === undefined || this.transport.sameAddress(home, current)) return;
+    this.setAddress(peer, home, "validated");
+    this.peer.handlePathChange(this.scheduler.now(), peer);
+  }
+
   private hold(peer: number, bytes: Uint8Array, from: A): void {
     const held = this.held[peer];
     if (held === undefined) return;
@@ -298,6 +326,13 @@ export class PeerLoop<A> {
     const address = this.transport.formatAddress(from);
     const last = this.hinted.get(address);
     if (last !== undefined && now - last < HINT_INTERVAL_MS) return;
+    // At most HINTS_MAX per interval in all: a flood from many ports must not flood the log.
+    if (now - this.hintWindowStart >= HINT_INTERVAL_MS) {
+      this.hintWindowStart = now;
+      this.hintsInWindow = 0;
+    }
+    if (this.hintsInWindow >= HINTS_MAX) return;
+    this.hintsInWindow++;
     if (this.hinted.size >= HINTED_ADDRESSES_MAX) this.hinted.clear();
     this.hinted.set(address, now);
     this.onEvent({ type: "unauthenticated", address, claimedPeer, hint: unauthenticatedHint(detail) });
@@ -341,6 +376,7 @@ export class PeerLoop<A> {
     }
     if (!this.eventsPaused) {
       for (let e = this.peer.pollEvent(); e !== undefined; e = this.peer.pollEvent()) {
+        if (e.type === "peerSuspect" || e.type === "peerUnresponsive") this.revertToHome(e.peer);
         if (this.onEvent(e) === false) {
           this.eventsPaused = true;
           break;

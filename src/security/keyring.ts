@@ -113,6 +113,11 @@ export class Keyring {
     return this.toString();
   }
 
+  /** console.log and Bun.inspect show the key ids, never the keys. */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
+  }
+
   /** A sealer for one process of mine. */
   sealer(senderId: number, senderEpoch: number, salt: Uint8Array, firstPacketNumber = 1): FrameSealer {
     const primary = this.primary;

@@ -15,7 +15,14 @@ test("a key file: comments and blank lines ignored, the first key seals, every k
   expect(ring.keyIds.length).toBe(2);
   expect(ring.primary.id).toBe(ring.keys[0]!.id);
   // No secret in its printed forms.
-  for (const text of [String(ring), JSON.stringify({ ring }), ring.keyIds.join()]) {
+  for (const text of [
+    String(ring),
+    JSON.stringify({ ring }),
+    ring.keyIds.join(),
+    Bun.inspect(ring),
+    Bun.inspect({ ring }),
+  ]) {
+    expect(text).not.toContain("Uint8Array");
     expect(text).not.toContain(KEY);
     expect(text).not.toContain(KEY.slice(0, 12));
   }
