@@ -273,8 +273,8 @@ export class Peer {
   private readonly processes: (KnownProcess | undefined)[];
   private readonly challenges: Challenge[][];
   private readonly lastChallengeAt: number[];
-  /** When each peer's session was last re-sent after answering its challenge. */
-  private readonly lastResentAt: number[];
+  /** The process of each peer whose challenge last made me re-send its session (once per process). */
+  private readonly resentFor: number[];
   private responseCredit = RESPONSES_PER_SECOND;
   private responseCreditAt = 0;
   private readonly pathActions: PathAction[] = [];
@@ -315,7 +315,7 @@ export class Peer {
     this.processes = new Array(names.length + 1).fill(undefined);
     this.challenges = Array.from({ length: names.length + 1 }, () => []);
     this.lastChallengeAt = new Array(names.length + 1).fill(Number.NEGATIVE_INFINITY);
-    this.lastResentAt = new Array(names.length + 1).fill(Number.NEGATIVE_INFINITY);
+    this.resentFor = new Array(names.length + 1).fill(0);
     this.responseCreditAt = now;
     this.eventsMax = options.eventsMax ?? DEFAULT_EVENTS_MAX;
     this.trace = options.trace;
@@ -627,10 +627,11 @@ export class Peer {
         this.challenge(now, peer, frame.senderEpoch, false, true);
       // What I sent that process before this answer may be refused as
       // possibly replayed (it does not carry its epoch): send it again, after
-      // the answer, at most every 100 ms.
-      if (now - this.lastResentAt[peer]! >= CHALLENGE_RETRY_MS) {
-        this.lastResentAt[peer] = now;
-        this.sessions[peer]!.retransmitNow();
+      // the answer, once per process of the challenger.
+      const session = this.sessions[peer]!;
+      if (session.remoteEpoch !== frame.senderEpoch && this.resentFor[peer] !== frame.senderEpoch) {
+        this.resentFor[peer] = frame.senderEpoch;
+        session.retransmitNow();
         this.afterInput(now, peer);
       }
     }
