@@ -12,6 +12,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type Bundle, BundleSchema, EnvelopeSchema } from "../src/gen/rollcall/v1/rollcall_pb.ts";
 import { decodeFrame, encodeFrame, type Frame, FrameFlag, FrameType } from "../src/wire/frame.ts";
+import { measure } from "./lib/measure.ts";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);
@@ -49,20 +50,6 @@ const cases: { name: string; bundle: Bundle }[] = [
 ];
 
 let sink = 0;
-/** ns per operation of `op`, running it in batches for about `ms` milliseconds. */
-function measure(op: () => void, ms: number): number {
-  for (let i = 0; i < 200; i++) op(); // warm up
-  let iterations = 0;
-  const start = Bun.nanoseconds();
-  const deadline = start + ms * 1e6;
-  let now = start;
-  while (now < deadline) {
-    for (let i = 0; i < 256; i++) op();
-    iterations += 256;
-    now = Bun.nanoseconds();
-  }
-  return (now - start) / iterations;
-}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

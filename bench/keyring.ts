@@ -16,6 +16,7 @@ import { encodeAppDataEnvelope } from "../src/peer/envelope.ts";
 import { deriveFrameKey, FrameSealer, Keyring } from "../src/security/keyring.ts";
 import { SEAL_BYTES, TAG_BYTES } from "../src/security/seal-format.ts";
 import { decodeFrame, encodeFrame, encodeFrameBytes, type Frame, FrameType, HEADER_BYTES } from "../src/wire/frame.ts";
+import { measure } from "./lib/measure.ts";
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);
@@ -25,20 +26,6 @@ const rounds = arg("--rounds", 9);
 const msPerRun = arg("--ms", 150);
 
 let sink = 0;
-/** ns per operation of `op`, in batches for about `ms` milliseconds. */
-function measure(op: () => void, ms: number): number {
-  for (let i = 0; i < 200; i++) op();
-  let iterations = 0;
-  const start = Bun.nanoseconds();
-  const deadline = start + ms * 1e6;
-  let now = start;
-  while (now < deadline) {
-    for (let i = 0; i < 256; i++) op();
-    iterations += 256;
-    now = Bun.nanoseconds();
-  }
-  return (now - start) / iterations;
-}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 const secret = crypto.getRandomValues(new Uint8Array(32));

@@ -228,8 +228,8 @@ const MUTANTS: Mutant[] = [
     id: "new-process-believed",
     bug: "in key mode a new process is believed without answering a challenge: an old process's replayed frame is a restart",
     file: "src/peer/peer.ts",
-    from: '      if (!isProcess(known, frame.senderEpoch, frame.seal)) {\n        this.drop(peer, "unvalidated-process"',
-    to: '      if (!isProcess(known, frame.senderEpoch, frame.seal)) {\n        const { saltHi, saltLo } = frame.seal;\n        known = { epoch: frame.senderEpoch, saltHi, saltLo, replay: new ReplayWindow() };\n        this.processes[peer] = known;\n      }\n      if (known === undefined) {\n        this.drop(peer, "unvalidated-process"',
+    from: "has not answered a challenge yet`);\n        this.challenge(now, peer, frame.senderEpoch, true, trusted);\n        return false;\n",
+    to: "has not answered a challenge yet`);\n        const { saltHi, saltLo } = frame.seal;\n        known = { epoch: frame.senderEpoch, saltHi, saltLo, replay: new ReplayWindow(), floor: 0 };\n        this.processes[peer] = known;\n",
     tests: ["test/security"],
   },
 ];
