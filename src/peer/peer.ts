@@ -405,9 +405,13 @@ export class Peer {
     }
   }
 
-  /** After `close`: true once every goodbye (and everything queued before it) was acknowledged. */
+  /**
+   * After `close`: true once every goodbye (and everything queued before it)
+   * was acknowledged, or its peer said goodbye too (peers closing together
+   * stop acknowledging once they are done, and one leaving needs no goodbye).
+   */
   get goodbyesSettled(): boolean {
-    return this.closing && this.goodbyeTo.every((id) => this.sessions[id]!.idle);
+    return this.closing && this.goodbyeTo.every((id) => this.sessions[id]!.idle || this.left.has(id));
   }
 
   /** The driver learned a (new) address for a peer: re-send what is outstanding to it now. */
