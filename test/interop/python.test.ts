@@ -67,7 +67,8 @@ interopTest(
     for (const id of [1, 2, 3]) group.start(id, ["--chaos", "loss=0.2", "--log-level", "info"]);
     for (const id of [4, 5]) startPython(group, id);
     await group.waitReady(group.procs, 30_000);
-    // Long enough for dozens of probes of each Python peer (5 per second per TypeScript peer).
+    // Long enough for about 20 probes from each TypeScript peer (5 a second), some to each Python peer;
+    // more than 10 allows for a loaded CI machine.
     await Bun.sleep(4000);
     const g = group;
     await g.stop();
@@ -86,7 +87,7 @@ interopTest(
       const stop = Group.records(p).find((r) => r.event === "stop")!;
       expect(stop.drops).toEqual({});
       // The Python peers answer probes (and relay them), so the failure detector sees them alive.
-      expect(stop.probesSent as number).toBeGreaterThan(20);
+      expect(stop.probesSent as number).toBeGreaterThan(10);
       expect(Group.records(p).filter((r) => r.event === "peer-failed")).toEqual([]);
     }
     for (const p of g.procs.slice(3)) {
@@ -105,7 +106,8 @@ interopTest(
     for (const id of [1, 2, 3]) group.start(id, ["--key-file", keyFile, "--chaos", "loss=0.2", "--log-level", "info"]);
     for (const id of [4, 5]) startPython(group, id, ["--key-file", keyFile]);
     await group.waitReady(group.procs, 30_000);
-    // Long enough for dozens of probes of each Python peer (5 per second per TypeScript peer).
+    // Long enough for about 20 probes from each TypeScript peer (5 a second), some to each Python peer;
+    // more than 10 allows for a loaded CI machine.
     await Bun.sleep(4000);
     const g = group;
     await g.stop();
@@ -137,7 +139,7 @@ interopTest(
         name: p.name,
         unauthenticated: 0,
       });
-      expect(stop.probesSent as number).toBeGreaterThan(20);
+      expect(stop.probesSent as number).toBeGreaterThan(10);
       expect(Group.records(p).filter((r) => r.event === "peer-failed")).toEqual([]);
     }
     for (const p of g.procs.slice(3)) {
