@@ -10,8 +10,7 @@ import { InputError } from "../errors.ts";
 import { DEFAULT_PORT, findSelf, loadHosts } from "../hosts/hosts.ts";
 import { checkMembershipConfig, DEFAULT_MEMBERSHIP_CONFIG, type MembershipConfig } from "../membership/config.ts";
 import { faultsActive, parseChaos } from "../runtime/faults.ts";
-import { AGENT, type RollcallPeer, startPeer } from "../runtime/rollcall-peer.ts";
-import type * as KeyringModule from "../security/keyring.ts";
+import { AGENT, keyringModule, type RollcallPeer, startPeer } from "../runtime/rollcall-peer.ts";
 import { parseFlags } from "./args.ts";
 import { LOG_LEVELS, type LogFormat, Logger, type LogLevel } from "./log.ts";
 import { logEvent, logTrace, statsFields } from "./log-events.ts";
@@ -191,11 +190,7 @@ async function main(): Promise<void> {
     const hosts = await loadHosts(args.hosts, args.port);
     const self = findSelf(hosts, args.name);
     // Read before anything else starts, so that a bad key file is exit 2 with nothing sent.
-    // Loaded only with a key: node:crypto costs a process about 6 ms to load.
-    const keyring =
-      args.keyFile === undefined
-        ? undefined
-        : (require("../security/keyring.ts") as typeof KeyringModule).loadKeyFile(args.keyFile);
+    const keyring = args.keyFile === undefined ? undefined : keyringModule().loadKeyFile(args.keyFile);
     const logger = new Logger(args.logLevel, args.logFormat, self.id);
     log = logger;
     try {

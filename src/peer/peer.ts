@@ -177,6 +177,7 @@ export interface UnauthenticatedNote {
   detail: string;
 }
 
+const NO_PATH_ACTIONS: readonly PathAction[] = Object.freeze([]);
 /** Outstanding challenge tokens per peer; at the limit the oldest is forgotten (its answer is then ignored). */
 const TOKENS_PER_PEER_MAX = 4;
 /** A peer is challenged at most this often; its retransmissions trigger the next challenge if one is lost. */
@@ -275,9 +276,10 @@ export class Peer {
   private readonly lastChallengeAt: number[];
   /** The process of each peer whose challenge last made me re-send its session (once per process). */
   private readonly resentFor: number[];
-  private responseCredit = RESPONSES_PER_SECOND;
-  private responseCreditAt = 0;
-  private readonly pathActions: PathAction[] = [];
+  /** Token bucket shared by challenges and answers (RESPONSES_PER_SECOND). */
+  private pathCredit = RESPONSES_PER_SECOND;
+  private pathCreditAt = 0;
+  private pathActions: PathAction[] = [];
   private unauthenticated: UnauthenticatedNote | undefined;
 
   constructor(now: number, options: PeerOptions) {
@@ -316,7 +318,7 @@ export class Peer {
     this.challenges = Array.from({ length: names.length + 1 }, () => []);
     this.lastChallengeAt = new Array(names.length + 1).fill(Number.NEGATIVE_INFINITY);
     this.resentFor = new Array(names.length + 1).fill(0);
-    this.responseCreditAt = now;
+    this.pathCreditAt = now;
     this.eventsMax = options.eventsMax ?? DEFAULT_EVENTS_MAX;
     this.trace = options.trace;
     this.membership = new Membership(now, {
@@ -497,10 +499,15 @@ export class Peer {
     return peer;
   }
 
-  /** Path datagrams and validations produced by the last `handleDatagram`; the array is reused. */
-  takePathActions(): PathAction[] {
-    const actions = this.pathActions.slice();
-    this.pathActions.length = 0;
+  /**
+   * Path datagrams and validations produced since the last call (by
+   * `handleDatagram`, `handleTimeout` or the constructor). The driver asks
+   * after every datagram, so the common answer, none, allocates nothing.
+   */
+  takePathActions(): readonly PathAction[] {
+    if (this.pathActions.length === 0) return NO_PATH_ACTIONS;
+    const actions = this.pathActions;
+    this.pathActions = [];
     return actions;
   }
 
@@ -682,13 +689,13 @@ export class Peer {
 
   /** Takes one path datagram (challenge or answer) from the shared budget; false when it is spent. */
   private takePathCredit(now: number): boolean {
-    this.responseCredit = Math.min(
+    this.pathCredit = Math.min(
       RESPONSES_PER_SECOND,
-      this.responseCredit + ((now - this.responseCreditAt) * RESPONSES_PER_SECOND) / 1000,
+      this.pathCredit + ((now - this.pathCreditAt) * RESPONSES_PER_SECOND) / 1000,
     );
-    this.responseCreditAt = now;
-    if (this.responseCredit < 1) return false;
-    this.responseCredit--;
+    this.pathCreditAt = now;
+    if (this.pathCredit < 1) return false;
+    this.pathCredit--;
     return true;
   }
 

@@ -146,8 +146,11 @@ export async function startPeer(options: StartOptions): Promise<RollcallPeer> {
   return new RollcallPeer(hosts, self.id, udp, chaos, { ...options, keyring }, eventsMax);
 }
 
-/** Key mode's code, loaded only when a key is given: node:crypto costs a process about 6 ms to load. */
-function keyringModule(): typeof KeyringModule {
+/**
+ * Key mode's code, loaded only when a key is given: node:crypto costs a
+ * process about 6 ms to load. The CLI reads its key file through it too.
+ */
+export function keyringModule(): typeof KeyringModule {
   return require("../security/keyring.ts") as typeof KeyringModule;
 }
 
