@@ -36,6 +36,33 @@ function startPython(g: Group, id: number, extra: string[] = []): PeerProcess {
   return g.spawnCommand(id, name, [RUN, "peer.py", "-h", g.hostsFile, "--name", name, ...extra]);
 }
 
+/**
+ * 3 TypeScript peers (20% loss on their side) and 2 Python peers with the
+ * extra flags `flags` gives them, READY, then 4 s of probing: long enough for
+ * about 20 probes from each TypeScript peer (5 a second), some to each Python
+ * peer (more than 10 are asked for, allowing for a loaded CI machine). Stops
+ * the group and checks that every peer printed only READY and exited 0.
+ */
+async function runMixedGroup(flags: (g: Group) => { ts: string[]; py: string[] }): Promise<Group> {
+  group = new Group(5);
+  const { ts, py } = flags(group);
+  for (const id of [1, 2, 3]) group.start(id, [...ts, "--chaos", "loss=0.2", "--log-level", "info"]);
+  for (const id of [4, 5]) startPython(group, id, py);
+  await group.waitReady(group.procs, 30_000);
+  await Bun.sleep(4000);
+  const g = group;
+  await g.stop();
+  group = undefined;
+  for (const p of g.procs) {
+    expect({ name: p.name, stderr: p.stderr, code: p.proc.exitCode }).toEqual({
+      name: p.name,
+      stderr: "READY\n",
+      code: 0,
+    });
+  }
+  return g;
+}
+
 /** A key file with one fresh key (base64 of 32 random bytes), mode 600, in the group's temp dir. */
 function writeKeyFile(g: Group): string {
   const path = join(g.dir, "rollcall.key");
@@ -63,23 +90,7 @@ interopTest("the Python codec passes every golden vector and fuzz regression", a
 interopTest(
   "3 TypeScript + 2 Python peers, 20% loss on the TypeScript side: all READY, and the Python peers are never declared failed",
   async () => {
-    group = new Group(5);
-    for (const id of [1, 2, 3]) group.start(id, ["--chaos", "loss=0.2", "--log-level", "info"]);
-    for (const id of [4, 5]) startPython(group, id);
-    await group.waitReady(group.procs, 30_000);
-    // Long enough for about 20 probes from each TypeScript peer (5 a second), some to each Python peer;
-    // more than 10 allows for a loaded CI machine.
-    await Bun.sleep(4000);
-    const g = group;
-    await g.stop();
-    group = undefined;
-    for (const p of g.procs) {
-      expect({ name: p.name, stderr: p.stderr, code: p.proc.exitCode }).toEqual({
-        name: p.name,
-        stderr: "READY\n",
-        code: 0,
-      });
-    }
+    const g = await runMixedGroup(() => ({ ts: [], py: [] }));
     // The TypeScript peers counted the Python peers up, and nothing they sent was rejected.
     for (const p of g.procs.slice(0, 3)) {
       const ready = Group.records(p).find((r) => r.event === "ready")!;
@@ -101,24 +112,10 @@ interopTest(
 interopTest(
   "key mode: 3 TypeScript + 2 Python peers sharing a key file, 20% loss on the TypeScript side: all READY, every frame authenticates, and the Python peers are never declared failed",
   async () => {
-    group = new Group(5);
-    const keyFile = writeKeyFile(group);
-    for (const id of [1, 2, 3]) group.start(id, ["--key-file", keyFile, "--chaos", "loss=0.2", "--log-level", "info"]);
-    for (const id of [4, 5]) startPython(group, id, ["--key-file", keyFile]);
-    await group.waitReady(group.procs, 30_000);
-    // Long enough for about 20 probes from each TypeScript peer (5 a second), some to each Python peer;
-    // more than 10 allows for a loaded CI machine.
-    await Bun.sleep(4000);
-    const g = group;
-    await g.stop();
-    group = undefined;
-    for (const p of g.procs) {
-      expect({ name: p.name, stderr: p.stderr, code: p.proc.exitCode }).toEqual({
-        name: p.name,
-        stderr: "READY\n",
-        code: 0,
-      });
-    }
+    const g = await runMixedGroup((group) => {
+      const keyFile = writeKeyFile(group);
+      return { ts: ["--key-file", keyFile], py: ["--key-file", keyFile] };
+    });
     // Everyone ran sealed, and each TypeScript peer accepted each Python process only after it
     // answered that peer's PATH_CHALLENGE.
     for (const p of g.procs.slice(0, 3))
