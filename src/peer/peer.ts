@@ -559,7 +559,9 @@ export class Peer {
    * Sends a PATH_CHALLENGE for a peer's process: with a key or `allowNat`,
    * to the address the frame came from (only the holder of the key, or of
    * that address, can answer); without, to the peer's hosts-file address, so
-   * the answer proves its sender receives what is sent to the peer.
+   * the answer proves its sender receives what is sent to the peer. `to:
+   * "home"` sends it there in any mode (key mode's challenges at start, when
+   * no frame has come yet).
    */
   private challenge(now: number, peer: number, epoch: number, held: boolean, retry: boolean, to?: "home"): void {
     if (now - this.lastChallengeAt[peer]! < CHALLENGE_INTERVAL_MS) {
@@ -580,8 +582,7 @@ export class Peer {
     while (pending.length > 0 && now - pending[0]!.issuedAt > TOKEN_LIFETIME_MS) pending.shift();
     if (pending.length >= TOKENS_PER_PEER_MAX) pending.shift();
     this.stats.pathChallenges++;
-    const header = { type: FrameType.PathChallenge, flags: 0, receiverEpoch: epoch, seq: 0, ack: 0, sack: 0 };
-    const { bytes } = this.transmit(peer, header, tokenBytes, false);
+    const { bytes } = this.transmit(peer, outsideStream(FrameType.PathChallenge, epoch), tokenBytes, false);
     // The challenges sent at start are not retried: a peer that is not up
     // yet would only be sent them in vain, and once up its Alive (or its own
     // challenge) draws a challenge that is.
@@ -620,14 +621,7 @@ export class Peer {
       this.drop(peer, "challenge-rate-limited", `more than ${RESPONSES_PER_SECOND} path datagrams a second`);
       return undefined;
     }
-    const header = {
-      type: FrameType.PathResponse,
-      flags: 0,
-      receiverEpoch: frame.senderEpoch,
-      seq: 0,
-      ack: 0,
-      sack: 0,
-    };
+    const header = outsideStream(FrameType.PathResponse, frame.senderEpoch);
     const { bytes } = this.transmit(peer, header, frame.payload, false);
     this.pathActions.push({ kind: "send", peer, bytes, to: "source", held: false });
     if (frame.seal !== undefined && trusted) {
@@ -757,8 +751,7 @@ export class Peer {
     // Probes first: their timing is what they measure.
     const probe = this.membership.pollTransmit();
     if (probe !== undefined) {
-      const header = { type: FrameType.Probe, flags: 0, receiverEpoch: probe.toEpoch, seq: 0, ack: 0, sack: 0 };
-      return this.transmit(probe.to, header, probe.payload, false);
+      return this.transmit(probe.to, outsideStream(FrameType.Probe, probe.toEpoch), probe.payload, false);
     }
     for (const id of this.pending) {
       const session = this.sessions[id]!;
@@ -1006,6 +999,11 @@ export class Peer {
     this.membership.forget(peer);
     this.pushEvent({ type: "hostsMismatch", peer, name: this.nameOf(peer) });
   }
+}
+
+/** Header fields of a frame outside the reliable stream (PROBE, PATH_CHALLENGE, PATH_RESPONSE): seq 0, no Ack flag. */
+function outsideStream(type: FrameType, receiverEpoch: number) {
+  return { type, flags: 0, receiverEpoch, seq: 0, ack: 0, sack: 0 };
 }
 
 function toHex(bytes: Uint8Array): string {
