@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rollcall/v1/rollcall.proto.
  */
 export const file_rollcall_v1_rollcall: GenFile = /*@__PURE__*/
-  fileDesc("Chpyb2xsY2FsbC92MS9yb2xsY2FsbC5wcm90bxILcm9sbGNhbGwudjEiQwoGQnVuZGxlEhAKCG1lc3NhZ2VzGAEgAygMEicKCGZyYWdtZW50GAIgASgLMhUucm9sbGNhbGwudjEuRnJhZ21lbnQiPgoIRnJhZ21lbnQSFAoMdG90YWxfbGVuZ3RoGAEgASgNEg4KBm9mZnNldBgCIAEoDRIMCgRkYXRhGAMgASgMIgUKA0FjayKUAQoFUHJvYmUSJAoEa2luZBgBIAEoDjIWLnJvbGxjYWxsLnYxLlByb2JlS2luZBIQCghwcm9iZV9pZBgCIAEoDRIRCgl0YXJnZXRfaWQYAyABKA0SFAoMdGFyZ2V0X2Vwb2NoGAQgASgNEioKB3VwZGF0ZXMYBSADKAsyGS5yb2xsY2FsbC52MS5NZW1iZXJVcGRhdGUieQoMTWVtYmVyVXBkYXRlEgoKAmlkGAEgASgNEg0KBWVwb2NoGAIgASgNEhMKC2luY2FybmF0aW9uGAMgASgNEicKBXN0YXRlGAQgASgOMhgucm9sbGNhbGwudjEuTWVtYmVyU3RhdGUSEAoIcmVwb3J0ZXIYBSABKA0itgEKCEVudmVsb3BlEiMKBWFsaXZlGAEgASgLMhIucm9sbGNhbGwudjEuQWxpdmVIABIkCgRkYXRhGAIgASgLMhQucm9sbGNhbGwudjEuQXBwRGF0YUgAEicKB2dvb2RieWUYAyABKAsyFC5yb2xsY2FsbC52MS5Hb29kYnllSAASLgoLYWxpdmVfcmVwbHkYBCABKAsyFy5yb2xsY2FsbC52MS5BbGl2ZVJlcGx5SABCBgoEYm9keSJpCgVBbGl2ZRIMCgRuYW1lGAEgASgJEgoKAmlkGAIgASgNEg0KBWVwb2NoGAMgASgNEhQKDGhvc3RzX2RpZ2VzdBgEIAEoDBISCgpwZWVyX2NvdW50GAUgASgNEg0KBWFnZW50GAYgASgJIk8KCkFsaXZlUmVwbHkSCgoCaWQYASABKA0SDQoFZXBvY2gYAiABKA0SFAoMaG9zdHNfZGlnZXN0GAMgASgMEhAKCGFjY2VwdGVkGAQgASgIIhcKB0FwcERhdGESDAoEYm9keRgBIAEoDCIZCgdHb29kYnllEg4KBnJlYXNvbhgBIAEoCSqVAQoJUHJvYmVLaW5kEhoKFlBST0JFX0tJTkRfVU5TUEVDSUZJRUQQABITCg9QUk9CRV9LSU5EX1BJTkcQARISCg5QUk9CRV9LSU5EX0FDSxACEhcKE1BST0JFX0tJTkRfUElOR19SRVEQAxITCg9QUk9CRV9LSU5EX05BQ0sQBBIVChFQUk9CRV9LSU5EX0dPU1NJUBAFKo0BCgtNZW1iZXJTdGF0ZRIcChhNRU1CRVJfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJNRU1CRVJfU1RBVEVfQUxJVkUQARIYChRNRU1CRVJfU1RBVEVfU1VTUEVDVBACEhcKE01FTUJFUl9TVEFURV9GQUlMRUQQAxIVChFNRU1CRVJfU1RBVEVfTEVGVBAEYgZwcm90bzM");
+  fileDesc("Chpyb2xsY2FsbC92MS9yb2xsY2FsbC5wcm90bxILcm9sbGNhbGwudjEiYgoGQnVuZGxlEhAKCG1lc3NhZ2VzGAEgAygMEicKCGZyYWdtZW50GAIgASgLMhUucm9sbGNhbGwudjEuRnJhZ21lbnQSHQoDYWNrGAMgASgLMhAucm9sbGNhbGwudjEuQWNrIj4KCEZyYWdtZW50EhQKDHRvdGFsX2xlbmd0aBgBIAEoDRIOCgZvZmZzZXQYAiABKA0SDAoEZGF0YRgDIAEoDCJDCgNBY2sSDgoGcmFuZ2VzGAEgAygNEhQKDGFja19kZWxheV91cxgCIAEoDRIWCg5tZXNzYWdlX2NyZWRpdBgDIAEoDSKUAQoFUHJvYmUSJAoEa2luZBgBIAEoDjIWLnJvbGxjYWxsLnYxLlByb2JlS2luZBIQCghwcm9iZV9pZBgCIAEoDRIRCgl0YXJnZXRfaWQYAyABKA0SFAoMdGFyZ2V0X2Vwb2NoGAQgASgNEioKB3VwZGF0ZXMYBSADKAsyGS5yb2xsY2FsbC52MS5NZW1iZXJVcGRhdGUieQoMTWVtYmVyVXBkYXRlEgoKAmlkGAEgASgNEg0KBWVwb2NoGAIgASgNEhMKC2luY2FybmF0aW9uGAMgASgNEicKBXN0YXRlGAQgASgOMhgucm9sbGNhbGwudjEuTWVtYmVyU3RhdGUSEAoIcmVwb3J0ZXIYBSABKA0itgEKCEVudmVsb3BlEiMKBWFsaXZlGAEgASgLMhIucm9sbGNhbGwudjEuQWxpdmVIABIkCgRkYXRhGAIgASgLMhQucm9sbGNhbGwudjEuQXBwRGF0YUgAEicKB2dvb2RieWUYAyABKAsyFC5yb2xsY2FsbC52MS5Hb29kYnllSAASLgoLYWxpdmVfcmVwbHkYBCABKAsyFy5yb2xsY2FsbC52MS5BbGl2ZVJlcGx5SABCBgoEYm9keSJpCgVBbGl2ZRIMCgRuYW1lGAEgASgJEgoKAmlkGAIgASgNEg0KBWVwb2NoGAMgASgNEhQKDGhvc3RzX2RpZ2VzdBgEIAEoDBISCgpwZWVyX2NvdW50GAUgASgNEg0KBWFnZW50GAYgASgJIk8KCkFsaXZlUmVwbHkSCgoCaWQYASABKA0SDQoFZXBvY2gYAiABKA0SFAoMaG9zdHNfZGlnZXN0GAMgASgMEhAKCGFjY2VwdGVkGAQgASgIIhcKB0FwcERhdGESDAoEYm9keRgBIAEoDCIZCgdHb29kYnllEg4KBnJlYXNvbhgBIAEoCSqVAQoJUHJvYmVLaW5kEhoKFlBST0JFX0tJTkRfVU5TUEVDSUZJRUQQABITCg9QUk9CRV9LSU5EX1BJTkcQARISCg5QUk9CRV9LSU5EX0FDSxACEhcKE1BST0JFX0tJTkRfUElOR19SRVEQAxITCg9QUk9CRV9LSU5EX05BQ0sQBBIVChFQUk9CRV9LSU5EX0dPU1NJUBAFKo0BCgtNZW1iZXJTdGF0ZRIcChhNRU1CRVJfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJNRU1CRVJfU1RBVEVfQUxJVkUQARIYChRNRU1CRVJfU1RBVEVfU1VTUEVDVBACEhcKE01FTUJFUl9TVEFURV9GQUlMRUQQAxIVChFNRU1CRVJfU1RBVEVfTEVGVBAEYgZwcm90bzM");
 
 /**
  * Bundle is the payload of a DATA frame: the reliable stream's content for one
@@ -44,6 +44,14 @@ export type Bundle = Message<"rollcall.v1.Bundle"> & {
    * @generated from field: rollcall.v1.Fragment fragment = 2;
    */
   fragment?: Fragment | undefined;
+
+  /**
+   * Acknowledgement ranges and credit for the reverse stream, piggybacked
+   * (only with the header's Ack flag). A Bundle with only this is invalid.
+   *
+   * @generated from field: rollcall.v1.Ack ack = 3;
+   */
+  ack?: Ack | undefined;
 };
 
 /**
@@ -87,14 +95,44 @@ export const FragmentSchema: GenMessage<Fragment> = /*@__PURE__*/
   messageDesc(file_rollcall_v1_rollcall, 1);
 
 /**
- * Ack is the payload of an ACK frame: a standalone acknowledgement sent when
- * there is no DATA frame to piggyback on. The acknowledgement itself is in the
- * frame header (ack, sack); the message is empty and exists so that later
- * versions can add fields.
+ * Ack is the payload of an ACK frame (a standalone acknowledgement, sent when
+ * there is no DATA frame to piggyback on) and, as Bundle.ack, rides on DATA
+ * frames. The frame header's ack (cumulative) and sack (32-bit bitmap) say
+ * what was received just above the cumulative point; Ack extends that to a
+ * whole window and carries the receiver's flow-control credit. Every field is
+ * meaningful only with the header's Ack flag (docs/wire-format.md,
+ * "Acknowledgement ranges and credit").
  *
  * @generated from message rollcall.v1.Ack
  */
 export type Ack = Message<"rollcall.v1.Ack"> & {
+  /**
+   * Runs of received sequence numbers above the header's ack, as (gap, length)
+   * pairs: starting at ack + 1, skip `gap` missing seqs, then `length` seqs
+   * were received; repeat from there. Every value is at least 1; at most 64
+   * pairs, nearest first; the values sum to at most 65535.
+   *
+   * @generated from field: repeated uint32 ranges = 1;
+   */
+  ranges: number[];
+
+  /**
+   * Microseconds the receiver held this acknowledgement after receiving the
+   * highest DATA frame it acknowledges (RFC 9002's ack delay).
+   *
+   * @generated from field: uint32 ack_delay_us = 2;
+   */
+  ackDelayUs: number;
+
+  /**
+   * Flow control: the receiver takes messages of this stream up to this
+   * number (messages counted from 1 in each stream; a fragmented message counts
+   * once, on its last fragment), compared with serial arithmetic. 0: none stated (keep
+   * the last one; a receiver whose limit is exactly 0 states nothing).
+   *
+   * @generated from field: uint32 message_credit = 3;
+   */
+  messageCredit: number;
 };
 
 /**
