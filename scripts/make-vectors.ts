@@ -64,6 +64,14 @@ const base: FrameHeader = {
 };
 const withAck = { flags: FrameFlag.Ack, receiverEpoch: 0x0badcafe };
 const bundle = (messages: Uint8Array[]): Bundle => create(BundleSchema, { messages });
+/**
+ * The worked example of docs/wire-format.md ("Acknowledgement ranges and
+ * credit"): with ack = 100, seqs 103, 104, 105 and 110 were received. From 101:
+ * skip 2 (101, 102), 3 received (103-105), skip 4 (106-109), 1 received (110).
+ * The sack bitmap says the same: bits 1, 2, 3 (103-105) and 8 (110).
+ */
+const EXAMPLE_ACK = { ack: 100, sack: 0b1_0000_1110 };
+const EXAMPLE_RANGES = [2, 3, 4, 1];
 const probeHeader = { ...base, seq: 0, receiverEpoch: 0x0badcafe };
 
 interface ValidCase {
@@ -103,6 +111,66 @@ const valid: ValidCase[] = [
     description:
       "A standalone ACK frame: seq 0, Ack flag set, empty payload (an empty Ack message encodes to zero bytes).",
     frame: { ...base, ...withAck, type: FrameType.Ack, seq: 0, ack: 7, sack: 0, payload: create(AckSchema) },
+  },
+  {
+    name: "data-with-ack-ranges",
+    description:
+      "A DATA frame piggybacking acknowledgement ranges and credit (Bundle.ack, field 3): ack 100 and 103-105 and 110 received (ranges [2,3,4,1], the same as the sack bits 1-3 and 8), held 1250 us since the highest of them arrived, and messages up to 64 may be sent.",
+    frame: {
+      ...base,
+      ...withAck,
+      ...EXAMPLE_ACK,
+      type: FrameType.Data,
+      seq: 12,
+      payload: create(BundleSchema, {
+        messages: [env(appData("hi"))],
+        ack: { ranges: EXAMPLE_RANGES, ackDelayUs: 1250, messageCredit: 64 },
+      }),
+    },
+    envelopes: [appData("hi")],
+  },
+  {
+    name: "ack-with-ranges",
+    description:
+      "A standalone ACK frame whose Ack carries ranges beyond the sack bitmap's reach: ack 100, then 103-105, 110, and 200-209 (ranges [2,3,4,1,89,10]); ack delay 25000 us; credit 4000000000 (serial arithmetic: any uint32).",
+    frame: {
+      ...base,
+      ...withAck,
+      ...EXAMPLE_ACK,
+      type: FrameType.Ack,
+      seq: 0,
+      payload: create(AckSchema, {
+        ranges: [...EXAMPLE_RANGES, 89, 10],
+        ackDelayUs: 25_000,
+        messageCredit: 4_000_000_000,
+      }),
+    },
+  },
+  {
+    name: "ack-credit-only",
+    description:
+      "A standalone ACK frame that only raises the flow-control credit (to message 300): nothing above the cumulative ack was received, no delay stated.",
+    frame: {
+      ...base,
+      ...withAck,
+      type: FrameType.Ack,
+      seq: 0,
+      ack: 41,
+      payload: create(AckSchema, { messageCredit: 300 }),
+    },
+  },
+  {
+    name: "ack-ranges-at-limits",
+    description:
+      "The largest ranges allowed: 64 (gap, length) pairs whose values sum to exactly 65535 (63 pairs [1,1], then [1,65408]).",
+    frame: {
+      ...base,
+      ...withAck,
+      type: FrameType.Ack,
+      seq: 0,
+      ack: 5000,
+      payload: create(AckSchema, { ranges: [...new Array(126).fill(1), 1, 65535 - 127] }),
+    },
   },
   {
     name: "fragment",
@@ -214,7 +282,7 @@ function validEntry(c: ValidCase, bytes = encodeFrame(c.frame)) {
     header: { ...header, flags: bytes[4]!, checksum: new DataView(bytes.buffer).getUint32(CHECKSUM_OFFSET) },
     payload:
       c.frame.type === FrameType.Ack
-        ? { ack: {} }
+        ? { ack: toJson(AckSchema, c.frame.payload) }
         : c.frame.type === FrameType.Probe
           ? { probe: toJson(ProbeSchema, c.frame.payload) }
           : c.frame.type !== FrameType.Data
@@ -230,6 +298,7 @@ function validEntry(c: ValidCase, bytes = encodeFrame(c.frame)) {
                           offset: c.frame.payload.fragment.offset,
                           data: toHex(c.frame.payload.fragment.data),
                         },
+                  ack: c.frame.payload.ack === undefined ? null : toJson(AckSchema, c.frame.payload.ack),
                 },
               },
     envelopes: c.envelopes?.map((e) => toJson(EnvelopeSchema, e)),
@@ -269,6 +338,12 @@ function raw(header: Partial<FrameHeader>, payload: Uint8Array, extra?: (view: D
 }
 
 const aliveBytes = encodeFrame(valid[0]!.frame);
+/** A standalone ACK frame with this Ack payload (written by hand: the encoder would write it, the decoder rejects it). */
+const ackFrame = (ack: Parameters<typeof create<typeof AckSchema>>[1], header: Partial<FrameHeader> = {}) =>
+  raw({ ...withAck, type: FrameType.Ack, seq: 0, ack: 100, ...header }, toBinary(AckSchema, create(AckSchema, ack)));
+/** A DATA frame with one message and this Bundle.ack. */
+const dataWithAck = (ack: Parameters<typeof create<typeof AckSchema>>[1], header: Partial<FrameHeader> = withAck) =>
+  raw(header, toBinary(BundleSchema, create(BundleSchema, { messages: [env(appData("x"))], ack })));
 const ackBytes = encodeFrame(valid[2]!.frame);
 const probeBytes = encodeFrame(valid.find((c) => c.name === "probe-ping")!.frame);
 const oneMessage = toBinary(BundleSchema, bundle([env(appData("x"))]));
@@ -477,6 +552,67 @@ const invalid: { name: string; description: string; bytes: Uint8Array; reason: s
     reason: "bad-payload",
   },
   {
+    name: "bundle-only-ack",
+    description:
+      "A Bundle with only an ack (field 3) and no message or fragment carries nothing: Ack information alone travels in an ACK frame.",
+    bytes: raw(
+      { ...withAck, ack: 100 },
+      toBinary(BundleSchema, create(BundleSchema, { ack: { ranges: EXAMPLE_RANGES } })),
+    ),
+    reason: "bad-payload",
+  },
+  {
+    name: "data-ack-without-flag",
+    description:
+      "A DATA frame whose Bundle carries an ack (ranges [2,3,4,1]) while the header has no Ack flag: acknowledgement information is meaningful only under the flag.",
+    bytes: dataWithAck({ ranges: EXAMPLE_RANGES, messageCredit: 5 }, {}),
+    reason: "bad-payload",
+  },
+  {
+    name: "data-empty-ack-without-flag",
+    description:
+      "As data-ack-without-flag with an empty Ack (bytes 1a 00): the field's presence is what counts, not its content.",
+    bytes: raw({}, Uint8Array.from([...toBinary(BundleSchema, bundle([env(appData("x"))])), 0x1a, 0x00])),
+    reason: "bad-payload",
+  },
+  {
+    name: "data-ack-ranges-zero-gap",
+    description: "Bundle.ack follows the same rules as an ACK frame's Ack: here a gap of 0 (ranges [0,3]).",
+    bytes: dataWithAck({ ranges: [0, 3] }),
+    reason: "bad-payload",
+  },
+  {
+    name: "ack-ranges-odd",
+    description: "Ack ranges are (gap, length) pairs: three values ([2,3,4]) is one short of two pairs.",
+    bytes: ackFrame({ ranges: [2, 3, 4] }),
+    reason: "bad-payload",
+  },
+  {
+    name: "ack-ranges-zero-length",
+    description: "Every range value is at least 1: a run of 0 received seqs ([2,0]) says nothing and is invalid.",
+    bytes: ackFrame({ ranges: [2, 0] }),
+    reason: "bad-payload",
+  },
+  {
+    name: "ack-ranges-too-many-pairs",
+    description: "65 (gap, length) pairs, one more than the 64 allowed.",
+    bytes: ackFrame({ ranges: new Array(130).fill(1) }),
+    reason: "bad-payload",
+  },
+  {
+    name: "ack-ranges-span-too-large",
+    description: "Range values summing to 65536 ([1,65535]), one past the 65535 allowed.",
+    bytes: ackFrame({ ranges: [1, 65535] }),
+    reason: "bad-payload",
+  },
+  {
+    name: "ack-frame-ranges-without-flag",
+    description:
+      "An ACK frame with ranges and no Ack flag: the header rule (an ACK frame has the Ack flag, step 10) rejects it before the payload is read.",
+    bytes: ackFrame({ ranges: EXAMPLE_RANGES }, { flags: 0, ack: 0 }),
+    reason: "invalid-field",
+  },
+  {
     name: "bundle-messages-and-fragment",
     description: "A Bundle must not carry whole messages and a fragment together.",
     bytes: raw(
@@ -534,6 +670,14 @@ const sealedValid: (ValidCase & { keyring: Keyring; packetNumber: number })[] = 
     packetNumber: 2,
   },
   {
+    name: "sealed-ack-ranges",
+    description:
+      "The vector ack-with-ranges in key mode: the Ack (ranges, delay, credit) is the sealed body, read only after the tag verifies.",
+    frame: valid.find((c) => c.name === "ack-with-ranges")!.frame,
+    keyring: SEALING,
+    packetNumber: 8,
+  },
+  {
     name: "sealed-path-challenge",
     description: "A PATH_CHALLENGE in key mode: only a holder of the key can read the token and answer.",
     frame: valid.find((c) => c.name === "path-challenge")!.frame,
@@ -568,7 +712,7 @@ function sealedEntry(c: (typeof sealedValid)[number]) {
       : c.frame.type === FrameType.Probe
         ? toBinary(ProbeSchema, c.frame.payload)
         : c.frame.type === FrameType.Ack
-          ? new Uint8Array(0)
+          ? toBinary(AckSchema, c.frame.payload)
           : c.frame.payload;
   return {
     ...entry,

@@ -3,9 +3,11 @@
 Written from docs/wire-format.md, docs/reliability.md and the .proto file. It
 bootstraps from the same hosts file, sends Alive reliably (re-sent with
 exponential backoff until acknowledged), acknowledges every DATA frame it gets
-with a cumulative ack and a selective-ack bitmap, follows epochs (first
-contact, restarts, stale frames), prints READY on stderr once it has heard from
-every peer, and says Goodbye on SIGINT/SIGTERM.
+with a cumulative ack, a selective-ack bitmap and, while frames wait out of
+order, acknowledgement ranges (window 1024 frames), obeys the message credit a
+peer states, follows epochs (first contact, restarts, stale frames), prints
+READY on stderr once it has heard from every peer, and says Goodbye on
+SIGINT/SIGTERM.
 
 Deliberately simple: one thread, one socket, standalone ACK frames sent at
 once, no coalescing and no fragmentation of its own messages (it only sends
@@ -25,6 +27,7 @@ usage: run.sh peer.py -h HOSTS [--name NAME] [--port N] [--key-file FILE]
 """
 
 import argparse
+import collections
 import hashlib
 import ipaddress
 import json
@@ -44,7 +47,8 @@ AGENT = "rollcall-python/0.1.0"
 DEFAULT_PORT = 7700
 RTO_INITIAL = 0.1  # seconds, as the TypeScript peer
 RTO_MAX = 1.0
-WINDOW_FRAMES = 32
+WINDOW_FRAMES = 1024  # frames in flight per stream, and kept beyond the cumulative ack; as TypeScript's windowFrames
+ACK_DELAY_US_MAX = 0xFFFFFFFF
 RETIRED_EPOCHS_MAX = 16
 RELAYS_MAX = 256  # PING_REQs relayed at once; more are ignored (the requester counts it as a missing answer)
 REPLAY_WINDOW = 1024  # packet numbers remembered below the highest seen, per sending process
@@ -162,24 +166,55 @@ class Link:
         self.reset()
 
     def reset(self):
+        # Sending: my stream to this peer's current process.
         self.next_seq = 1
-        self.unacked = {}  # seq -> [payload bytes, last sent (monotonic s), transmissions]
+        self.unacked = {}  # seq -> [Bundle bytes without ack, last sent (monotonic s), transmissions]
         self.backoff = 0
+        self.pending = collections.deque()  # Envelope bytes waiting for window or credit
+        self.messages_framed = 0  # messages of this stream put in frames (message numbers 1, 2, ...)
+        self.credit = None  # the peer's last stated message_credit; None: never stated, no limit
+        # Receiving: this peer's stream to me.
         self.rcv_next = 1
-        self.buffered = {}  # seq -> Bundle, out of order
+        self.buffered = {}  # seq -> (Bundle, when it arrived (monotonic s)), out of order
         self.reassembly = None
+        self.ack_at = None  # when the frame of seq rcv_next - 1 (the cumulative ack) arrived
 
     def rto(self):
         return min(RTO_INITIAL * (2 ** self.backoff), RTO_MAX)
 
     def ack_fields(self):
+        """flags, receiver epoch, ack, sack and the Ack body (None when it would be
+        empty) for a frame to this peer: the header's cumulative ack and 32-bit
+        bitmap, plus ranges for every frame held out of order (nearest 64 runs)
+        and the ack delay. message_credit stays 0 (none stated): messages are
+        handled as they arrive, there is no inbox to bound."""
         if self.remote_epoch == 0:
-            return 0, 0, 0, 0
+            return 0, 0, 0, 0, None
+        ack = (self.rcv_next - 1) & 0xFFFFFFFF
         sack = 0
         for bit in range(32):
-            if ((self.rcv_next + bit + 1) & 0xFFFFFFFF) in self.buffered:
+            if ((ack + 2 + bit) & 0xFFFFFFFF) in self.buffered:
                 sack |= 1 << bit
-        return wire.FLAG_ACK, self.remote_epoch, (self.rcv_next - 1) & 0xFFFFFFFF, sack
+        body = pb.Ack(ranges=wire.ack_ranges(ack, self.buffered))
+        # The delay since the highest seq this ack reports arrived: the last of the
+        # last range (ranges may stop short of the farthest frame held), else the ack.
+        arrived = self.buffered[(ack + sum(body.ranges)) & 0xFFFFFFFF][1] if body.ranges else self.ack_at
+        if arrived is not None:
+            body.ack_delay_us = min(int((time.monotonic() - arrived) * 1e6), ACK_DELAY_US_MAX)
+        return wire.FLAG_ACK, self.remote_epoch, ack, sack, (body if body.ByteSize() else None)
+
+    def window_open(self):
+        """A new frame may be sent: fewer than WINDOW_FRAMES seqs from the oldest unacknowledged one."""
+        if not self.unacked:
+            return True
+        oldest = min(self.unacked, key=lambda s: wire.seq_diff(s, self.next_seq))
+        return wire.seq_diff(self.next_seq, oldest) < WINDOW_FRAMES
+
+    def credit_allows(self, count):
+        """The frame that completes my next `count` messages stays within the peer's credit."""
+        if self.credit is None:
+            return True
+        return wire.seq_diff((self.messages_framed + count) & 0xFFFFFFFF, self.credit) <= 0
 
 
 class ReplayWindow:
@@ -268,26 +303,41 @@ class PythonPeer:
         self.queue(link, self.alive_bytes())
 
     def queue(self, link, envelope_bytes):
-        payload = pb.Bundle(messages=[envelope_bytes]).SerializeToString(deterministic=True)
-        seq = link.next_seq
-        link.next_seq = (link.next_seq + 1) & 0xFFFFFFFF
-        link.unacked[seq] = [payload, 0.0, 0]
-        self.transmit_data(link, seq)
+        link.pending.append(envelope_bytes)
+        self.pump(link)
+
+    def pump(self, link):
+        """Puts pending messages in frames (one message per frame) and sends them,
+        while the window is open and the peer's message credit allows."""
+        while link.pending and link.window_open() and link.credit_allows(1):
+            payload = pb.Bundle(messages=[link.pending.popleft()]).SerializeToString(deterministic=True)
+            link.messages_framed = (link.messages_framed + 1) & 0xFFFFFFFF
+            seq = link.next_seq
+            link.next_seq = (link.next_seq + 1) & 0xFFFFFFFF
+            link.unacked[seq] = [payload, 0.0, 0]
+            self.transmit_data(link, seq)
 
     def transmit_data(self, link, seq):
         entry = link.unacked[seq]
-        flags, receiver_epoch, ack, sack = link.ack_fields()
+        flags, receiver_epoch, ack, sack, ack_body = link.ack_fields()
         frame = wire.Frame(wire.TYPE_DATA, flags, self.me["id"], link.peer_id, self.epoch, receiver_epoch, seq, ack, sack, None)
+        body = entry[0]
+        if ack_body is not None:
+            # Bundle.ack (field 3) follows the messages (field 1): appending its encoding keeps field order.
+            with_ack = body + pb.Bundle(ack=ack_body).SerializeToString(deterministic=True)
+            limit = wire.PAYLOAD_BYTES_MAX if self.keyring is None else wire.BODY_BYTES_MAX_SEALED
+            if len(with_ack) <= limit:  # else the ranges go only in the ACK frames
+                body = with_ack
         if entry[2] > 0:
             self.stats["retransmissions"] += 1
         entry[1] = time.monotonic()
         entry[2] += 1
-        self.send(link.address, frame, entry[0])
+        self.send(link.address, frame, body)
 
     def send_ack(self, link):
-        flags, receiver_epoch, ack, sack = link.ack_fields()
+        flags, receiver_epoch, ack, sack, ack_body = link.ack_fields()
         frame = wire.Frame(wire.TYPE_ACK, flags, self.me["id"], link.peer_id, self.epoch, receiver_epoch, 0, ack, sack, None)
-        self.send(link.address, frame, b"")
+        self.send(link.address, frame, b"" if ack_body is None else ack_body.SerializeToString(deterministic=True))
 
     def send(self, address, frame, body=None):
         """Encodes frame (sealed in key mode, each with the next packet number) and sends it."""
@@ -345,7 +395,11 @@ class PythonPeer:
             log("peer-up", peer=link.peer_id, epoch=frame.sender_epoch, up=len(self.heard) + 1, of=len(self.entries))
             self.check_ready()
         if frame.flags & wire.FLAG_ACK:
-            self.on_ack(link, frame.ack, frame.sack)
+            if frame.type == wire.TYPE_ACK:
+                ack_body = frame.payload
+            else:
+                ack_body = frame.payload.ack if frame.payload.HasField("ack") else None
+            self.on_ack(link, frame.ack, frame.sack, ack_body)
         if frame.type == wire.TYPE_DATA:
             self.on_data(link, frame.seq, frame.payload)
             self.send_ack(link)  # at once: simpler than delaying, and allowed by the spec
@@ -432,25 +486,36 @@ class PythonPeer:
         log("peer-restarted", peer=link.peer_id, oldEpoch=old, newEpoch=epoch)
         self.queue_alive(link)
 
-    def on_ack(self, link, ack, sack):
+    def on_ack(self, link, ack, sack, ack_body=None):
+        """Frames acknowledged by the cumulative ack, the sack bitmap or the Ack's
+        ranges (their union); then the peer's message credit, if it states one."""
         acked = [s for s in link.unacked if wire.seq_diff(s, ack) <= 0]
-        for bit in range(32):
-            if sack & (1 << bit):
-                seq = (ack + 2 + bit) & 0xFFFFFFFF
-                if seq in link.unacked:
+        acked += [s for s in wire.sack_seqs(ack, sack) if s in link.unacked]
+        if ack_body is not None and ack_body.ranges:
+            runs = wire.ranges_runs(ack_body.ranges)
+            for seq in link.unacked:
+                d = wire.seq_diff(seq, ack)
+                if d > 0 and any(first <= d <= last for first, last in runs):
                     acked.append(seq)
         for seq in acked:
             link.unacked.pop(seq, None)
         if acked:
             link.backoff = 0
+        if ack_body is not None and ack_body.message_credit != 0:
+            # 0 states nothing (the last credit stays). Credit only grows: a reordered
+            # older ack does not take back what a newer one gave (serial comparison).
+            if link.credit is None or wire.seq_diff(ack_body.message_credit, link.credit) > 0:
+                link.credit = ack_body.message_credit
+        self.pump(link)
 
     def on_data(self, link, seq, bundle):
         distance = wire.seq_diff(seq, link.rcv_next)
         if distance < 0 or seq in link.buffered:
             return  # duplicate: the ACK below tells the sender again
-        link.buffered[seq] = bundle
+        link.buffered[seq] = (bundle, time.monotonic())
         while link.rcv_next in link.buffered:
-            self.deliver(link, link.buffered.pop(link.rcv_next))
+            bundle, link.ack_at = link.buffered.pop(link.rcv_next)
+            self.deliver(link, bundle)
             link.rcv_next = (link.rcv_next + 1) & 0xFFFFFFFF
 
     def deliver(self, link, bundle):
@@ -533,7 +598,7 @@ class PythonPeer:
         for link in self.links.values():
             self.queue(link, env)
         end = time.monotonic() + 1.0
-        while time.monotonic() < end and any(link.unacked for link in self.links.values() if link.remote_epoch):
+        while time.monotonic() < end and any(link.unacked or link.pending for link in self.links.values() if link.remote_epoch):
             readable, _, _ = select.select([self.sock], [], [], 0.02)
             if readable:
                 self.receive_all()

@@ -41,6 +41,8 @@ TYPE_PATH_RESPONSE = 5
 TYPES = (TYPE_DATA, TYPE_ACK, TYPE_PROBE, TYPE_PATH_CHALLENGE, TYPE_PATH_RESPONSE)
 PATH_TOKEN_BYTES = 8
 PROBE_UPDATES_MAX = 64
+ACK_RANGE_PAIRS_MAX = 64  # Ack.ranges: at most 64 (gap, length) pairs
+ACK_RANGES_SUM_MAX = 65535  # ... whose values sum to at most this
 FLAG_ACK = 0x01
 FLAG_SEALED = 0x02
 FLAGS_KNOWN = FLAG_ACK | FLAG_SEALED  # every other bit (0xfc) is reserved
@@ -160,17 +162,41 @@ def header_rule_broken(f, payload_length, packet_number=None):
     return None
 
 
-def bundle_rule_broken(bundle):
-    if not bundle.HasField("fragment"):
-        return "bundle carries nothing" if len(bundle.messages) == 0 else None
-    if len(bundle.messages) > 0:
-        return "bundle carries both messages and a fragment"
-    frag = bundle.fragment
-    if len(frag.data) == 0:
-        return "empty fragment"
-    if frag.offset + len(frag.data) > frag.total_length:
-        return "fragment extends past its message's length"
+def ack_rule_broken(ack):
+    """The Ack rules of step 12 (docs/wire-format.md "Acknowledgement ranges and
+    credit"); None when all hold."""
+    ranges = ack.ranges
+    if len(ranges) % 2:
+        return "%d range values, not (gap, length) pairs" % len(ranges)
+    if len(ranges) > 2 * ACK_RANGE_PAIRS_MAX:
+        return "%d range pairs, at most %d" % (len(ranges) // 2, ACK_RANGE_PAIRS_MAX)
+    if any(v == 0 for v in ranges):
+        return "a range value is 0"
+    total = sum(ranges)
+    if total > ACK_RANGES_SUM_MAX:
+        return "range values sum to %d, at most %d" % (total, ACK_RANGES_SUM_MAX)
     return None
+
+
+def bundle_rule_broken(bundle, has_ack_flag=True):
+    """The Bundle rules of step 12, in TypeScript's order (same reason either
+    way); has_ack_flag: the frame's Ack flag, which a Bundle.ack needs."""
+    if not bundle.HasField("fragment"):
+        if len(bundle.messages) == 0:
+            return "bundle carries nothing" + (" but an ack" if bundle.HasField("ack") else "")
+    else:
+        if len(bundle.messages) > 0:
+            return "bundle carries both messages and a fragment"
+        frag = bundle.fragment
+        if len(frag.data) == 0:
+            return "empty fragment"
+        if frag.offset + len(frag.data) > frag.total_length:
+            return "fragment extends past its message's length"
+    if not bundle.HasField("ack"):
+        return None
+    if not has_ack_flag:
+        return "bundle carries an ack without the Ack flag"
+    return ack_rule_broken(bundle.ack)
 
 
 # --- keys (docs/wire-format.md "Sealed frames") ---
@@ -348,14 +374,26 @@ def decode(data, keyring=None):
             message = _parse_body(ftype, body)
     except Exception as error:  # protobuf's DecodeError, the warning, or anything else on hostile bytes
         return None, "bad-payload", "not valid protobuf: %s" % error
-    if ftype == TYPE_DATA:
-        broken = bundle_rule_broken(message)
-        if broken:
-            return None, "bad-payload", broken
-    elif ftype == TYPE_PROBE and len(message.updates) > PROBE_UPDATES_MAX:
-        return None, "bad-payload", "%d updates, at most %d" % (len(message.updates), PROBE_UPDATES_MAX)
+    broken = payload_rule_broken(ftype, flags, message)
+    if broken:
+        return None, "bad-payload", broken
     frame.payload = message
     return frame, None, None
+
+
+def payload_rule_broken(ftype, flags, message):
+    """The body rules of step 12 for a parsed body; None when all hold."""
+    has_ack = (flags & FLAG_ACK) != 0
+    if ftype == TYPE_DATA:
+        return bundle_rule_broken(message, has_ack)
+    if ftype == TYPE_ACK:
+        # An ACK frame always has the Ack flag (step 10); the check stays for encode().
+        if not has_ack and message.ByteSize() > 0:
+            return "ACK payload without the Ack flag"
+        return ack_rule_broken(message)
+    if ftype == TYPE_PROBE and len(message.updates) > PROBE_UPDATES_MAX:
+        return "%d updates, at most %d" % (len(message.updates), PROBE_UPDATES_MAX)
+    return None
 
 
 def _parse_body(ftype, body):
@@ -390,9 +428,18 @@ def _header_fields(frame, flags):
             frame.sender_epoch, frame.receiver_epoch, frame.seq, frame.ack, frame.sack)
 
 
+def _check_payload(frame):
+    """encode()'s check of a protobuf payload against the step-12 rules."""
+    if not isinstance(frame.payload, (bytes, bytearray)) and frame.payload is not None:
+        broken = payload_rule_broken(frame.type, frame.flags, frame.payload)
+        if broken:
+            raise ValueError(broken)
+
+
 def encode(frame, payload_bytes=None):
     """Encodes a plain (unsealed) Frame; payload_bytes overrides serialising frame.payload."""
     if payload_bytes is None:
+        _check_payload(frame)
         payload_bytes = body_bytes(frame)
     if frame.flags & FLAG_SEALED:
         raise ValueError("encode() writes plain frames; use encode_sealed()")
@@ -412,6 +459,7 @@ def encode_sealed(frame, key, salt, packet_number, body=None):
     the first frame sealed by the process, +1 for each one sent, retransmissions
     included: the caller counts). body overrides serialising frame.payload."""
     if body is None:
+        _check_payload(frame)
         body = body_bytes(frame)
     key, salt = bytes(key), bytes(salt)
     if len(key) != KEY_BYTES or len(salt) != SALT_BYTES:
@@ -438,3 +486,59 @@ def seq_diff(a, b):
     """a - b as a signed 32-bit distance (serial-number arithmetic)."""
     d = (a - b) & 0xFFFFFFFF
     return d - 0x100000000 if d >= 0x80000000 else d
+
+
+# --- acknowledgement ranges (docs/wire-format.md "Acknowledgement ranges and credit") ---
+
+def ack_ranges(ack, received, pairs_max=ACK_RANGE_PAIRS_MAX, sum_max=ACK_RANGES_SUM_MAX):
+    """Ack.ranges for the seqs `received` (any iterable; those not after `ack`
+    are ignored): (gap, length) pairs from ack + 1, nearest first, at most
+    pairs_max pairs whose values sum to at most sum_max (the farthest runs are
+    left out; the last run kept may be cut short)."""
+    above = sorted({d for d in (seq_diff(s, ack) for s in received) if d > 0})
+    ranges = []
+    total = 0
+    cursor = 1  # distance from ack of the next seq not yet described
+    i = 0
+    while i < len(above) and len(ranges) < 2 * pairs_max:
+        start = above[i]
+        end = start
+        while i + 1 < len(above) and above[i + 1] == end + 1:
+            i += 1
+            end += 1
+        i += 1
+        gap, length = start - cursor, end - start + 1
+        if total + gap + 1 > sum_max:
+            break
+        length = min(length, sum_max - total - gap)
+        ranges += [gap, length]
+        total += gap + length
+        cursor = start + length
+    return ranges
+
+
+def ranges_seqs(ack, ranges):
+    """The seqs Ack.ranges (valid ones) say were received above `ack`, in order."""
+    cursor = 1
+    for i in range(0, len(ranges) - 1, 2):
+        cursor += ranges[i]
+        for d in range(cursor, cursor + ranges[i + 1]):
+            yield (ack + d) & 0xFFFFFFFF
+        cursor += ranges[i + 1]
+
+
+def ranges_runs(ranges):
+    """Ack.ranges (valid ones) as runs (first, last) of distances above the ack:
+    seq ack + d was received for first <= d <= last."""
+    runs = []
+    cursor = 1
+    for i in range(0, len(ranges) - 1, 2):
+        cursor += ranges[i]
+        runs.append((cursor, cursor + ranges[i + 1] - 1))
+        cursor += ranges[i + 1]
+    return runs
+
+
+def sack_seqs(ack, sack):
+    """The seqs the 32-bit sack bitmap says were received (bit i: ack + 2 + i)."""
+    return [(ack + 2 + bit) & 0xFFFFFFFF for bit in range(32) if sack >> bit & 1]

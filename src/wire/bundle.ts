@@ -8,13 +8,26 @@
  * same payload under fresh acknowledgement fields (`encodeFrameBytes` then
  * copies it behind the header); `encodeFrame` (vectors, tests, other tools)
  * writes a decoded-form frame in one allocation with `writeBundle`.
+ *
+ * The acknowledgement a DATA frame piggybacks (`Bundle.ack`, field 3) changes
+ * with every transmission while the content does not, so the reliability layer
+ * encodes the content once and appends `encodeBundleAckField(ack)`
+ * (messages.ts) per transmission: field 3 is the last field, so the result is
+ * still what protobuf-es writes.
  */
+import { type AckFields, ackBytes, writeAck } from "./messages.ts";
 import { varintBytes, writeVarint } from "./varint.ts";
 
 /** What a Bundle carries; structurally compatible with the generated type. */
 export interface BundleFields {
   messages: readonly Uint8Array[];
   fragment?: { totalLength: number; offset: number; data: Uint8Array } | undefined;
+  /**
+   * Piggybacked acknowledgement ranges and credit (only under the header's Ack
+   * flag). When present it is written, even all default (`1a 00`), as
+   * protobuf-es writes a present sub-message; leave it undefined to say nothing.
+   */
+  ack?: AckFields | undefined;
 }
 
 const TAG_MESSAGES = 0x0a; // field 1, length-delimited
@@ -22,6 +35,7 @@ const TAG_FRAGMENT = 0x12; // field 2, length-delimited
 const TAG_TOTAL_LENGTH = 0x08; // Fragment field 1, varint
 const TAG_OFFSET = 0x10; // Fragment field 2, varint
 const TAG_DATA = 0x1a; // Fragment field 3, length-delimited
+const TAG_ACK = 0x1a; // field 3, length-delimited
 
 function fragmentBodyBytes(f: NonNullable<BundleFields["fragment"]>): number {
   return (
@@ -37,6 +51,10 @@ export function bundleBytes(b: BundleFields): number {
   for (const m of b.messages) n += 1 + varintBytes(m.length) + m.length;
   if (b.fragment !== undefined) {
     const body = fragmentBodyBytes(b.fragment);
+    n += 1 + varintBytes(body) + body;
+  }
+  if (b.ack !== undefined) {
+    const body = ackBytes(b.ack);
     n += 1 + varintBytes(body) + body;
   }
   return n;
@@ -68,6 +86,10 @@ export function writeBundle(out: Uint8Array, at: number, b: BundleFields): numbe
       out.set(f.data, at);
       at += f.data.length;
     }
+  }
+  if (b.ack !== undefined) {
+    out[at++] = TAG_ACK;
+    at = writeAck(out, writeVarint(out, at, ackBytes(b.ack)), b.ack);
   }
   return at;
 }

@@ -19,10 +19,12 @@ import {
   TAG_BYTES,
 } from "../security/seal-format.ts";
 import { bundleBytes, writeBundle } from "./bundle.ts";
-import { decodeAckFast, decodeBundleFast, decodeProbeFast, encodeProbe, pb } from "./messages.ts";
+import { ackBytes, decodeAckFast, decodeBundleFast, decodeProbeFast, encodeProbe, pb, writeAck } from "./messages.ts";
 
-/** The empty Ack every ACK frame carries; shared, since nothing modifies a decoded payload. */
-const ACK = Object.freeze(decodeAckFast(new Uint8Array(0))!);
+/** The empty Ack of an ACK frame with an empty payload; shared, since nothing modifies a decoded payload. */
+const ACK = decodeAckFast(new Uint8Array(0));
+Object.freeze(ACK.ranges);
+Object.freeze(ACK);
 
 /** "RC" in ASCII. */
 export const MAGIC = 0x5243;
@@ -45,7 +47,7 @@ export const CHECKSUM_OFFSET = 32;
 export const FrameType = {
   /** Reliable: carries a sequence number and a {@link Bundle}. */
   Data: 1,
-  /** Standalone acknowledgement: sequence number 0, payload an empty {@link Ack}. */
+  /** Standalone acknowledgement: sequence number 0, Ack flag, payload an {@link Ack} (empty when it says nothing more). */
   Ack: 2,
   /**
    * Failure detector (docs/membership.md): unreliable, never re-sent,
@@ -114,6 +116,10 @@ export type DecodedFrame = Frame & { seal?: SealInfo };
 
 /** Most membership updates one probe carries; more is `bad-payload`. */
 export const PROBE_UPDATES_MAX = 64;
+/** Most (gap, length) pairs in `Ack.ranges`; more is `bad-payload`. */
+export const ACK_RANGE_PAIRS_MAX = 64;
+/** Largest sum of the `Ack.ranges` values (how far past the cumulative ack they reach); more is `bad-payload`. */
+export const ACK_RANGES_SPAN_MAX = 65535;
 
 /** Every reason a datagram can be rejected, as used in logs and counters. */
 export const DECODE_FAILURES = [
@@ -324,8 +330,13 @@ function writeHeader(
  * Bundle is written straight into the frame buffer (src/wire/bundle.ts).
  */
 export function encodeFrame(frame: Frame, sealer?: FrameSealer): Uint8Array {
-  if (frame.type === FrameType.Ack) return encodeFrameBytes(frame, new Uint8Array(0), sealer);
   if (frame.type === FrameType.Probe) return encodeFrameBytes(frame, encodeProbe(frame.payload), sealer);
+  if (frame.type === FrameType.Ack) {
+    const bodyLength = ackBytes(frame.payload);
+    const bytes = frameBuffer(frame, bodyLength, sealer);
+    writeAck(bytes, bodyOffset(sealer), frame.payload);
+    return finish(bytes, frame, bodyLength, sealer);
+  }
   if (frame.type !== FrameType.Data) return encodeFrameBytes(frame, frame.payload, sealer);
   const bodyLength = bundleBytes(frame.payload);
   const bytes = frameBuffer(frame, bodyLength, sealer);
@@ -406,10 +417,9 @@ export function decodeFrame(bytes: Uint8Array, keyring?: Keyring): DecodeResult 
   const payloadBytes = () => body.subarray(bodyStart);
   try {
     if (type === FrameType.Data) {
-      // The fast path answers for what peers send; anything else is protobuf-es's to judge.
-      const payload =
-        decodeBundleFast(body, bodyStart) ?? pb().runtime.fromBinary(pb().gen.BundleSchema, payloadBytes());
-      const bundleBroken = bundleRuleBroken(payload);
+      // Hand-written, and reads exactly what protobuf-es would (messages.ts); throws where it would.
+      const payload = decodeBundleFast(body, bodyStart);
+      const bundleBroken = bundleRuleBroken(payload, (flags & FrameFlag.Ack) !== 0);
       if (bundleBroken !== undefined) return fail("bad-payload", bundleBroken);
       const frame = header as DataFrame & { seal?: SealInfo };
       frame.payload = payload;
@@ -431,8 +441,12 @@ export function decodeFrame(bytes: Uint8Array, keyring?: Keyring): DecodeResult 
       if (seal !== undefined) frame.seal = seal;
       return { ok: true, frame };
     }
+    // An ACK frame has the Ack flag (step 10), so its Ack is always under it.
+    const payload = bodyLength === 0 ? ACK : decodeAckFast(body, bodyStart);
+    const ackBroken = ackRuleBroken(payload, "ack");
+    if (ackBroken !== undefined) return fail("bad-payload", ackBroken);
     const frame = header as AckFrame & { seal?: SealInfo };
-    frame.payload = bodyLength === 0 ? ACK : pb().runtime.fromBinary(pb().gen.AckSchema, payloadBytes());
+    frame.payload = payload;
     if (seal !== undefined) frame.seal = seal;
     return { ok: true, frame };
   } catch (error) {
@@ -440,16 +454,45 @@ export function decodeFrame(bytes: Uint8Array, keyring?: Keyring): DecodeResult 
   }
 }
 
-/** A Bundle holds whole messages or one fragment, and is never empty. */
-function bundleRuleBroken(bundle: Bundle): string | undefined {
+/**
+ * A Bundle holds whole messages or one fragment, and is never empty (an `ack`
+ * alone is nothing); an `ack` needs the header's Ack flag and follows the Ack rules.
+ */
+function bundleRuleBroken(bundle: Bundle, hasAck: boolean): string | undefined {
   const fragment = bundle.fragment;
   if (fragment === undefined) {
-    return bundle.messages.length === 0 ? "bundle carries nothing" : undefined;
+    if (bundle.messages.length === 0)
+      return bundle.ack === undefined ? "bundle carries nothing" : "bundle carries nothing but an ack";
+  } else {
+    if (bundle.messages.length > 0) return "bundle carries both messages and a fragment";
+    if (fragment.data.length === 0) return "empty fragment";
+    if (fragment.offset + fragment.data.length > fragment.totalLength)
+      return "fragment extends past its message's length";
   }
-  if (bundle.messages.length > 0) return "bundle carries both messages and a fragment";
-  if (fragment.data.length === 0) return "empty fragment";
-  if (fragment.offset + fragment.data.length > fragment.totalLength)
-    return "fragment extends past its message's length";
+  if (bundle.ack === undefined) return undefined;
+  if (!hasAck) return "bundle carries an ack without the Ack flag in the header";
+  return ackRuleBroken(bundle.ack, "bundle ack");
+}
+
+/**
+ * The rules of `Ack.ranges` (docs/wire-format.md, "Acknowledgement ranges and
+ * credit"): (gap, length) pairs, at most 64, every value at least 1, summing
+ * to at most 65535. `what` names the Ack in the detail. (That an Ack needs the
+ * Ack flag is step 10's for an ACK frame, bundleRuleBroken's for a Bundle.)
+ */
+function ackRuleBroken(ack: Ack, what: string): string | undefined {
+  const ranges = ack.ranges;
+  if (ranges.length % 2 !== 0) return `${what} ranges hold ${ranges.length} values, not (gap, length) pairs`;
+  if (ranges.length > 2 * ACK_RANGE_PAIRS_MAX)
+    return `${what} ranges hold ${ranges.length / 2} pairs, at most ${ACK_RANGE_PAIRS_MAX}`;
+  let span = 0;
+  for (let i = 0; i < ranges.length; i++) {
+    const v = ranges[i]!;
+    if (v === 0) return `${what} ranges[${i}] is 0: a ${i % 2 === 0 ? "gap" : "length"} is at least 1`;
+    span += v;
+  }
+  if (span > ACK_RANGES_SPAN_MAX)
+    return `${what} ranges reach ${span} seqs past the cumulative ack, at most ${ACK_RANGES_SPAN_MAX}`;
   return undefined;
 }
 

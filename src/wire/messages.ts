@@ -5,16 +5,27 @@
  * arrives: `pb()` loads it on first use.
  *
  * - Encoders write exactly what protobuf-es's `toBinary` writes (fields in
- *   number order, defaults omitted); tests compare byte for byte.
- * - Decoders are fast paths: they answer only for inputs whose protobuf-es
- *   decoding they are sure to reproduce (known fields, each at most once, the
- *   expected wire types, values within 32 bits, ASCII strings) and return
- *   undefined for anything else, which the caller then hands to protobuf-es.
- *   So what is accepted, and how, stays protobuf-es's; tests compare the
- *   results on random and on real encodings.
+ *   number order, defaults omitted, repeated scalars packed); tests compare
+ *   byte for byte.
+ * - The Bundle, Ack and Envelope decoders are complete: for every input they
+ *   return what protobuf-es's `fromBinary` returns (unknown fields in
+ *   `$unknown` included) or throw where it throws, so protobuf-es is never
+ *   needed for them. They reproduce its leniencies on purpose: a known field
+ *   is read by its declared type whatever its wire type says; a repeated
+ *   uint32 is packed when length-delimited, else one value; a varint has up to
+ *   10 bytes and a uint32 keeps its low 32 bits; a sub-message or packed run
+ *   ends at the first field that reaches its stated end, even one that runs
+ *   past it; a repeated singular sub-message merges; groups in unknown fields
+ *   nest at most 99 levels deep (98 inside a sub-message); strings must be
+ *   valid UTF-8. test/wire/differential.test.ts checks all of it against
+ *   protobuf-es at a fixed seed.
+ * - The Probe decoder is a fast path: it answers only for inputs whose
+ *   protobuf-es decoding it is sure to reproduce and returns undefined for
+ *   anything else, which the caller then hands to protobuf-es.
  */
+import type { UnknownField } from "@bufbuild/protobuf";
 import type * as Gen from "../gen/rollcall/v1/rollcall_pb.ts";
-import { readVarint, varintBytes, writeVarint } from "./varint.ts";
+import { varintBytes, writeVarint } from "./varint.ts";
 
 type Runtime = typeof import("@bufbuild/protobuf");
 let loaded: { gen: typeof Gen; runtime: Runtime } | undefined;
@@ -33,87 +44,161 @@ export const ProbeKindCode = { PING: 1, ACK: 2, PING_REQ: 3, NACK: 4, GOSSIP: 5 
 /** `MemberState` values; a test checks them against the generated enum. */
 export const MemberStateCode = { ALIVE: 1, SUSPECT: 2, FAILED: 3, LEFT: 4 } as const;
 
-// --- reading -----------------------------------------------------------------
-
-/** A cursor over one message's bytes; every read returns undefined when the fast path must give up. */
-class Reader {
-  constructor(
-    readonly b: Uint8Array,
-    public at = 0,
-  ) {}
-
-  get done(): boolean {
-    return this.at >= this.b.length;
-  }
-
-  /** A uint32 varint in at most 5 bytes. */
-  varint(): number | undefined {
-    const read = readVarint(this.b, this.at);
-    if (read === undefined) return undefined;
-    this.at = read[1];
-    return read[0];
-  }
-
-  /** The next field's number, if its wire type is `wireType`. */
-  tag(): { field: number; wireType: number } | undefined {
-    const t = this.varint();
-    if (t === undefined) return undefined;
-    return { field: t >>> 3, wireType: t & 7 };
-  }
-
-  bytes(): Uint8Array | undefined {
-    const n = this.varint();
-    if (n === undefined || this.at + n > this.b.length) return undefined;
-    const out = this.b.subarray(this.at, this.at + n);
-    this.at += n;
-    return out;
-  }
-
-  /** A string field whose bytes are printable ASCII (where UTF-8 decoding cannot differ). */
-  ascii(): string | undefined {
-    const raw = this.bytes();
-    // Long strings go to protobuf-es (spreading a huge array into fromCharCode can overflow the stack).
-    if (raw === undefined || raw.length > 4096) return undefined;
-    for (let i = 0; i < raw.length; i++) if (raw[i]! < 0x20 || raw[i]! > 0x7e) return undefined;
-    return String.fromCharCode(...raw);
-  }
-}
-
 const VARINT = 0;
 const LEN = 2;
 
+// --- exact reading (protobuf-es's BinaryReader, transcribed) -------------------
+
 /**
- * Reads a message whose fields are all uint32 varints, strings or bytes, each
- * at most once, from a table of field number -> [kind, key]. Missing fields
- * keep the defaults in `into`. Gives up on anything else.
+ * The message being read and the read position. Module state rather than an
+ * object keeps the hot path allocation-free; nothing here re-enters.
  */
-function readFlat<T extends Record<string, unknown>>(
-  r: Reader,
-  fields: Record<number, ["u32" | "ascii" | "bytes" | "bool", keyof T & string]>,
-  into: T,
-): T | undefined {
-  const seen = new Set<number>();
-  while (!r.done) {
-    const tag = r.tag();
-    if (tag === undefined || seen.has(tag.field)) return undefined;
-    const spec = fields[tag.field];
-    if (spec === undefined) return undefined;
-    seen.add(tag.field);
-    const [kind, key] = spec;
-    let value: unknown;
-    if (kind === "u32" || kind === "bool") {
-      if (tag.wireType !== VARINT) return undefined;
-      const v = r.varint();
-      if (v === undefined || (kind === "bool" && v > 1)) return undefined;
-      value = kind === "bool" ? v === 1 : v;
-    } else {
-      if (tag.wireType !== LEN) return undefined;
-      value = kind === "ascii" ? r.ascii() : r.bytes();
-      if (value === undefined) return undefined;
-    }
-    (into as Record<string, unknown>)[key] = value;
+let src: Uint8Array = new Uint8Array(0);
+let cursor = 0;
+
+/** Wire types (protobuf-es's `WireType`). */
+const START_GROUP = 3;
+const END_GROUP = 4;
+/** protobuf-es's default recursion limit, less the depth of the message being read (1 for the top level). */
+const SKIP_LIMIT_TOP = 99;
+const SKIP_LIMIT_NESTED = 98;
+
+function eof(): never {
+  throw new RangeError("premature EOF");
+}
+
+/** A varint of at most 10 bytes, as a uint32 (its low 32 bits), as protobuf-es's `uint32()`. */
+function u32(): number {
+  const b = src;
+  const n = b.length;
+  if (cursor >= n) eof();
+  let x = b[cursor++]!;
+  if (x < 0x80) return x;
+  let v = x & 0x7f;
+  if (cursor >= n) eof();
+  x = b[cursor++]!;
+  v |= (x & 0x7f) << 7;
+  if (x < 0x80) return v;
+  if (cursor >= n) eof();
+  x = b[cursor++]!;
+  v |= (x & 0x7f) << 14;
+  if (x < 0x80) return v;
+  if (cursor >= n) eof();
+  x = b[cursor++]!;
+  v |= (x & 0x7f) << 21;
+  if (x < 0x80) return v;
+  if (cursor >= n) eof();
+  x = b[cursor++]!;
+  v |= (x & 0x0f) << 28;
+  // Bits past 32 are read and dropped; a tenth byte must end the varint.
+  for (let read = 5; x >= 0x80 && read < 10; read++) {
+    if (cursor >= n) eof();
+    x = b[cursor++]!;
   }
-  return into;
+  if (x >= 0x80) throw new Error("invalid varint");
+  return v >>> 0;
+}
+
+/** A field's tag as `field << 3 | wireType` (unsigned), checked as protobuf-es's `tag()` checks it. */
+function tag(): number {
+  if (cursor < src.length) {
+    const b = src[cursor]!;
+    if (b < 0x80) {
+      cursor++;
+      if (b < 8 || (b & 7) > 5) throw new Error(`illegal tag: field no ${b >>> 3} wire type ${b & 7}`);
+      return b;
+    }
+  }
+  const start = cursor;
+  const t = u32();
+  if (cursor - start > 5 || (cursor - start === 5 && src[cursor - 1]! > 0x0f))
+    throw new Error("illegal tag: varint overflows uint32");
+  if (t >>> 3 === 0 || (t & 7) > 5) throw new Error(`illegal tag: field no ${t >>> 3} wire type ${t & 7}`);
+  return t;
+}
+
+/** A length-delimited value: a view of the input. */
+function lenBytes(): Uint8Array {
+  const len = u32();
+  const start = cursor;
+  cursor += len;
+  if (cursor > src.length) eof();
+  return src.subarray(start, cursor);
+}
+
+/** A bool: any of the varint's 64 bits set (protobuf-es's `bool()`). */
+function bool(): boolean {
+  if (cursor >= src.length) eof();
+  const first = src[cursor]!;
+  if (first < 0x80) {
+    cursor++;
+    return first !== 0;
+  }
+  let bits = 0;
+  for (let i = 0; i < 10; i++) {
+    if (cursor >= src.length) eof();
+    const x = src[cursor++]!;
+    // The tenth byte holds bit 63 only.
+    bits |= i < 9 ? x & 0x7f : x & 0x01;
+    if (x < 0x80) return bits !== 0;
+  }
+  throw new Error("invalid varint");
+}
+
+/** protobuf-es's strict decoder: invalid UTF-8 throws, a leading U+FEFF is text, not a byte-order mark. */
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** A string field (proto3: valid UTF-8 or the message is rejected). TextDecoder beats any JS loop here, ASCII included. */
+function str(): string {
+  const raw = lenBytes();
+  return raw.length === 0 ? "" : UTF8.decode(raw);
+}
+
+/** Skips one value of wire type `wireType` (protobuf-es's `skip()`); groups nest at most `limit` deep. */
+function skip(wireType: number, field: number, limit: number): void {
+  switch (wireType) {
+    case VARINT:
+      // Any length: protobuf-es skips continuation bytes without counting them.
+      for (;;) {
+        if (cursor >= src.length) eof();
+        if (src[cursor++]! < 0x80) break;
+      }
+      return;
+    case 1:
+      cursor += 8;
+      break;
+    case 5:
+      cursor += 4;
+      break;
+    case LEN: {
+      const length = u32(); // not `cursor += u32()`: that adds to the position before the length
+      cursor += length;
+      break;
+    }
+    case START_GROUP:
+      if (limit <= 0) throw new Error("maximum recursion depth reached");
+      for (;;) {
+        const t = tag();
+        if ((t & 7) === END_GROUP) {
+          if (t >>> 3 !== field) throw new Error("invalid end group tag");
+          break;
+        }
+        skip(t & 7, t >>> 3, limit - 1);
+      }
+      return;
+    default:
+      throw new Error(`cant skip wire type ${wireType}`);
+  }
+  if (cursor > src.length) eof();
+}
+
+/** Skips an unknown field and keeps it in `$unknown`, as protobuf-es does. */
+function unknown(message: { $unknown?: UnknownField[] | undefined }, t: number, limit: number): void {
+  const start = cursor;
+  skip(t & 7, t >>> 3, limit);
+  const field = { no: t >>> 3, wireType: t & 7, data: src.subarray(start, cursor) } as UnknownField;
+  if (message.$unknown === undefined) message.$unknown = [field];
+  else message.$unknown.push(field);
 }
 
 // --- writing -----------------------------------------------------------------
@@ -162,39 +247,140 @@ const text = (s: string) => ENCODER.encode(s);
 
 // --- Bundle and Ack (frame payloads) -----------------------------------------
 
-/** A DATA payload, when the fast path can read it exactly as protobuf-es would. */
-/** `start`: where the Bundle begins in `bytes` (it runs to the end). */
-export function decodeBundleFast(bytes: Uint8Array, start = 0): Gen.Bundle | undefined {
-  const r = new Reader(bytes, start);
-  const messages: Uint8Array[] = [];
-  let fragment: Gen.Fragment | undefined;
-  while (!r.done) {
-    const tag = r.tag();
-    if (tag === undefined || tag.wireType !== LEN || fragment !== undefined) return undefined;
-    if (tag.field === 1) {
-      const m = r.bytes();
-      if (m === undefined) return undefined;
-      messages.push(m);
-    } else if (tag.field === 2) {
-      const body = r.bytes();
-      if (body === undefined) return undefined;
-      const f = readFlat(
-        new Reader(body),
-        { 1: ["u32", "totalLength"], 2: ["u32", "offset"], 3: ["bytes", "data"] },
-        { $typeName: "rollcall.v1.Fragment", totalLength: 0, offset: 0, data: new Uint8Array(0) },
-      );
-      if (f === undefined) return undefined;
-      fragment = f as Gen.Fragment;
-    } else return undefined;
+/** What an Ack carries (proto `Ack`); structurally compatible with the generated type. */
+export interface AckFields {
+  /** (gap, length) pairs above the header's cumulative ack (docs/wire-format.md, "Acknowledgement ranges and credit"). */
+  ranges: readonly number[];
+  ackDelayUs: number;
+  messageCredit: number;
+}
+
+const TAG_RANGES = 0x0a; // Ack field 1, packed (length-delimited)
+const TAG_ACK_DELAY = 0x10; // Ack field 2, varint
+const TAG_CREDIT = 0x18; // Ack field 3, varint
+const TAG_BUNDLE_ACK = 0x1a; // Bundle field 3, length-delimited
+
+function checkU32(v: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`not a uint32: ${v}`);
+}
+
+/** Bytes of the packed `ranges` values (without tag and length). */
+function rangesBytes(ranges: readonly number[]): number {
+  let n = 0;
+  for (const r of ranges) {
+    checkU32(r);
+    n += varintBytes(r);
   }
-  const bundle = { $typeName: "rollcall.v1.Bundle", messages } as Gen.Bundle;
-  if (fragment !== undefined) bundle.fragment = fragment;
+  return n;
+}
+
+/** Encoded size of an Ack (0 when every field is at its default). */
+export function ackBytes(a: AckFields): number {
+  const packed = rangesBytes(a.ranges);
+  return (
+    (a.ranges.length > 0 ? 1 + varintBytes(packed) + packed : 0) + u32Field(a.ackDelayUs) + u32Field(a.messageCredit)
+  );
+}
+
+/** Writes the Ack at `at` as protobuf-es does (ranges packed, defaults omitted); returns the offset after it. */
+export function writeAck(out: Uint8Array, at: number, a: AckFields): number {
+  if (a.ranges.length > 0) {
+    out[at++] = TAG_RANGES;
+    at = writeVarint(out, at, rangesBytes(a.ranges));
+    for (const r of a.ranges) at = writeVarint(out, at, r);
+  }
+  at = putU32(out, at, TAG_ACK_DELAY, a.ackDelayUs);
+  return putU32(out, at, TAG_CREDIT, a.messageCredit);
+}
+
+/** An Ack message, byte-identical to protobuf-es's `toBinary`; empty when every field is at its default. */
+export function encodeAck(a: AckFields): Uint8Array {
+  const out = new Uint8Array(ackBytes(a));
+  writeAck(out, 0, a);
+  return out;
+}
+
+/**
+ * Bundle field 3 (`ack`): tag 0x1a, the Ack's length, the Ack. Appended to an
+ * encoded Bundle (fields 1 and 2) it gives the Bundle protobuf-es would write
+ * with that ack. Empty when the Ack is all default: nothing to say, no field.
+ */
+export function encodeBundleAckField(a: AckFields): Uint8Array {
+  const body = ackBytes(a);
+  if (body === 0) return new Uint8Array(0);
+  const out = new Uint8Array(1 + varintBytes(body) + body);
+  out[0] = TAG_BUNDLE_ACK;
+  writeAck(out, writeVarint(out, 1, body), a);
+  return out;
+}
+
+const newFragment = (): Gen.Fragment =>
+  ({ $typeName: "rollcall.v1.Fragment", totalLength: 0, offset: 0, data: new Uint8Array(0) }) as Gen.Fragment;
+const newAck = (): Gen.Ack =>
+  ({ $typeName: "rollcall.v1.Ack", ranges: [], ackDelayUs: 0, messageCredit: 0 }) as Gen.Ack;
+
+/** Reads Fragment fields into `f` until `end`. */
+function readFragment(f: Gen.Fragment, end: number): Gen.Fragment {
+  while (cursor < end) {
+    const t = tag();
+    const field = t >>> 3;
+    if (field === 1) f.totalLength = u32();
+    else if (field === 2) f.offset = u32();
+    else if (field === 3) f.data = lenBytes();
+    else unknown(f, t, SKIP_LIMIT_NESTED);
+  }
+  return f;
+}
+
+/** Reads Ack fields into `a` until `end`. */
+function readAck(a: Gen.Ack, end: number, limit: number): Gen.Ack {
+  while (cursor < end) {
+    const t = tag();
+    const field = t >>> 3;
+    if (field === 1) {
+      if ((t & 7) === LEN) {
+        const stop = u32() + cursor;
+        while (cursor < stop) a.ranges.push(u32());
+      } else a.ranges.push(u32());
+    } else if (field === 2) a.ackDelayUs = u32();
+    else if (field === 3) a.messageCredit = u32();
+    else unknown(a, t, limit);
+  }
+  return a;
+}
+
+/**
+ * A DATA payload (the Bundle from `start` to the end of `bytes`): exactly what
+ * protobuf-es's `fromBinary(BundleSchema, ...)` returns, or throws where it throws.
+ */
+export function decodeBundleFast(bytes: Uint8Array, start = 0): Gen.Bundle {
+  src = bytes;
+  cursor = start;
+  const end = bytes.length;
+  const bundle = { $typeName: "rollcall.v1.Bundle", messages: [] as Uint8Array[] } as Gen.Bundle;
+  while (cursor < end) {
+    const t = tag();
+    const field = t >>> 3;
+    if (field === 1) bundle.messages.push(lenBytes());
+    else if (field === 2) {
+      const length = u32();
+      bundle.fragment = readFragment(bundle.fragment ?? newFragment(), cursor + length);
+    } else if (field === 3) {
+      const length = u32();
+      bundle.ack = readAck(bundle.ack ?? newAck(), cursor + length, SKIP_LIMIT_NESTED);
+    } else unknown(bundle, t, SKIP_LIMIT_TOP);
+  }
   return bundle;
 }
 
-/** An ACK payload: `Ack` is empty, so only the empty payload is certain. */
-export function decodeAckFast(bytes: Uint8Array): Gen.Ack | undefined {
-  return bytes.length === 0 ? ({ $typeName: "rollcall.v1.Ack" } as Gen.Ack) : undefined;
+/**
+ * An ACK payload (the Ack from `start` to the end of `bytes`): exactly what
+ * protobuf-es's `fromBinary(AckSchema, ...)` returns, or throws where it throws.
+ */
+export function decodeAckFast(bytes: Uint8Array, start = 0): Gen.Ack {
+  src = bytes;
+  cursor = start;
+  return readAck(newAck(), bytes.length, SKIP_LIMIT_TOP);
 }
 
 // --- Probe ---------------------------------------------------------------------
@@ -367,51 +553,139 @@ export function encodeGoodbyeEnvelope(reason: string): Uint8Array {
   return writeFields([[3, "msg", writeFields([[1, "bytes", text(reason)]])]]);
 }
 
-/** An Envelope with an Alive, AliveReply or Goodbye (AppData has its own fast path in src/peer/envelope.ts). */
-export function decodeEnvelopeFast(bytes: Uint8Array): Gen.Envelope | undefined {
-  const r = new Reader(bytes);
-  const tag = r.tag();
-  if (tag === undefined || tag.wireType !== LEN) return undefined;
-  const body = r.bytes();
-  if (body === undefined || !r.done) return undefined;
-  const inner = new Reader(body);
-  switch (tag.field) {
-    case 1: {
-      const value = readFlat(
-        inner,
-        {
-          1: ["ascii", "name"],
-          2: ["u32", "id"],
-          3: ["u32", "epoch"],
-          4: ["bytes", "hostsDigest"],
-          5: ["u32", "peerCount"],
-          6: ["ascii", "agent"],
-        },
-        {
-          $typeName: "rollcall.v1.Alive",
-          name: "",
-          id: 0,
-          epoch: 0,
-          hostsDigest: new Uint8Array(0),
-          peerCount: 0,
-          agent: "",
-        },
-      );
-      return value && ({ $typeName: "rollcall.v1.Envelope", body: { case: "alive", value } } as Gen.Envelope);
+function readAlive(a: Gen.Alive, end: number): Gen.Alive {
+  while (cursor < end) {
+    const t = tag();
+    switch (t >>> 3) {
+      case 1:
+        a.name = str();
+        break;
+      case 2:
+        a.id = u32();
+        break;
+      case 3:
+        a.epoch = u32();
+        break;
+      case 4:
+        a.hostsDigest = lenBytes();
+        break;
+      case 5:
+        a.peerCount = u32();
+        break;
+      case 6:
+        a.agent = str();
+        break;
+      default:
+        unknown(a, t, SKIP_LIMIT_NESTED);
     }
-    case 3: {
-      const value = readFlat(inner, { 1: ["ascii", "reason"] }, { $typeName: "rollcall.v1.Goodbye", reason: "" });
-      return value && ({ $typeName: "rollcall.v1.Envelope", body: { case: "goodbye", value } } as Gen.Envelope);
-    }
-    case 4: {
-      const value = readFlat(
-        inner,
-        { 1: ["u32", "id"], 2: ["u32", "epoch"], 3: ["bytes", "hostsDigest"], 4: ["bool", "accepted"] },
-        { $typeName: "rollcall.v1.AliveReply", id: 0, epoch: 0, hostsDigest: new Uint8Array(0), accepted: false },
-      );
-      return value && ({ $typeName: "rollcall.v1.Envelope", body: { case: "aliveReply", value } } as Gen.Envelope);
-    }
-    default:
-      return undefined;
   }
+  return a;
+}
+
+function readAppData(d: Gen.AppData, end: number): Gen.AppData {
+  while (cursor < end) {
+    const t = tag();
+    if (t >>> 3 === 1) d.body = lenBytes();
+    else unknown(d, t, SKIP_LIMIT_NESTED);
+  }
+  return d;
+}
+
+function readGoodbye(g: Gen.Goodbye, end: number): Gen.Goodbye {
+  while (cursor < end) {
+    const t = tag();
+    if (t >>> 3 === 1) g.reason = str();
+    else unknown(g, t, SKIP_LIMIT_NESTED);
+  }
+  return g;
+}
+
+function readAliveReply(r: Gen.AliveReply, end: number): Gen.AliveReply {
+  while (cursor < end) {
+    const t = tag();
+    switch (t >>> 3) {
+      case 1:
+        r.id = u32();
+        break;
+      case 2:
+        r.epoch = u32();
+        break;
+      case 3:
+        r.hostsDigest = lenBytes();
+        break;
+      case 4:
+        r.accepted = bool();
+        break;
+      default:
+        unknown(r, t, SKIP_LIMIT_NESTED);
+    }
+  }
+  return r;
+}
+
+/**
+ * Any Envelope: exactly what protobuf-es's `fromBinary(EnvelopeSchema, ...)`
+ * returns, or throws where it throws. It never returns undefined (the type
+ * keeps src/peer/envelope.ts's `?? protobuf-es` compiling; that fallback is
+ * now never taken). A `body` case seen again merges into the value so far, as
+ * protobuf-es merges; another case replaces it.
+ */
+export function decodeEnvelopeFast(bytes: Uint8Array): Gen.Envelope | undefined {
+  src = bytes;
+  cursor = 0;
+  const end = bytes.length;
+  const envelope = { $typeName: "rollcall.v1.Envelope", body: { case: undefined } } as Gen.Envelope;
+  while (cursor < end) {
+    const t = tag();
+    const field = t >>> 3;
+    if (field < 1 || field > 4) {
+      unknown(envelope, t, SKIP_LIMIT_TOP);
+      continue;
+    }
+    const stop = u32() + cursor;
+    const body = envelope.body;
+    if (field === 1) {
+      const prev = body.case === "alive" ? body.value : undefined;
+      const value = readAlive(
+        prev ??
+          ({
+            $typeName: "rollcall.v1.Alive",
+            name: "",
+            id: 0,
+            epoch: 0,
+            hostsDigest: new Uint8Array(0),
+            peerCount: 0,
+            agent: "",
+          } as Gen.Alive),
+        stop,
+      );
+      envelope.body = { case: "alive", value };
+    } else if (field === 2) {
+      const prev = body.case === "data" ? body.value : undefined;
+      const value = readAppData(
+        prev ?? ({ $typeName: "rollcall.v1.AppData", body: new Uint8Array(0) } as Gen.AppData),
+        stop,
+      );
+      envelope.body = { case: "data", value };
+    } else if (field === 3) {
+      const prev = body.case === "goodbye" ? body.value : undefined;
+      const value = readGoodbye(prev ?? ({ $typeName: "rollcall.v1.Goodbye", reason: "" } as Gen.Goodbye), stop);
+      envelope.body = { case: "goodbye", value };
+    } else {
+      const prev = body.case === "aliveReply" ? body.value : undefined;
+      const value = readAliveReply(
+        prev ??
+          ({
+            $typeName: "rollcall.v1.AliveReply",
+            id: 0,
+            epoch: 0,
+            hostsDigest: new Uint8Array(0),
+            accepted: false,
+          } as Gen.AliveReply),
+        stop,
+      );
+      envelope.body = { case: "aliveReply", value };
+    }
+  }
+  return envelope;
 }

@@ -5,12 +5,14 @@
  * passing while checking nothing. Samples are drawn at the CI fuzz test's seed.
  */
 import { describe, expect, test } from "bun:test";
+import { fromBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
+import { AckSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
 import { appDataBody } from "../../src/peer/envelope.ts";
 import { decodeFrame, encodeFrame, FrameType, HEADER_BYTES, PAYLOAD_BYTES_MAX } from "../../src/wire/frame.ts";
 import { arbitraryBytes, arbitraryFrame, corruptedFrame, envelopeInput, plausibleBytes } from "./generators.ts";
 import { CI_SEED } from "./properties.ts";
-import { bundleRuleBroken } from "./spec-model.ts";
+import { ackRangesBroken, bundleRuleBroken } from "./spec-model.ts";
 
 const SAMPLES = 1000;
 const sample = <T>(arb: fc.Arbitrary<T>): T[] => fc.sample(arb, { seed: CI_SEED, numRuns: SAMPLES });
@@ -47,6 +49,13 @@ describe(`fuzz generators at seed ${CI_SEED}`, () => {
     expect(share(payloads, (n) => n >= 256)).toBeGreaterThan(0.3);
     expect(Math.max(...data.map((b) => b.messages.length))).toBeGreaterThanOrEqual(20);
     expect(Math.max(...data.map((b) => b.fragment?.data.length ?? 0))).toBeGreaterThan(1000);
+    // Acks: piggybacked on messages and on fragments, standalone, up to the 64-pair limit.
+    expect(share(data, (b) => b.ack !== undefined && b.messages.length > 0)).toBeGreaterThan(0.1);
+    expect(share(data, (b) => b.ack !== undefined && b.fragment !== undefined)).toBeGreaterThan(0.1);
+    const acks = frames.flatMap((f) => (f.type === FrameType.Ack ? [f.payload] : []));
+    expect(share(acks, (a) => a.ranges.length > 0)).toBeGreaterThan(0.3);
+    const pairs = [...data.flatMap((b) => (b.ack ? [b.ack] : [])), ...acks].map((a) => a.ranges.length / 2);
+    expect(Math.max(...pairs)).toBe(64);
   });
 
   test("corrupted, resealed frames: reach every check after the checksum, and every Bundle rule", () => {
@@ -58,7 +67,7 @@ describe(`fuzz generators at seed ${CI_SEED}`, () => {
     const rules = new Set(
       inputs
         .filter((i) => i.outcome === "bad-payload" && i.bytes[3] === FrameType.Data)
-        .map((i) => bundleRuleBroken(i.bytes.subarray(HEADER_BYTES))),
+        .map((i) => bundleRuleBroken(i.bytes.subarray(HEADER_BYTES), (i.bytes[4]! & 0x01) !== 0)),
     );
     for (const rule of [
       "not protobuf",
@@ -66,8 +75,27 @@ describe(`fuzz generators at seed ${CI_SEED}`, () => {
       "messages and fragment",
       "empty fragment",
       "fragment past end",
+      "ack without flag",
+      "odd ranges",
+      "too many pairs",
+      "zero range",
+      "ranges span",
     ])
       expect(rules).toContain(rule);
+    // ACK frames reach every ranges rule too.
+    const ackRules = new Set(
+      inputs
+        .filter((i) => i.outcome === "bad-payload" && i.bytes[3] === FrameType.Ack)
+        .map((i) => {
+          try {
+            return ackRangesBroken(fromBinary(AckSchema, i.bytes.subarray(HEADER_BYTES)).ranges);
+          } catch {
+            return "not protobuf";
+          }
+        }),
+    );
+    for (const rule of ["not protobuf", "odd ranges", "too many pairs", "zero range", "ranges span"])
+      expect(ackRules).toContain(rule);
   });
 
   test("envelopes: the AppData fast path answers for a good share and declines a good share", () => {

@@ -10,7 +10,13 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
-import { AckSchema, type Bundle, BundleSchema, EnvelopeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
+import {
+  type Ack,
+  AckSchema,
+  type Bundle,
+  BundleSchema,
+  EnvelopeSchema,
+} from "../../src/gen/rollcall/v1/rollcall_pb.ts";
 import { encodeAppDataEnvelope } from "../../src/peer/envelope.ts";
 import {
   CHECKSUM_OFFSET,
@@ -101,13 +107,13 @@ const header = fc
   });
 
 /**
- * Keeps messages while the Bundle fits in one frame and cuts the first one that
- * does not to the room left, so that full frames (the reliability layer packs
- * them full) are common rather than rejected by the encoder.
+ * Keeps messages while the Bundle fits in `room` bytes (one frame's payload
+ * unless an ack takes some) and cuts the first one that does not to the room
+ * left, so that full frames (the reliability layer packs them full) are common
+ * rather than rejected by the encoder.
  */
-function fitMessages(messages: readonly Uint8Array[]): Uint8Array[] {
+function fitMessages(messages: readonly Uint8Array[], room = PAYLOAD_BYTES_MAX): Uint8Array[] {
   const kept: Uint8Array[] = [];
-  let room = PAYLOAD_BYTES_MAX;
   for (const m of messages) {
     const need = 1 + pb.varint(m.length).length + m.length;
     if (need <= room) {
@@ -128,34 +134,83 @@ function fitMessages(messages: readonly Uint8Array[]): Uint8Array[] {
   return kept;
 }
 
+/**
+ * Valid `Ack.ranges`: up to 64 (gap, length) pairs, every value at least 1,
+ * summing to at most 65535: mostly short runs, sometimes long ones, and the
+ * limits themselves (64 pairs; a sum of exactly 65535).
+ */
+export const arbitraryRanges: fc.Arbitrary<number[]> = fc
+  .oneof(
+    { weight: 6, arbitrary: fc.array(fc.integer({ min: 1, max: 8 }), { maxLength: 128, size: MAX }) },
+    { weight: 3, arbitrary: fc.array(fc.integer({ min: 1, max: 511 }), { maxLength: 128, size: MAX }) },
+    { weight: 1, arbitrary: fc.constant(Array.from({ length: 128 }, (_, i) => (i % 2 === 0 ? 1 : 2))) },
+    {
+      weight: 1,
+      arbitrary: fc.integer({ min: 1, max: 65534 }).map((gap) => [gap, 65535 - gap]),
+    },
+  )
+  .map((values) => (values.length % 2 === 0 ? values : values.slice(1)));
+
+const creditOrDelay = fc.oneof(
+  { weight: 2, arbitrary: fc.constant(0) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 1000 }) },
+  { weight: 1, arbitrary: u32 },
+);
+
+/** Any valid Ack, the all-default one included. */
+export const arbitraryAck: fc.Arbitrary<Ack> = fc
+  .record({ ranges: arbitraryRanges, ackDelayUs: creditOrDelay, messageCredit: creditOrDelay })
+  .map((a) => create(AckSchema, a));
+
+/** Bytes Bundle field 3 takes for `ack`: present even when empty. */
+function ackFieldBytes(ack: Ack | undefined): number {
+  if (ack === undefined) return 0;
+  const n = toBinary(AckSchema, ack).length;
+  return 1 + pb.varint(n).length + n;
+}
+
 // Two shapes: a few messages of any size (up to one that fills the frame) and
 // many small ones, as when the sender coalesces chatter.
-const messagesBundle = fc
-  .oneof(
-    fc.array(bytes(PAYLOAD_BYTES_MAX), { minLength: 1, maxLength: 4, size: MAX }),
-    fc.array(bytes(48), { minLength: 1, maxLength: 64, size: MAX }),
-  )
-  .map((messages) => create(BundleSchema, { messages: fitMessages(messages) }));
+const messagesBundle = (ack: Ack | undefined) =>
+  fc
+    .oneof(
+      fc.array(bytes(PAYLOAD_BYTES_MAX), { minLength: 1, maxLength: 4, size: MAX }),
+      fc.array(bytes(48), { minLength: 1, maxLength: 64, size: MAX }),
+    )
+    .map((messages) =>
+      create(BundleSchema, { messages: fitMessages(messages, PAYLOAD_BYTES_MAX - ackFieldBytes(ack)), ack }),
+    );
 
 /** Fragment data that fits even when offset and total length take 5-byte varints. */
 const FRAGMENT_DATA_MAX = PAYLOAD_BYTES_MAX - 18;
 
-const fragmentBundle = fc.record({ data: bytes(FRAGMENT_DATA_MAX, 1), offset: u32, extra: u32 }).map((f) => {
-  // Offsets anywhere in the uint32 range, clamped so that the fragment ends inside its message.
-  const offset = Math.min(f.offset, U32_MAX - f.data.length);
-  const totalLength = offset + f.data.length + Math.min(f.extra, U32_MAX - offset - f.data.length);
-  return create(BundleSchema, { fragment: { data: f.data, offset, totalLength } });
-});
+const fragmentBundle = (ack: Ack | undefined) =>
+  fc.record({ data: bytes(FRAGMENT_DATA_MAX, 1), offset: u32, extra: u32 }).map((f) => {
+    // Room for the ack, keeping at least one byte of data.
+    const data = f.data.subarray(0, Math.max(1, f.data.length - ackFieldBytes(ack)));
+    // Offsets anywhere in the uint32 range, clamped so that the fragment ends inside its message.
+    const offset = Math.min(f.offset, U32_MAX - data.length);
+    const totalLength = offset + data.length + Math.min(f.extra, U32_MAX - offset - data.length);
+    return create(BundleSchema, { fragment: { data, offset, totalLength }, ack });
+  });
 
-const bundle: fc.Arbitrary<Bundle> = fc.oneof(messagesBundle, fragmentBundle);
+const bundle = (ack?: Ack): fc.Arbitrary<Bundle> => fc.oneof(messagesBundle(ack), fragmentBundle(ack));
 
+/** DATA frames; under the Ack flag, half of them piggyback an Ack (`Bundle.ack`). */
 export const arbitraryDataFrame: fc.Arbitrary<DataFrame> = fc
-  .tuple(header, bundle)
-  .map(([h, payload]) => ({ ...h, type: FrameType.Data, payload }));
+  .tuple(header, fc.boolean(), arbitraryAck)
+  .chain(([h, withAck, ack]) =>
+    bundle((h.flags & FrameFlag.Ack) !== 0 && withAck ? ack : undefined).map(
+      (payload): DataFrame => ({ ...h, type: FrameType.Data, payload }),
+    ),
+  );
 
-const arbitraryAckFrame: fc.Arbitrary<Frame> = header
-  .filter((h) => h.receiverEpoch !== 0)
-  .map((h): Frame => ({ ...h, type: FrameType.Ack, flags: FrameFlag.Ack, seq: 0, payload: create(AckSchema) }));
+const arbitraryAckFrame: fc.Arbitrary<Frame> = fc
+  .tuple(
+    header.filter((h) => h.receiverEpoch !== 0),
+    fc.oneof(fc.constant(create(AckSchema)), arbitraryAck),
+  )
+  .map(([h, payload]): Frame => ({ ...h, type: FrameType.Ack, flags: FrameFlag.Ack, seq: 0, payload }));
 
 /** Any frame the encoder accepts. */
 export const arbitraryFrame: fc.Arbitrary<Frame> = fc.oneof(arbitraryDataFrame, arbitraryAckFrame);
@@ -205,9 +260,9 @@ function fragmentBody(f: FragmentParts, order: number): number[] {
   return order >= 3 ? rotated.reverse().flat() : rotated.flat();
 }
 
-// Fields a later version might add: readers skip them.
+// Fields a later version might add: readers skip them. (Bundle and Ack know 1 to 3.)
 const unknownField = fc
-  .record({ field: fc.integer({ min: 3, max: 2000 }), wireType: fc.constantFrom(0, 1, 2, 5), value: bytes(16), n: u32 })
+  .record({ field: fc.integer({ min: 4, max: 2000 }), wireType: fc.constantFrom(0, 1, 2, 5), value: bytes(16), n: u32 })
   .map(({ field, wireType, value, n }) => {
     const tag = pb.tag(field, wireType);
     if (wireType === 0) return [...tag, ...pb.varint(n)];
@@ -226,14 +281,91 @@ const fragmentParts: fc.Arbitrary<FragmentParts> = fc.record({
 });
 
 /**
+ * Ack bodies as a sender might write them or should not: ranges valid or
+ * breaking one rule (odd count, a 0, more than 64 pairs, a sum over 65535),
+ * packed, unpacked or split over several fields, with delay, credit and
+ * unknown fields in any order.
+ */
+const ackBody: fc.Arbitrary<number[]> = fc
+  .record({
+    ranges: fc.oneof(
+      { weight: 3, arbitrary: arbitraryRanges },
+      { weight: 1, arbitrary: arbitraryRanges.map((r) => [...r, 1]) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(arbitraryRanges, fc.nat())
+          .map(([r, at]) => (r.length === 0 ? [0, 1] : r.map((v, i) => (i === at % r.length ? 0 : v)))),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 65, maxLength: 70 }).map((p) => [...p, ...p]),
+      },
+      { weight: 1, arbitrary: fc.integer({ min: 65536, max: 200_000 }).map((sum) => [sum - 1000, 1000]) },
+    ),
+    encoding: fc.constantFrom("packed", "unpacked", "split"),
+    delay: creditOrDelay,
+    credit: creditOrDelay,
+    unknown: fc.option(unknownField),
+    scalarsFirst: fc.boolean(),
+  })
+  .map(({ ranges, encoding, delay, credit, unknown, scalarsFirst }) => {
+    const packed = (rs: number[]) =>
+      rs.length === 0
+        ? []
+        : pb.len(
+            1,
+            rs.flatMap((r) => pb.varint(r)),
+          );
+    const half = ranges.length >> 1;
+    const rangeBytes =
+      encoding === "packed"
+        ? packed(ranges)
+        : encoding === "unpacked"
+          ? ranges.flatMap((r) => pb.uint(1, r))
+          : [...packed(ranges.slice(0, half)), ...ranges.slice(half).flatMap((r) => pb.uint(1, r))];
+    const scalars = [...(delay === 0 ? [] : pb.uint(2, delay)), ...(credit === 0 ? [] : pb.uint(3, credit))];
+    const parts = scalarsFirst ? [...scalars, ...rangeBytes] : [...rangeBytes, ...scalars];
+    return [...parts, ...(unknown ?? [])];
+  });
+
+/**
  * DATA payloads a sender should not write: each breaks one Bundle rule or is
  * not a Bundle at all, plus valid but non-canonical encodings that a decoder
- * must accept and read the same values from.
+ * must accept and read the same values from. Some are Ack bodies, for ACK frames.
  */
 const payloadVariant: fc.Arbitrary<Uint8Array> = fc
   .oneof(
     // Only unknown fields: parses, carries nothing.
     fc.array(unknownField, { minLength: 1, maxLength: 3 }).map((fs) => fs.flat()),
+    // Messages or a fragment with an ack (valid or not), once or split in two
+    // fields (protobuf merges them); or an ack alone, which carries nothing.
+    // (Weighted up: the Ack rules are several, and the Ack flag decides first.)
+    {
+      weight: 4,
+      arbitrary: fc
+        .tuple(
+          fc.oneof(
+            {
+              weight: 3,
+              arbitrary: fc
+                .array(bytes(100), { minLength: 1, maxLength: 4, size: MAX })
+                .map((ms) => ms.flatMap((m) => pb.len(1, m))),
+            },
+            fc.tuple(fragmentParts, fc.nat(5)).map(([f, order]) => pb.len(2, fragmentBody(f, order))),
+            fc.constant([] as number[]),
+          ),
+          ackBody,
+          fc.option(ackBody, { freq: 4 }),
+        )
+        .map(([content, ack, second]) => [
+          ...content,
+          ...pb.len(3, ack),
+          ...(second === null ? [] : pb.len(3, second)),
+        ]),
+    },
+    // An Ack body (an ACK frame's payload).
+    { weight: 3, arbitrary: ackBody },
     // Messages and a fragment in one Bundle.
     fc
       .tuple(fc.array(bytes(200), { minLength: 1, maxLength: 4, size: MAX }), fragmentParts, fc.nat(5), fc.boolean())
@@ -262,10 +394,10 @@ const payloadVariant: fc.Arbitrary<Uint8Array> = fc
     // Known fields with the wrong wire type; a length running past the end;
     // a uint32 written with more than 32 bits.
     fc
-      .tuple(fc.constantFrom(1, 2), fc.constantFrom(0, 1, 3, 4, 5), bytes(12))
+      .tuple(fc.constantFrom(1, 2, 3), fc.constantFrom(0, 1, 3, 4, 5), bytes(12))
       .map(([field, wt, rest]) => [...pb.tag(field, wt), ...rest]),
     fc
-      .tuple(fc.constantFrom(1, 2), fc.integer({ min: 1, max: 5000 }), bytes(64))
+      .tuple(fc.constantFrom(1, 2, 3), fc.integer({ min: 1, max: 5000 }), bytes(64))
       .map(([field, claim, rest]) => [...pb.tag(field, 2), ...pb.varint(rest.length + claim), ...rest]),
     fc
       .tuple(
@@ -281,7 +413,7 @@ const payloadVariant: fc.Arbitrary<Uint8Array> = fc
       .map(([field, wide, data]) => pb.len(2, [...pb.tag(field, 0), ...wide, ...pb.len(3, data)])),
     // Garbage of any size, and a valid Bundle cut short.
     bytes(PAYLOAD_BYTES_MAX),
-    fc.tuple(bundle, fc.nat()).map(([b, cut]) => {
+    fc.tuple(bundle(), fc.nat()).map(([b, cut]) => {
       const enc = toBinary(BundleSchema, b);
       return enc.subarray(0, cut % Math.max(1, enc.length));
     }),

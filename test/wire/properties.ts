@@ -7,7 +7,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { toHex } from "../../scripts/lib/hex.ts";
-import { BundleSchema, EnvelopeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
+import { type Ack, BundleSchema, EnvelopeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
 import { appDataBody } from "../../src/peer/envelope.ts";
 import { encodeBundle } from "../../src/wire/bundle.ts";
 import {
@@ -21,6 +21,7 @@ import {
   HEADER_BYTES,
   PAYLOAD_BYTES_MAX,
 } from "../../src/wire/frame.ts";
+import { encodeAck, encodeBundleAckField } from "../../src/wire/messages.ts";
 import {
   arbitraryBytes,
   arbitraryDataFrame,
@@ -56,16 +57,19 @@ function flipped([frame, position]: [Frame, number]): Uint8Array {
   return bytes;
 }
 
+const ackValues = (a: Ack) => `ack [${a.ranges.join(",")}] delay ${a.ackDelayUs} credit ${a.messageCredit}`;
+
 /** Everything a decoded frame says, in a form two decodings can be compared by. */
 export function frameValues(frame: Frame): string {
   const { type, flags, senderId, receiverId, senderEpoch, receiverEpoch, seq, ack, sack } = frame;
   const head = [type, flags, senderId, receiverId, senderEpoch, receiverEpoch, seq, ack, sack].join(" ");
+  if (frame.type === FrameType.Ack) return `${head} ${ackValues(frame.payload)}`;
   if (frame.type !== FrameType.Data) return head;
   const { messages, fragment } = frame.payload;
   const body = fragment
     ? `fragment ${fragment.totalLength} ${fragment.offset} ${toHex(fragment.data)}`
     : `messages ${messages.map(toHex).join(",")}`;
-  return `${head} ${body}`;
+  return `${head} ${body}${frame.payload.ack === undefined ? "" : ` ${ackValues(frame.payload.ack)}`}`;
 }
 
 const isFailure = (reason: string): reason is DecodeFailure => (DECODE_FAILURES as readonly string[]).includes(reason);
@@ -141,9 +145,18 @@ export const properties: Record<string, CodecProperty> = {
       const again = encodeFrame(result.frame);
       if (Buffer.compare(bytes, again) !== 0) throw new Error("re-encoding changed the bytes");
       // The reliability layer's path: the Bundle encoded once, the header written around it.
-      const payload = frame.type === FrameType.Data ? encodeBundle(frame.payload) : new Uint8Array(0);
+      const payload = frame.type === FrameType.Data ? encodeBundle(frame.payload) : encodeAck(frame.payload as Ack);
       if (Buffer.compare(bytes, encodeFrameBytes(frame, payload)) !== 0)
         throw new Error("encodeFrameBytes and encodeFrame disagree");
+      // And its way with a piggybacked ack: the content encoded once, Bundle.ack appended per transmission.
+      if (frame.type === FrameType.Data && frame.payload.ack !== undefined) {
+        const ackField = encodeBundleAckField(frame.payload.ack);
+        const content = encodeBundle({ messages: frame.payload.messages, fragment: frame.payload.fragment });
+        const appended = Uint8Array.from([...content, ...ackField]);
+        // An all-default Ack is no field at all there; encodeFrame writes a present one (1a 00), as protobuf-es does.
+        const expected = ackField.length === 0 ? content : payload;
+        if (Buffer.compare(appended, expected) !== 0) throw new Error("Bundle bytes + encodeBundleAckField differ");
+      }
     }),
     ciRuns: 4000,
     datagram: encoded,

@@ -1,7 +1,7 @@
 /**
  * "Validation order" in docs/wire-format.md, transcribed from the spec and
  * sharing no code with src/wire: a second implementation for the fuzz
- * properties to compare the codec's verdicts against. For step 11 it uses
+ * properties to compare the codec's verdicts against. For step 12 it uses
  * protobuf-es as the protobuf parser, as the spec's "valid protobuf" means.
  */
 import { fromBinary } from "@bufbuild/protobuf";
@@ -34,7 +34,13 @@ export function specVerdict(b: Uint8Array): string {
   if ((b[4]! & 0x02) !== 0) return "unauthenticated";
   const payload = b.subarray(36);
   if (b[3] === 4 || b[3] === 5) return "ok";
-  if (b[3] === 2) return parses(() => fromBinary(AckSchema, payload)) ? "ok" : "bad-payload";
+  if (b[3] === 2) {
+    try {
+      return ackRangesBroken(fromBinary(AckSchema, payload).ranges) === undefined ? "ok" : "bad-payload";
+    } catch {
+      return "bad-payload";
+    }
+  }
   if (b[3] === 3) {
     try {
       return fromBinary(ProbeSchema, payload).updates.length <= 64 ? "ok" : "bad-payload";
@@ -42,20 +48,14 @@ export function specVerdict(b: Uint8Array): string {
       return "bad-payload";
     }
   }
-  return bundleRuleBroken(payload) === undefined ? "ok" : "bad-payload";
+  return bundleRuleBroken(payload, (b[4]! & 0x01) !== 0) === undefined ? "ok" : "bad-payload";
 }
 
-function parses(parse: () => unknown): boolean {
-  try {
-    parse();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The Bundle rule a DATA payload breaks (step 11), or undefined when it is a valid Bundle. */
-export function bundleRuleBroken(payload: Uint8Array): string | undefined {
+/**
+ * The Bundle rule a DATA payload breaks (step 12), or undefined when it is a
+ * valid Bundle; `ackFlag`: the header's Ack flag.
+ */
+export function bundleRuleBroken(payload: Uint8Array, ackFlag: boolean): string | undefined {
   let bundle: ReturnType<typeof fromBinary<typeof BundleSchema>>;
   try {
     bundle = fromBinary(BundleSchema, payload);
@@ -63,15 +63,26 @@ export function bundleRuleBroken(payload: Uint8Array): string | undefined {
     return "not protobuf";
   }
   const f = bundle.fragment;
-  if (f === undefined) return bundle.messages.length === 0 ? "carries nothing" : undefined;
-  if (bundle.messages.length > 0) return "messages and fragment";
-  if (f.data.length === 0) return "empty fragment";
-  return f.offset + f.data.length > f.totalLength ? "fragment past end" : undefined;
+  if (f === undefined && bundle.messages.length === 0) return "carries nothing";
+  if (f !== undefined && bundle.messages.length > 0) return "messages and fragment";
+  if (f !== undefined && f.data.length === 0) return "empty fragment";
+  if (f !== undefined && f.offset + f.data.length > f.totalLength) return "fragment past end";
+  // "has ack" is field presence: an empty Ack (1a 00) counts.
+  if (bundle.ack !== undefined && !ackFlag) return "ack without flag";
+  return bundle.ack === undefined ? undefined : ackRangesBroken(bundle.ack.ranges);
+}
+
+/** The `Ack.ranges` rule broken, or undefined: pairs, at most 64 of them, no 0, summing to at most 65535. */
+export function ackRangesBroken(ranges: readonly number[]): string | undefined {
+  if (ranges.length % 2 === 1) return "odd ranges";
+  if (ranges.length / 2 > 64) return "too many pairs";
+  if (ranges.includes(0)) return "zero range";
+  return ranges.reduce((a, b) => a + b, 0) > 65535 ? "ranges span" : undefined;
 }
 
 /**
  * The reason the spec gives for rejecting `b` before its payload is parsed, or
- * "payload" when the header is valid and only step 11 can still reject it.
+ * "payload" when the header is valid and only steps 11 and 12 can still reject it.
  */
 function headerVerdict(b: Uint8Array): string {
   if (b.length < 36) return "truncated";

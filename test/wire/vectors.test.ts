@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { fromJson, toBinary, toJson } from "@bufbuild/protobuf";
 import { fromHex, toHex } from "../../scripts/lib/hex.ts";
-import { EnvelopeSchema, ProbeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
+import { AckSchema, EnvelopeSchema, ProbeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
 import { Keyring, keyIdOf } from "../../src/security/keyring.ts";
 import { decodeFrame, encodeFrame, FrameFlag, FrameType } from "../../src/wire/frame.ts";
 import vectors from "../vectors/frames.json";
@@ -29,6 +29,9 @@ describe("golden vectors: valid frames", () => {
         } else {
           expect(bundle.fragment).toBeUndefined();
         }
+        const ack = v.payload.bundle?.ack;
+        if (ack) expect(toJson(AckSchema, bundle.ack!)).toEqual(ack as never);
+        else expect(bundle.ack).toBeUndefined();
         // The documented envelopes are exactly the bytes carried.
         if (v.envelopes) {
           const encoded = v.envelopes.map((e) => toHex(toBinary(EnvelopeSchema, fromJson(EnvelopeSchema, e as never))));
@@ -37,7 +40,7 @@ describe("golden vectors: valid frames", () => {
       } else if (result.frame.type === FrameType.Probe) {
         expect(toJson(ProbeSchema, result.frame.payload)).toEqual(v.payload.probe as never);
       } else if (result.frame.type === FrameType.Ack) {
-        expect(v.payload.ack).toBeDefined();
+        expect(toJson(AckSchema, result.frame.payload)).toEqual(v.payload.ack as never);
       }
       expect(toHex(encodeFrame(result.frame))).toBe(v.hex);
     });
