@@ -222,6 +222,8 @@ interface Challenge {
 }
 
 const DEFAULT_EVENTS_MAX = 65_536;
+/** Least credit a sender gets, however many peers share the event queue. */
+const CREDIT_SHARE_MIN = 256;
 /** Timer key of the failure detector; sessions use their peer ids (1..). */
 const MEMBERSHIP_TIMER = 0;
 /** Timer key of unanswered path challenges (ids are at most PEERS_MAX). */
@@ -307,10 +309,18 @@ export class Peer {
       this.secureRandom(salt);
       this.sealer = this.keyring.sealer(selfId, epoch, salt);
     }
+    this.eventsMax = options.eventsMax ?? DEFAULT_EVENTS_MAX;
     this.sessionConfig = {
       ...DEFAULT_SESSION_CONFIG,
       // The seal takes its bytes from the body.
       payloadBytesMax: this.keyring === undefined ? PAYLOAD_BYTES_MAX : PAYLOAD_BYTES_MAX - SEAL_BYTES,
+      // Each sender's share of the event queue, so that senders are held back
+      // by credit rather than by `receiver-busy` drops. The floor overcommits
+      // large groups: all of them sending at once still meets the drops.
+      receiveCreditMessages: Math.min(
+        DEFAULT_SESSION_CONFIG.receiveCreditMessages,
+        Math.max(CREDIT_SHARE_MIN, Math.floor(this.eventsMax / Math.max(1, names.length - 1))),
+      ),
       ...options.session,
     };
     checkSessionConfig(this.sessionConfig);
@@ -319,7 +329,6 @@ export class Peer {
     this.lastChallengeAt = new Array(names.length + 1).fill(Number.NEGATIVE_INFINITY);
     this.resentFor = new Array(names.length + 1).fill(0);
     this.pathCreditAt = now;
-    this.eventsMax = options.eventsMax ?? DEFAULT_EVENTS_MAX;
     this.trace = options.trace;
     this.membership = new Membership(now, {
       selfId,
@@ -475,7 +484,12 @@ export class Peer {
       bytes: bytes.length,
       epoch: frame.senderEpoch,
     });
-    const refusal = session.handleFrame(now, frame, frame.type === FrameType.Data ? frame.payload : undefined);
+    const refusal = session.handleFrame(
+      now,
+      frame,
+      frame.type === FrameType.Data ? frame.payload : undefined,
+      frame.type === FrameType.Data ? frame.payload.ack : frame.type === FrameType.Ack ? frame.payload : undefined,
+    );
     if (refusal !== undefined) {
       this.drop(
         peer,
@@ -812,7 +826,15 @@ export class Peer {
 
   pollEvent(): PeerEvent | undefined {
     if (this.eventsHead >= this.events.length) return undefined;
-    const event = this.events[this.eventsHead++];
+    const event = this.events[this.eventsHead++]!;
+    if (event.type === "message") {
+      // Taken by the application: the sender's credit grows (flow control).
+      const session = this.sessions[event.from]!;
+      if (session.releaseMessage()) {
+        this.pending.add(event.from);
+        this.timers.set(event.from, session.pollTimeout());
+      }
+    }
     if (this.eventsHead === this.events.length) {
       this.events.length = 0;
       this.eventsHead = 0;
@@ -824,6 +846,12 @@ export class Peer {
   private drop(peer: number | undefined, reason: string, detail: string): void {
     this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
     this.trace?.({ kind: "drop", peer, reason, detail });
+  }
+
+  /** An application message, held against its sender's credit until the application takes it. */
+  private pushMessage(from: number, body: Uint8Array): void {
+    this.sessions[from]!.holdMessage();
+    this.events.push({ type: "message", from, body });
   }
 
   private pushEvent(event: PeerEvent): void {
@@ -936,7 +964,7 @@ export class Peer {
   private onMessage(now: number, peer: number, bytes: Uint8Array): void {
     const fastBody = this.mismatched.has(peer) ? undefined : appDataBody(bytes);
     if (fastBody !== undefined) {
-      this.pushEvent({ type: "message", from: peer, body: fastBody });
+      this.pushMessage(peer, fastBody);
       return;
     }
     let envelope: Envelope;
@@ -959,7 +987,7 @@ export class Peer {
         if (!body.value.accepted) this.markMismatched(peer);
         return;
       case "data":
-        this.pushEvent({ type: "message", from: peer, body: body.value.body });
+        this.pushMessage(peer, body.value.body);
         return;
       case "goodbye":
         this.left.add(peer);

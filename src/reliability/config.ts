@@ -6,12 +6,35 @@ import { PAYLOAD_BYTES_MAX } from "../wire/frame.ts";
  */
 export interface SessionConfig {
   /**
-   * Most DATA frames in flight (sent, not yet acknowledged) to one peer, and
-   * the receiver's reorder window. Both sides must use the same value. At the
-   * limit the sender stops taking frames from its queue until acks arrive; the
-   * receiver drops (and does not acknowledge) frames beyond the window.
+   * Most DATA frames between the cumulative acknowledgement and the newest
+   * sent (the sender's window), and the receiver's reorder window. Both sides
+   * should use the same value. At the limit the sender stops taking frames
+   * from its queue until acks arrive; the receiver drops (and does not
+   * acknowledge) frames beyond its window. Acknowledgement ranges reach over
+   * the whole window; the congestion window usually limits first.
    */
   windowFrames: number;
+  /** Congestion window at start and after a peer restarts, in frames (RFC 9002: 10). */
+  initialWindowFrames: number;
+  /**
+   * Queueing delay (smoothed RTT above the minimum) below which a loss is
+   * taken as random and does not halve the congestion window
+   * (src/reliability/congestion.ts explains).
+   */
+  queueDelayMsMin: number;
+  /**
+   * Flow control: messages this peer may have delivered but not yet taken by
+   * the application, per sender. It is stated to the sender as credit; a
+   * sender out of credit waits (one frame at a time probes for more).
+   */
+  receiveCreditMessages: number;
+  /**
+   * Most expected waiting time in the send queue, at the rate it has been
+   * draining: past it `send` returns `queue-full` (and `writable` follows at
+   * half), so a sender that outruns the path learns it in milliseconds, not
+   * after its messages waited seconds. 0 never happens: it must be positive.
+   */
+  sendQueueDelayMsMax: number;
   /** Most messages waiting to be sent to one peer; at the limit `send` returns `queue-full`. */
   sendQueueMessagesMax: number;
   /** Most bytes waiting to be sent to one peer; at the limit `send` returns `queue-full`. */
@@ -52,7 +75,11 @@ export interface SessionConfig {
 }
 
 export const DEFAULT_SESSION_CONFIG: Readonly<SessionConfig> = {
-  windowFrames: 32,
+  windowFrames: 1024,
+  initialWindowFrames: 10,
+  queueDelayMsMin: 1,
+  receiveCreditMessages: 8192,
+  sendQueueDelayMsMax: 20,
   sendQueueMessagesMax: 16_384,
   sendQueueBytesMax: 16 * 1024 * 1024,
   messageBytesMax: 1024 * 1024,
@@ -83,6 +110,8 @@ export function checkSessionConfig(c: SessionConfig): void {
     if (key !== "initialSeq") positive(key);
   }
   if (c.windowFrames > WINDOW_FRAMES_MAX) throw new RangeError(`windowFrames must be at most ${WINDOW_FRAMES_MAX}`);
+  if (!Number.isInteger(c.receiveCreditMessages) || c.receiveCreditMessages > 2 ** 30)
+    throw new RangeError("receiveCreditMessages must be an integer of at most 2^30");
   if (c.rtoMsMin > c.rtoMsMax) throw new RangeError("rtoMsMin must not exceed rtoMsMax");
   if (
     !Number.isInteger(c.payloadBytesMax) ||

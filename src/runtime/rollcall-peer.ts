@@ -121,6 +121,9 @@ export interface LinkStats extends SessionStats {
   rtoMs: number;
   /** Messages waiting for room in the window. */
   queuedMessages: number;
+  /** Congestion window and what is in flight against it (every frame counts as a 1400-byte datagram). */
+  cwndBytes: number;
+  bytesInFlight: number;
 }
 
 /** Starts a peer on a UDP socket and begins announcing it. Rejects with `InputError` for bad options, `Error` when the socket cannot be bound. */
@@ -307,6 +310,8 @@ export class RollcallPeer {
       rttMs: session.rttEstimateMs,
       rtoMs: session.currentRtoMs,
       queuedMessages: session.queuedMessages,
+      cwndBytes: session.congestion.cwndBytes,
+      bytesInFlight: session.congestion.bytesInFlight,
     };
   }
 

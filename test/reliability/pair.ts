@@ -2,6 +2,7 @@
  * Two sessions wired back to back through the real frame codec, with a hand
  * on every datagram: tests decide which frames are lost and when time moves.
  */
+import type { Ack, Bundle } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
 import { DEFAULT_SESSION_CONFIG, type SessionConfig } from "../../src/reliability/config.ts";
 import { type OutgoingFrame, Session, type SessionEvent } from "../../src/reliability/session.ts";
 import { decodeFrame, encodeFrameBytes, type Frame, FrameType } from "../../src/wire/frame.ts";
@@ -51,7 +52,7 @@ export class Pair {
 
   /** Hands frames to their receiver; returns refusals. */
   deliver(to: End, frames: Frame[]): (string | undefined)[] {
-    return frames.map((f) => to.session.handleFrame(this.now, f, f.type === FrameType.Data ? f.payload : undefined));
+    return frames.map((f) => to.session.handleFrame(this.now, f, ...sessionInputs(f)));
   }
 
   /** Exchanges everything both ways until quiet, optionally dropping frames. */
@@ -80,6 +81,13 @@ export function toFrame(from: End, to: End, out: OutgoingFrame): Frame {
   const result = decodeFrame(bytes);
   if (!result.ok) throw new Error(`session produced an invalid frame: ${result.reason} ${result.detail}`);
   return result.frame;
+}
+
+/** The bundle and the Ack a decoded frame hands its session (as the peer does). */
+export function sessionInputs(f: Frame): [Bundle | undefined, Ack | undefined] {
+  if (f.type === FrameType.Data) return [f.payload, f.payload.ack];
+  if (f.type === FrameType.Ack) return [undefined, f.payload];
+  return [undefined, undefined];
 }
 
 export const text = (s: string) => new TextEncoder().encode(s);
