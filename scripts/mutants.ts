@@ -178,8 +178,8 @@ const MUTANTS: Mutant[] = [
     id: "random-loss-halves",
     bug: "every loss halves the congestion window, random loss included: 10% loss pins the window near its minimum",
     file: "src/reliability/congestion.ts",
-    from: "    if (!this.queueing(srttMs)) {",
-    to: "    if (!this.queueing(srttMs) && srttMs === -1) {",
+    from: "    if (!burst && !this.queueing(srttMs)) {",
+    to: "    if (!burst && !this.queueing(srttMs) && srttMs === -1) {",
     tests: ["test/reliability/congestion.test.ts"],
   },
   {

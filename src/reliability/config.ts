@@ -77,7 +77,7 @@ export interface SessionConfig {
 export const DEFAULT_SESSION_CONFIG: Readonly<SessionConfig> = {
   windowFrames: 1024,
   initialWindowFrames: 10,
-  queueDelayMsMin: 1,
+  queueDelayMsMin: 4,
   receiveCreditMessages: 8192,
   sendQueueDelayMsMax: 20,
   sendQueueMessagesMax: 16_384,

@@ -8,12 +8,12 @@
  * a loss reduces the window only when the smoothed RTT shows a queue, that is
  * when it exceeds the path's minimum RTT by `queueDelayMsMin` or a quarter of
  * the minimum, whichever is larger (as TCP Veno and Westwood tell random from
- * congestive loss). Without that, 10% random loss pins NewReno near its
- * minimum window (RFC 3649's response function gives about 4 datagrams per
- * RTT), although nothing is congested. Congestion that fills a buffer raises
- * the RTT before it drops datagrams, so it is still answered by halving; a
- * path that drops everything is answered by the persistent-congestion rule
- * regardless. docs/reliability.md discusses what this gives up.
+ * congestive loss), or when the session reports it ends a run of consecutive
+ * losses (a full buffer drops runs). Without that, 10% random loss pins
+ * NewReno near its minimum window (RFC 3649's response function gives about
+ * 4 datagrams per RTT), although nothing is congested. A path that drops
+ * everything is answered by the persistent-congestion rule regardless.
+ * docs/reliability.md discusses what this gives up.
  */
 
 /** Tunables; the session fills them from its config. */
@@ -117,10 +117,12 @@ export class CongestionController {
   /**
    * A datagram sent at `sentMs` was declared lost (it has already been
    * removed from flight). Starts a recovery period unless one covers it.
+   * `burst`: it ends a run of consecutive losses, which a full buffer
+   * causes: congestion, whatever the RTT shows.
    */
-  onLost(now: number, sentMs: number, srttMs: number | undefined): void {
+  onLost(now: number, sentMs: number, srttMs: number | undefined, burst = false): void {
     if (sentMs <= this.recoveryStartMs) return;
-    if (!this.queueing(srttMs)) {
+    if (!burst && !this.queueing(srttMs)) {
       this.stats.randomLosses++;
       return;
     }

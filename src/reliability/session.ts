@@ -64,6 +64,14 @@ const ACK_FIELD_ROOM_BYTES = 8;
  */
 const CC_FRAME_BYTES = HEADER_BYTES + PAYLOAD_BYTES_MAX;
 
+/**
+ * This many consecutive frames lost count as congestion whatever the RTT
+ * says: a full buffer drops runs of datagrams (a loopback receiver's socket
+ * buffer does, without first adding milliseconds of delay), while random
+ * loss rarely does (at 30% loss, 8 in a row is 2 losses in 10,000).
+ */
+const LOSS_RUN_CONGESTION = 8;
+
 /** A send queue up to this many bytes is never refused for its waiting time. */
 const QUEUE_BYTES_UNTIMED = 64 * 1024;
 
@@ -196,8 +204,15 @@ export class Session {
   /** Transmissions in send order ([seq, tx] pairs), for loss detection; entries of frames acknowledged or re-sent since are skipped. */
   private sendOrder: number[] = [];
   private sendOrderHead = 0;
-  /** Highest transmission number among frames sent once and acknowledged (Karn). */
+  /** Highest transmission number among frames sent once and acknowledged (Karn): both loss thresholds count from it. */
   private largestAckedTx = 0;
+  /**
+   * The same, counting acknowledged retransmissions as RFC 8985 allows: only
+   * the time threshold counts from it. (The packet threshold counted from a
+   * spurious retransmission's ack declared every frame sent just before it
+   * lost while still in flight: 3 times the necessary retransmissions.)
+   */
+  private largestAckedTxTimed = 0;
   /** When frames waiting on the time threshold become lost, if any. */
   private lossTimeMs: number | undefined;
   private readonly retransmitQueue: number[] = [];
@@ -277,6 +292,7 @@ export class Session {
     this.nextSeq = config.initialSeq;
     this.sndBase = config.initialSeq;
     this.sndUna = config.initialSeq;
+    this.ackReach = seqAdd(config.initialSeq, -1);
     this.rcvNext = config.initialSeq;
     this.rtoMs = config.rtoMsInitial;
     const size = ringSize(config.windowFrames);
@@ -395,7 +411,8 @@ export class Session {
     if (frame.type === FrameType.Data && seqDiff(frame.seq, this.rcvNext) >= this.config.windowFrames) {
       return "beyond-window";
     }
-    if ((frame.flags & FrameFlag.Ack) !== 0) this.handleAck(now, frame.ack, frame.sack, ack);
+    if ((frame.flags & FrameFlag.Ack) !== 0)
+      this.handleAck(now, frame.ack, frame.sack, ack, frame.type === FrameType.Ack);
     if (frame.type === FrameType.Data && bundle !== undefined) return this.handleData(now, frame.seq, bundle);
     return undefined;
   }
@@ -412,7 +429,7 @@ export class Session {
       // otherwise leaves the link idle for all of it.
       this.stats.probes++;
       this.probeAvailable = false;
-      this.probeOldest();
+      this.probeOldest(1);
       this.rtoTimerStartMs = now;
     } else if (rtoDeadline !== undefined && now >= rtoDeadline) {
       this.stats.timeouts++;
@@ -420,10 +437,14 @@ export class Session {
       // restart the timer. Only that one: the others may well have arrived
       // (their acks are late or were lost); the ack this probe brings back
       // tells which, and loss detection repairs the rest.
-      this.probeOldest();
-      // A second timeout in a row: every frame over two RTOs went unanswered,
-      // RFC 9002's persistent congestion: start over from the minimum window.
-      if (this.backoffShift >= 1) this.cc.onPersistentCongestion(now);
+      // Two probes, as RFC 9002 §6.2.4 allows: with one, a lost probe or a
+      // lost ack of it doubles the timeout again, and at 30% loss each way
+      // (half of all round trips fail) the expected wait diverged to rtoMsMax.
+      this.probeOldest(2);
+      // A third timeout in a row: nothing answered over three RTOs, RFC
+      // 9002's persistent congestion: start over from the minimum window.
+      // (Two in a row happen by chance at 30% random loss.)
+      if (this.backoffShift >= 2) this.cc.onPersistentCongestion(now);
       if (this.rtoMs * 2 ** this.backoffShift < this.config.rtoMsMax) this.backoffShift++;
       this.rtoTimerStartMs = now;
     }
@@ -799,11 +820,24 @@ export class Session {
   }
 
   /** A timer fired: re-send the oldest unacknowledged frame, past the congestion window and pacing. */
-  private probeOldest(): void {
-    const oldest = this.frameAt(this.sndUna);
-    if (oldest === undefined || oldest.acked) return;
-    if (!oldest.lost) this.markLost(oldest);
-    this.probesOwed = 1;
+  private probeOldest(frames: number): void {
+    // New data first, as RFC 9002's PTO and RFC 8985's TLP send: a first
+    // transmission is unambiguous, so its ack lets loss detection judge every
+    // frame sent before it at once. (Re-sending the oldest frame instead
+    // repaired one frame per probe: at 30% loss the stream crawled from timer
+    // to timer.)
+    if (this.canSendNew() && this.creditLeft() > 0) {
+      this.probesOwed = frames;
+      return;
+    }
+    let owed = 0;
+    for (let seq = this.sndUna; owed < frames && seqDiff(seq, this.nextSeq) < 0; seq = seqAdd(seq, 1)) {
+      const frame = this.frameAt(seq);
+      if (frame === undefined || frame.acked) continue;
+      if (!frame.lost) this.markLost(frame);
+      owed++;
+    }
+    this.probesOwed = owed;
   }
 
   private markLost(frame: SentFrame): void {
@@ -826,21 +860,33 @@ export class Session {
     this.lossTimeMs = undefined;
     const rtt = Math.max(this.srttMs ?? this.config.rtoMsInitial, this.latestRttMs ?? 0);
     const lossDelayMs = Math.max(TIME_THRESHOLD * rtt, GRANULARITY_MS);
-    while (this.sendOrderHead < this.sendOrder.length) {
-      const seq = this.sendOrder[this.sendOrderHead]!;
-      const tx = this.sendOrder[this.sendOrderHead + 1]!;
+    for (let i = this.sendOrderHead; i < this.sendOrder.length; i += 2) {
+      const seq = this.sendOrder[i]!;
+      const tx = this.sendOrder[i + 1]!;
       const frame = this.frameAt(seq);
       if (frame === undefined || frame.acked || frame.lost || frame.lastTx !== tx) {
-        this.sendOrderHead += 2; // resolved: acknowledged, or declared lost or re-sent since
+        // Resolved: acknowledged, or declared lost or re-sent since.
+        if (i === this.sendOrderHead) this.sendOrderHead += 2;
         continue;
       }
-      if (tx >= this.largestAckedTx) break;
+      if (tx >= this.largestAckedTxTimed) break;
+      // Beyond what any ack has described (an ack lists at most 64 ranges,
+      // nearest first): unknown, not missing. Declaring these lost re-sent
+      // thousands of frames that had arrived, once retransmissions of low
+      // seqs pushed the largest acknowledged transmission past them. They
+      // stay in the order (the scan passes over them) until an ack reaches them.
+      if (seqDiff(seq, this.ackReach) > 0) continue;
       // Same expression as the loss timer's deadline, so rounding cannot leave it due but not lost.
-      if (this.largestAckedTx - tx >= this.config.packetThreshold || now >= frame.lastSentMs + lossDelayMs) {
-        this.sendOrderHead += 2;
+      if (
+        (tx < this.largestAckedTx && this.largestAckedTx - tx >= this.config.packetThreshold) ||
+        now >= frame.lastSentMs + lossDelayMs
+      ) {
+        if (i === this.sendOrderHead) this.sendOrderHead += 2;
         this.stats.fastRetransmissions++;
         this.markLost(frame);
-        this.cc.onLost(now, frame.lastSentMs, this.srttMs);
+        this.lossRun = frame.transmissions === 1 && seq === seqAdd(this.lastLostSeq, 1) ? this.lossRun + 1 : 1;
+        this.lastLostSeq = seq;
+        this.cc.onLost(now, frame.lastSentMs, this.srttMs, this.lossRun >= LOSS_RUN_CONGESTION);
         continue;
       }
       this.lossTimeMs = frame.lastSentMs + lossDelayMs;
@@ -852,9 +898,20 @@ export class Session {
     }
   }
 
+  /** The last frame declared lost, and how many consecutive seqs (first transmissions) ended with it. */
+  private lastLostSeq = 0;
+  private lossRun = 0;
+
+  /** Highest seq an ack has described (cumulatively, by bitmap or by ranges): loss is judged only up to here. */
+  private ackReach = 0;
+
   private latestRttMs: number | undefined;
 
-  private handleAck(now: number, ack: number, sack: number, info: Ack | undefined): void {
+  /**
+   * `standalone`: an ACK frame, whose ranges are complete unless there are
+   * 64 of them (a DATA frame's piggybacked ranges may have been cut to fit).
+   */
+  private handleAck(now: number, ack: number, sack: number, info: Ack | undefined, standalone: boolean): void {
     const highestSent = seqAdd(this.nextSeq, -1);
     if (seqDiff(ack, highestSent) > 0) {
       this.emit({ type: "violation", reason: "ack-beyond-sent" });
@@ -951,6 +1008,11 @@ export class Session {
         if (seqDiff(cursor, this.nextSeq) >= 0) break;
       }
     }
+    // How far this ack describes the receiver's state: all of it, when its
+    // ranges cannot have been cut; else up to the last frame it reports.
+    const complete = standalone && info !== undefined && info.ranges.length < 2 * ACK_RANGE_PAIRS_MAX;
+    const reach = complete ? highestSent : highestAcked;
+    if (seqDiff(reach, this.ackReach) > 0 || seqDiff(this.ackReach, highestSent) > 0) this.ackReach = reach;
     if (!progress) return;
 
     while (seqDiff(this.sndUna, this.nextSeq) < 0) {
@@ -959,7 +1021,13 @@ export class Session {
       this.sndUna = seqAdd(this.sndUna, 1);
     }
     if (seqDiff(this.sndUna, this.sndBase) < 0) this.sndUna = this.sndBase;
-    if (newestTx > 0) {
+    // An ACK frame stating an ack delay over the allowed one was not sent for
+    // the frame it reports highest (it repeats old news, e.g. answering a
+    // duplicate): the time since that frame left is no RTT. (A lost ack,
+    // repaired by a later one for the same frame, inflated SRTT to 54 ms on
+    // loopback at 30% loss.)
+    const stale = info !== undefined && info.ackDelayUs > (this.config.ackDelayMs + GRANULARITY_MS) * 1000;
+    if (newestTx > 0 && !stale) {
       let sampleMs = now - newestSentMs;
       this.latestRttMs = sampleMs;
       // RFC 9002 §5.3: the ack delay belongs to the highest frame acknowledged; subtract it only where it cannot push the sample below the minimum.
@@ -968,9 +1036,10 @@ export class Session {
       if (newestSeq === highestAcked && minRtt !== undefined && sampleMs - ackDelayMs >= minRtt) sampleMs -= ackDelayMs;
       this.cc.onRttSample(now - newestSentMs);
       this.updateRtt(sampleMs);
-      if (newestTx > this.largestAckedTx) this.largestAckedTx = newestTx;
     }
-    if (retransmittedTx > this.largestAckedTx) this.largestAckedTx = retransmittedTx;
+    if (newestTx > this.largestAckedTx) this.largestAckedTx = newestTx;
+    if (retransmittedTx > this.largestAckedTxTimed) this.largestAckedTxTimed = retransmittedTx;
+    if (this.largestAckedTx > this.largestAckedTxTimed) this.largestAckedTxTimed = this.largestAckedTx;
     this.backoffShift = 0;
     this.rtoTimerStartMs = this.unacked === 0 ? undefined : now;
     this.probeAvailable = true;
@@ -1041,6 +1110,12 @@ export class Session {
       this.ackDueMs = now;
       return undefined;
     }
+    // A frame that opens a hole (the first above rcvNext, or one past the
+    // highest held) or lands inside one (a repair) is acknowledged at once, so
+    // the sender can repair or sees the repair. Frames that merely extend the
+    // run above a hole wait for ackAfterFrames like in-order ones: acking each
+    // doubled both ends' CPU per frame under loss.
+    const urgent = distance > 0 && (this.reorderCount === 0 || seqDiff(seq, this.rcvHighest) !== 1);
     if (this.reorderCount === 0 || seqDiff(seq, this.rcvHighest) > 0) {
       if (distance > 0) this.rcvHighest = seq;
       this.rcvHighestAtMs = now;
@@ -1049,7 +1124,9 @@ export class Session {
     if (distance > 0) {
       this.reorder[slot] = bundle;
       this.reorderCount++;
-      this.ackDueMs = now; // a gap: tell the sender right away so it can repair it
+      this.framesSinceAck++;
+      const due = urgent || this.framesSinceAck >= this.config.ackAfterFrames ? now : now + this.config.ackDelayMs;
+      if (this.ackDueMs === undefined || due < this.ackDueMs) this.ackDueMs = due;
       return undefined;
     }
     // RFC 5681 4.2: a frame that fills a gap is acknowledged at once.
@@ -1144,6 +1221,8 @@ export class Session {
     this.sendOrder = [];
     this.sendOrderHead = 0;
     this.largestAckedTx = 0;
+    this.largestAckedTxTimed = 0;
+    this.ackReach = seqAdd(this.config.initialSeq, -1);
     this.lossTimeMs = undefined;
     this.probesOwed = 0;
     this.retransmitQueue.length = 0;

@@ -20,8 +20,22 @@ export interface Scheduler {
 export const realScheduler: Scheduler = {
   now: () => performance.now(),
   at(atMs, fn) {
-    const timer = setTimeout(fn, Math.max(0, atMs - performance.now()));
-    return () => clearTimeout(timer);
+    // The timer's work waits for one turn of the event loop (setImmediate),
+    // so datagrams that arrived while the process was busy are read first:
+    // a retransmission timer firing ahead of the acks waiting in the socket
+    // re-sent frames that had arrived and, twice in a row, collapsed the
+    // congestion window (loopback under load: dozens of spurious timeouts a second).
+    let immediate: ReturnType<typeof setImmediate> | undefined;
+    const timer = setTimeout(
+      () => {
+        immediate = setImmediate(fn);
+      },
+      Math.max(0, atMs - performance.now()),
+    );
+    return () => {
+      clearTimeout(timer);
+      if (immediate !== undefined) clearImmediate(immediate);
+    };
   },
   soon: (fn) => queueMicrotask(fn),
 };

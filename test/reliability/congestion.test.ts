@@ -114,3 +114,12 @@ describe("pacing (RFC 9002 §7.7)", () => {
     }
   });
 });
+
+test("a run of consecutive losses (a full buffer) halves the window even without a queue in the RTT", () => {
+  const cc = controller();
+  round(cc, 10, 0);
+  cc.onRttSample(10);
+  cc.onLost(100, 90, 10, true);
+  expect(cc.stats.congestionEvents).toBe(1);
+  expect(cc.cwndBytes).toBe(10 * MTU);
+});
