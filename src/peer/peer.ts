@@ -775,7 +775,7 @@ export class Peer {
         this.timers.set(id, session.pollTimeout());
         continue;
       }
-      return this.transmit(id, out, out.payload, out.retransmission);
+      return this.transmit(id, out, out.payload, out.retransmission, out.payloadTail);
     }
     return undefined;
   }
@@ -786,6 +786,7 @@ export class Peer {
     h: { type: FrameType; flags: number; receiverEpoch: number; seq: number; ack: number; sack: number },
     payload: Uint8Array,
     retransmission: boolean,
+    payloadTail?: Uint8Array,
   ): { to: number; bytes: Uint8Array } {
     const bytes = encodeFrameBytes(
       {
@@ -801,6 +802,7 @@ export class Peer {
       },
       payload,
       this.sealer,
+      payloadTail,
     );
     this.stats.datagramsSent++;
     this.stats.bytesSent += bytes.length;

@@ -32,7 +32,8 @@ export interface SessionConfig {
    * Most expected waiting time in the send queue, at the rate it has been
    * draining: past it `send` returns `queue-full` (and `writable` follows at
    * half), so a sender that outruns the path learns it in milliseconds, not
-   * after its messages waited seconds. 0 never happens: it must be positive.
+   * after its messages waited seconds. (20 ms kept a loopback sender at 80%
+   * of saturation at p50 17 ms; 5 ms, at 0.5 ms.)
    */
   sendQueueDelayMsMax: number;
   /** Most messages waiting to be sent to one peer; at the limit `send` returns `queue-full`. */
@@ -79,7 +80,7 @@ export const DEFAULT_SESSION_CONFIG: Readonly<SessionConfig> = {
   initialWindowFrames: 10,
   queueDelayMsMin: 4,
   receiveCreditMessages: 8192,
-  sendQueueDelayMsMax: 20,
+  sendQueueDelayMsMax: 5,
   sendQueueMessagesMax: 16_384,
   sendQueueBytesMax: 16 * 1024 * 1024,
   messageBytesMax: 1024 * 1024,

@@ -90,6 +90,8 @@ export interface OutgoingFrame {
   sack: number;
   /** Encoded payload: a Bundle for DATA, an Ack for ACK. */
   payload: Uint8Array;
+  /** Bytes that follow the payload in the frame: a DATA frame's piggybacked Bundle.ack field, if any. */
+  payloadTail?: Uint8Array;
   /** True when this DATA frame is a retransmission. */
   retransmission: boolean;
 }
@@ -625,17 +627,18 @@ export class Session {
     this.stats.framesSent++;
     this.rtoTimerStartMs ??= frame.lastSentMs;
     const fields = this.ackFields();
-    let payload = frame.payload;
-    if (fields.flags !== 0) {
-      const tail = this.ackField(this.config.payloadBytesMax - payload.length);
-      if (tail.length > 0) {
-        const joined = new Uint8Array(payload.length + tail.length);
-        joined.set(payload);
-        joined.set(tail, payload.length);
-        payload = joined;
-      }
-    }
-    return { type: FrameType.Data, ...fields, seq: frame.seq, payload, retransmission };
+    const tail = fields.flags === 0 ? undefined : this.ackField(this.config.payloadBytesMax - frame.payload.length);
+    return {
+      type: FrameType.Data,
+      flags: fields.flags,
+      receiverEpoch: fields.receiverEpoch,
+      ack: fields.ack,
+      sack: fields.sack,
+      seq: frame.seq,
+      payload: frame.payload,
+      payloadTail: tail === undefined || tail.length === 0 ? undefined : tail,
+      retransmission,
+    };
   }
 
   /** Acknowledgement fields for an outgoing frame; sending them satisfies any pending ack. */

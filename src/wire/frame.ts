@@ -234,12 +234,21 @@ function headerRuleBroken(h: FrameHeader, payloadLength: number): string | undef
 /**
  * Encodes a frame whose payload is already protobuf-encoded. The reliability
  * layer uses this to re-send the same payload with fresh acknowledgement
- * fields without encoding the payload again.
+ * fields without encoding the payload again; `tail`, when given, follows the
+ * body (a DATA frame's piggybacked Bundle.ack), so that neither is copied twice.
  */
-export function encodeFrameBytes(header: FrameHeader, body: Uint8Array, sealer?: FrameSealer): Uint8Array {
-  const bytes = frameBuffer(header, body.length, sealer);
-  bytes.set(body, bodyOffset(sealer));
-  return finish(bytes, header, body.length, sealer);
+export function encodeFrameBytes(
+  header: FrameHeader,
+  body: Uint8Array,
+  sealer?: FrameSealer,
+  tail?: Uint8Array,
+): Uint8Array {
+  const bodyLength = tail === undefined ? body.length : body.length + tail.length;
+  const bytes = frameBuffer(header, bodyLength, sealer);
+  const at = bodyOffset(sealer);
+  bytes.set(body, at);
+  if (tail !== undefined) bytes.set(tail, at + body.length);
+  return finish(bytes, header, bodyLength, sealer);
 }
 
 /** Where the body starts in a frame: after the header, and after the seal's key id, salt and packet number. */

@@ -77,6 +77,8 @@ export function toFrame(from: End, to: End, out: OutgoingFrame): Frame {
   const bytes = encodeFrameBytes(
     { ...out, senderId: from.id, receiverId: to.id, senderEpoch: from.epoch },
     out.payload,
+    undefined,
+    out.payloadTail,
   );
   const result = decodeFrame(bytes);
   if (!result.ok) throw new Error(`session produced an invalid frame: ${result.reason} ${result.detail}`);
