@@ -143,6 +143,14 @@ const MUTANTS: Mutant[] = [
     tests: ["test/reliability", ...SIM_TESTS],
   },
   {
+    id: "first-contact-ack-delayed",
+    bug: "first contact waits for the ack delay: a peer killed right after READY is never known to the others' failure detectors",
+    file: "src/reliability/session.ts",
+    from: "      this.ackDueMs = now;\n      return;\n    }\n    this.retiredEpochs.push(oldEpoch);",
+    to: "      return;\n    }\n    this.retiredEpochs.push(oldEpoch);",
+    tests: ["test/reliability/session.test.ts"],
+  },
+  {
     id: "ack-ranges-ignored",
     bug: "acknowledgement ranges are ignored: frames held above a hole are re-sent or wait for the hole",
     file: "src/reliability/session.ts",

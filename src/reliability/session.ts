@@ -1206,6 +1206,11 @@ export class Session {
         if (!frame.lost) this.markLost(frame);
       });
       this.lastProgressMs = now;
+      // Answer at once, not after ackDelayMs: the peer counts my process up
+      // for its failure detector only from a frame carrying its epoch, and a
+      // process that died within that delay (killed right after READY) was
+      // never known to the peer's detector, so never declared failed there.
+      this.ackDueMs = now;
       return;
     }
     this.retiredEpochs.push(oldEpoch);

@@ -130,6 +130,9 @@ describe("loss recovery", () => {
 
   test("the retransmission timeout includes the peer's allowed ack delay", () => {
     const p = new Pair({ rtoMsMin: 1, ackDelayMs: 7 });
+    // First contact both ways first (acknowledged at once, and no RTT sample at a).
+    p.b.session.send(p.now, text("hi"));
+    p.settle();
     p.a.session.send(p.now, text("x"));
     const sent = p.drain(p.a);
     p.now += 10;
@@ -202,11 +205,15 @@ describe("loss recovery", () => {
 
   test("an in-order frame is acknowledged after ackDelayMs by a standalone ACK when nothing rides back", () => {
     const p = new Pair({ ackDelayMs: 5 });
-    p.a.session.send(0, text("one"));
+    // First contact is acknowledged at once (see the epochs tests); the rule is for the frames after it.
+    p.b.session.send(p.now, text("hi"));
+    p.settle();
+    const t0 = p.now;
+    p.a.session.send(t0, text("one"));
     p.deliver(p.b, p.drain(p.a));
     expect(p.drain(p.b)).toEqual([]);
-    expect(p.b.session.pollTimeout()).toBe(5);
-    p.now = 5;
+    expect(p.b.session.pollTimeout()).toBe(t0 + 5);
+    p.now = t0 + 5;
     const acks = p.drain(p.b);
     expect(acks.map((f) => f.type)).toEqual([FrameType.Ack]);
     expect(acks[0]!.ack).toBe(1);
@@ -376,4 +383,13 @@ test("tail-loss probe: after 2 SRTT (plus the ack delay) of silence the oldest f
   expect(p.drain(p.a).length).toBe(1);
   expect(p.a.session.stats.timeouts).toBe(1);
   expect(p.a.session.currentRtoMs).toBe(Math.min(2 * rtoBefore, 1000));
+});
+
+test("first contact is acknowledged at once, so the peer learns at once that my process knows its epoch", () => {
+  const p = new Pair({ ackDelayMs: 50 });
+  p.a.session.send(p.now, text("alive"));
+  p.deliver(p.b, p.drain(p.a));
+  // No time passes: b's ack (carrying a's epoch) is due now, not after the 50 ms ack delay.
+  const out = p.drain(p.b);
+  expect(out.map((f) => [f.type, f.receiverEpoch])).toEqual([[FrameType.Ack, 0xa]]);
 });
