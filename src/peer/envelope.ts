@@ -16,6 +16,7 @@ import { readVarint, varintBytes, writeVarint } from "../wire/varint.ts";
 
 const TAG_DATA = 0x12; // Envelope field 2 (data), length-delimited
 const TAG_BODY = 0x0a; // AppData field 1 (body), length-delimited
+const BUNDLE_TAG_MESSAGE = 0x0a; // Bundle field 1 (messages), length-delimited
 
 /** Any Envelope, with protobuf-es (the peer's own messages use the hand-written encoders of src/wire/messages.ts). */
 export function encodeEnvelope(body: MessageInitShape<typeof EnvelopeSchema>["body"]): Uint8Array {
@@ -23,10 +24,21 @@ export function encodeEnvelope(body: MessageInitShape<typeof EnvelopeSchema>["bo
   return runtime.toBinary(gen.EnvelopeSchema, runtime.create(gen.EnvelopeSchema, { body }));
 }
 
-/** `Envelope{data: {body}}`, byte-identical to protobuf-es's encoding. */
+/**
+ * `Envelope{data: {body}}`, byte-identical to protobuf-es's encoding. The
+ * returned view is preceded in its buffer by the Bundle field header that
+ * carries it (tag 1, length), so a frame holding only this message uses the
+ * bytes as they are (src/wire/bundle.ts, `bundleOfOne`) instead of copying
+ * the body a second time.
+ */
 export function encodeAppDataEnvelope(body: Uint8Array): Uint8Array {
   const inner = body.length === 0 ? 0 : 1 + varintBytes(body.length) + body.length;
-  const out = new Uint8Array(1 + varintBytes(inner) + inner);
+  const length = 1 + varintBytes(inner) + inner;
+  const headroom = 1 + varintBytes(length);
+  const buffer = new Uint8Array(headroom + length);
+  buffer[0] = BUNDLE_TAG_MESSAGE;
+  writeVarint(buffer, 1, length);
+  const out = buffer.subarray(headroom);
   let at = 0;
   out[at++] = TAG_DATA;
   at = writeVarint(out, at, inner);

@@ -392,7 +392,10 @@ export class Peer {
     if (session === undefined)
       throw new RangeError(`no peer with id ${to} (ids are 1..${this.peerCount}, mine is ${this.selfId})`);
     const result = session.send(now, encodeAppDataEnvelope(body));
-    this.afterInput(now, to);
+    // Queuing reports no event and moves no deadline earlier: the flush polls
+    // the session (pending) and re-arms its timer. (afterInput here, polling
+    // events and the timeout on every send, was 5% of a small-message sender.)
+    this.pending.add(to);
     return result;
   }
 

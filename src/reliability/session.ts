@@ -23,7 +23,7 @@
  *   is split into fragments carried by consecutive sequence numbers.
  */
 import type { Ack, Bundle } from "../gen/rollcall/v1/rollcall_pb.ts";
-import { encodeBundle } from "../wire/bundle.ts";
+import { bundleOfOne, encodeBundle } from "../wire/bundle.ts";
 import { ACK_RANGE_PAIRS_MAX, FrameFlag, FrameType, HEADER_BYTES, PAYLOAD_BYTES_MAX } from "../wire/frame.ts";
 import { type AckFields, encodeAck, encodeBundleAckField } from "../wire/messages.ts";
 import { seqAdd, seqDiff } from "../wire/seq.ts";
@@ -740,7 +740,7 @@ export class Session {
       let control = 0;
       for (const m of messages) if (this.controlMessages.has(m)) control++;
       return {
-        payload: encodeBundle({ messages }),
+        payload: (messages.length === 1 ? bundleOfOne(messages[0]!) : undefined) ?? encodeBundle({ messages }),
         messagesCompleted: messages.length,
         appMessagesCompleted: messages.length - control,
       };

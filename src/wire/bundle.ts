@@ -16,7 +16,7 @@
  * still what protobuf-es writes.
  */
 import { type AckFields, ackBytes, writeAck } from "./messages.ts";
-import { varintBytes, writeVarint } from "./varint.ts";
+import { readVarint, varintBytes, writeVarint } from "./varint.ts";
 
 /** What a Bundle carries; structurally compatible with the generated type. */
 export interface BundleFields {
@@ -92,6 +92,22 @@ export function writeBundle(out: Uint8Array, at: number, b: BundleFields): numbe
     at = writeAck(out, writeVarint(out, at, ackBytes(b.ack)), b.ack);
   }
   return at;
+}
+
+/**
+ * The Bundle of one message without copying it, when the bytes just before
+ * `message` in its buffer are that Bundle's field header (tag 1, length), as
+ * `encodeAppDataEnvelope` leaves them; else undefined. The bytes are the same
+ * either way: only the copy is saved.
+ */
+export function bundleOfOne(message: Uint8Array): Uint8Array | undefined {
+  const headroom = 1 + varintBytes(message.length);
+  if (message.byteOffset < headroom) return undefined;
+  const whole = new Uint8Array(message.buffer, message.byteOffset - headroom, headroom + message.length);
+  if (whole[0] !== TAG_MESSAGES) return undefined;
+  const length = readVarint(whole, 1);
+  if (length === undefined || length[0] !== message.length || length[1] !== headroom) return undefined;
+  return whole;
 }
 
 /** The Bundle as a standalone byte array. */
