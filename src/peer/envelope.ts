@@ -17,6 +17,13 @@ import { readVarint, varintBytes, writeVarint } from "../wire/varint.ts";
 const TAG_DATA = 0x12; // Envelope field 2 (data), length-delimited
 const TAG_BODY = 0x0a; // AppData field 1 (body), length-delimited
 const BUNDLE_TAG_MESSAGE = 0x0a; // Bundle field 1 (messages), length-delimited
+/**
+ * Smallest body given headroom for its Bundle header. A view into a larger
+ * buffer costs about 145 ns in Bun (the buffer is materialised), more than
+ * copying a small body: with headroom for every message, 32-byte messages
+ * went 18% slower while 1300-byte ones went 15% faster.
+ */
+const HEADROOM_BODY_BYTES_MIN = 512;
 
 /** Any Envelope, with protobuf-es (the peer's own messages use the hand-written encoders of src/wire/messages.ts). */
 export function encodeEnvelope(body: MessageInitShape<typeof EnvelopeSchema>["body"]): Uint8Array {
@@ -25,20 +32,25 @@ export function encodeEnvelope(body: MessageInitShape<typeof EnvelopeSchema>["bo
 }
 
 /**
- * `Envelope{data: {body}}`, byte-identical to protobuf-es's encoding. The
- * returned view is preceded in its buffer by the Bundle field header that
- * carries it (tag 1, length), so a frame holding only this message uses the
- * bytes as they are (src/wire/bundle.ts, `bundleOfOne`) instead of copying
- * the body a second time.
+ * `Envelope{data: {body}}`, byte-identical to protobuf-es's encoding. A body
+ * of HEADROOM_BODY_BYTES_MIN or more is returned as a view preceded in its
+ * buffer by the Bundle field header that carries it (tag 1, length), so a
+ * frame holding only this message uses the bytes as they are
+ * (src/wire/bundle.ts, `bundleOfOne`) instead of copying the body again.
  */
 export function encodeAppDataEnvelope(body: Uint8Array): Uint8Array {
   const inner = body.length === 0 ? 0 : 1 + varintBytes(body.length) + body.length;
   const length = 1 + varintBytes(inner) + inner;
-  const headroom = 1 + varintBytes(length);
-  const buffer = new Uint8Array(headroom + length);
-  buffer[0] = BUNDLE_TAG_MESSAGE;
-  writeVarint(buffer, 1, length);
-  const out = buffer.subarray(headroom);
+  let out: Uint8Array;
+  if (body.length >= HEADROOM_BODY_BYTES_MIN) {
+    const headroom = 1 + varintBytes(length);
+    const buffer = new Uint8Array(headroom + length);
+    buffer[0] = BUNDLE_TAG_MESSAGE;
+    writeVarint(buffer, 1, length);
+    out = buffer.subarray(headroom);
+  } else {
+    out = new Uint8Array(length);
+  }
   let at = 0;
   out[at++] = TAG_DATA;
   at = writeVarint(out, at, inner);
