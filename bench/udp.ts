@@ -250,6 +250,9 @@ async function rollcallPeer(self: number, ports: number[], opts: Record<string, 
   const sampleEvery = samples.every;
   const result: ReceiverResult = { delivered: 0, firstMs: 0, lastMs: 0, violations: 0 };
   const tallies: (SenderTally & { expected: number })[] = [];
+  let lastNow = 0;
+  const receivedStamp = new Uint8Array(8);
+  const receivedStampView = new DataView(receivedStamp.buffer);
   let ended = 0;
   const startMs = performance.now();
   let writable: (() => void) | undefined;
@@ -266,16 +269,23 @@ async function rollcallPeer(self: number, ports: number[], opts: Record<string, 
   const onEvent = (e: RollcallEvent) => {
     if (e.type === "writable") writable?.();
     else if (e.type === "message") {
-      const view = new DataView(e.body.buffer, e.body.byteOffset, e.body.byteLength);
-      const seq = view.getUint32(0);
+      // Bytes read directly, and the clock read once per 64 messages: a
+      // DataView and a clock read per message were a fifth of the receiver's
+      // CPU at 1.5 M messages/s (harness cost; the raw receiver only counts).
+      const b = e.body;
+      const seq = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
       if (seq === END_MARKER) {
         if (++ended < senders) return;
         console.log(JSON.stringify(final()));
         setTimeout(() => process.exit(0), 50);
         return;
       }
-      const now = performance.now();
-      if (result.delivered === 0) result.firstMs = now;
+      const sampled = seq % sampleEvery === 0 && b.length >= 12;
+      if (result.delivered === 0 || (result.delivered & 63) === 0 || sampled || senders > 1) {
+        lastNow = performance.now();
+        if (result.delivered === 0) result.firstMs = lastNow;
+      }
+      const now = lastNow;
       result.lastMs = now;
       result.delivered++;
       let t = tallies[e.from];
@@ -294,7 +304,10 @@ async function rollcallPeer(self: number, ports: number[], opts: Record<string, 
         while (t.bins.length <= bin) t.bins.push(0);
         t.bins[bin]!++;
       }
-      if (seq % sampleEvery === 0 && e.body.length >= 12) samples.add(monoClock.offsetMs + now - view.getFloat64(4));
+      if (sampled) {
+        for (let i = 0; i < 8; i++) receivedStamp[i] = b[4 + i]!;
+        samples.add(monoClock.offsetMs + now - receivedStampView.getFloat64(0));
+      }
     }
   };
   const driver = await startPeer({

@@ -79,7 +79,7 @@ export const DEFAULT_SESSION_CONFIG: Readonly<SessionConfig> = {
   windowFrames: 1024,
   initialWindowFrames: 10,
   queueDelayMsMin: 4,
-  receiveCreditMessages: 8192,
+  receiveCreditMessages: 65_536,
   sendQueueDelayMsMax: 5,
   sendQueueMessagesMax: 16_384,
   sendQueueBytesMax: 16 * 1024 * 1024,

