@@ -1,22 +1,23 @@
 /**
- * Envelopes: protobuf-es for every message type, plus a fast path for the
- * one on the hot path, `Envelope{data: AppData{body}}`. Its canonical
+ * Envelopes: protobuf-es to encode any message type, plus a fast path for
+ * the one on the hot path, `Envelope{data: AppData{body}}`. Its canonical
  * encoding is two nested length-delimited fields:
  *
  *   0x12 len(inner)  0x0a len(body) body      (inner omitted entirely when body is empty)
  *
  * Encoding writes exactly what protobuf-es writes (tests compare). Decoding
- * takes the fast path only for that exact layout and hands anything else to
- * protobuf-es, so acceptance is protobuf-es's.
+ * takes the fast path only for that exact layout; anything else goes to the
+ * complete hand-written decoder (src/wire/messages.ts), whose acceptance is
+ * protobuf-es's (test/wire/differential.test.ts).
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Envelope, EnvelopeSchema } from "../gen/rollcall/v1/rollcall_pb.ts";
+import { BUNDLE_TAG_MESSAGE } from "../wire/bundle.ts";
 import { decodeEnvelopeFast, pb } from "../wire/messages.ts";
 import { readVarint, varintBytes, writeVarint } from "../wire/varint.ts";
 
 const TAG_DATA = 0x12; // Envelope field 2 (data), length-delimited
 const TAG_BODY = 0x0a; // AppData field 1 (body), length-delimited
-const BUNDLE_TAG_MESSAGE = 0x0a; // Bundle field 1 (messages), length-delimited
 /**
  * Smallest body given headroom for its Bundle header. A view into a larger
  * buffer costs about 145 ns in Bun (the buffer is materialised), more than
@@ -64,7 +65,7 @@ export function encodeAppDataEnvelope(body: Uint8Array): Uint8Array {
 
 /**
  * The body when `bytes` is exactly a canonical AppData envelope, else
- * undefined (then decode with protobuf-es, which decides what is valid).
+ * undefined (then `decodeEnvelope`, which decides what is valid).
  */
 export function appDataBody(bytes: Uint8Array): Uint8Array | undefined {
   if (bytes.length < 2 || bytes[0] !== TAG_DATA) return undefined;
@@ -77,7 +78,7 @@ export function appDataBody(bytes: Uint8Array): Uint8Array | undefined {
   return bytes.subarray(inner[1]);
 }
 
-/** Decodes an Envelope (fast path for the peer's own control messages, else protobuf-es); throws on malformed bytes. */
+/** Decodes any Envelope as protobuf-es would, without loading it; throws on malformed bytes. */
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
-  return decodeEnvelopeFast(bytes) ?? pb().runtime.fromBinary(pb().gen.EnvelopeSchema, bytes);
+  return decodeEnvelopeFast(bytes);
 }

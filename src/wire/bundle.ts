@@ -31,6 +31,8 @@ export interface BundleFields {
 }
 
 const TAG_MESSAGES = 0x0a; // field 1, length-delimited
+/** Tag of a Bundle's `messages` field (1, length-delimited): what `bundleOfOne` finds in front of a message. */
+export const BUNDLE_TAG_MESSAGE = TAG_MESSAGES;
 const TAG_FRAGMENT = 0x12; // field 2, length-delimited
 const TAG_TOTAL_LENGTH = 0x08; // Fragment field 1, varint
 const TAG_OFFSET = 0x10; // Fragment field 2, varint

@@ -625,12 +625,10 @@ function readAliveReply(r: Gen.AliveReply, end: number): Gen.AliveReply {
 
 /**
  * Any Envelope: exactly what protobuf-es's `fromBinary(EnvelopeSchema, ...)`
- * returns, or throws where it throws. It never returns undefined (the type
- * keeps src/peer/envelope.ts's `?? protobuf-es` compiling; that fallback is
- * now never taken). A `body` case seen again merges into the value so far, as
- * protobuf-es merges; another case replaces it.
+ * returns, or throws where it throws. A `body` case seen again merges into
+ * the value so far, as protobuf-es merges; another case replaces it.
  */
-export function decodeEnvelopeFast(bytes: Uint8Array): Gen.Envelope | undefined {
+export function decodeEnvelopeFast(bytes: Uint8Array): Gen.Envelope {
   src = bytes;
   cursor = 0;
   const end = bytes.length;
