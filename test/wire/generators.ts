@@ -50,7 +50,7 @@ function reseal(frame: Uint8Array): void {
 }
 
 /** Protobuf building blocks for hand-made, possibly malformed, payloads. */
-const pb = {
+export const pb = {
   varint(n: number): number[] {
     const out: number[] = [];
     let v = n;
