@@ -206,6 +206,11 @@ export class Session {
   /** Transmissions in send order ([seq, tx] pairs), for loss detection; entries of frames acknowledged or re-sent since are skipped. */
   private sendOrder: number[] = [];
   private sendOrderHead = 0;
+  /** Highest seq an ack has described (cumulatively, by bitmap or by ranges): loss is judged only up to here. */
+  private ackReach = 0;
+  /** The last frame declared lost, and how many consecutive seqs (first transmissions) ended with it. */
+  private lastLostSeq = 0;
+  private lossRun = 0;
   /** Highest transmission number among frames sent once and acknowledged (Karn): both loss thresholds count from it. */
   private largestAckedTx = 0;
   /**
@@ -246,6 +251,8 @@ export class Session {
 
   // RTT estimation (RFC 6298 / RFC 9002 §5).
   private srttMs: number | undefined;
+  /** The last RTT sample, before ack-delay correction: the time threshold uses the larger of it and SRTT. */
+  private latestRttMs: number | undefined;
   private rttvarMs = 0;
   private rtoMs: number;
   private backoffShift = 0;
@@ -274,7 +281,9 @@ export class Session {
    */
   private creditStated = 0;
   /** Cached piggyback field for the current receive state (recomputed when it changes). */
-  private ackFieldCache: { version: number; credit: number; bytes: Uint8Array } | undefined;
+  private ackFieldCache:
+    | { version: number; credit: number; info: AckFields & { ranges: number[] }; bytes: Uint8Array }
+    | undefined;
   private receiveVersion = 0;
 
   /**
@@ -301,13 +310,12 @@ export class Session {
     this.ringMask = size - 1;
     this.sent = new Array(size).fill(undefined);
     this.reorder = new Array(size).fill(undefined);
-    const datagramBytesMax = HEADER_BYTES + PAYLOAD_BYTES_MAX;
     this.cc = new CongestionController(
       {
-        datagramBytesMax,
+        datagramBytesMax: CC_FRAME_BYTES,
         initialWindowDatagrams: config.initialWindowFrames,
         minimumWindowDatagrams: 2,
-        windowBytesMax: config.windowFrames * datagramBytesMax,
+        windowBytesMax: config.windowFrames * CC_FRAME_BYTES,
         queueDelayMsMin: config.queueDelayMsMin,
       },
       this.stats,
@@ -431,7 +439,7 @@ export class Session {
       // otherwise leaves the link idle for all of it.
       this.stats.probes++;
       this.probeAvailable = false;
-      this.probeOldest(1);
+      this.probe(1);
       this.rtoTimerStartMs = now;
     } else if (rtoDeadline !== undefined && now >= rtoDeadline) {
       this.stats.timeouts++;
@@ -442,7 +450,7 @@ export class Session {
       // Two probes, as RFC 9002 §6.2.4 allows: with one, a lost probe or a
       // lost ack of it doubles the timeout again, and at 30% loss each way
       // (half of all round trips fail) the expected wait diverged to rtoMsMax.
-      this.probeOldest(2);
+      this.probe(2);
       // A third timeout in a row: nothing answered over three RTOs, RFC
       // 9002's persistent congestion: start over from the minimum window.
       // (Two in a row happen by chance at 30% random loss.)
@@ -519,7 +527,7 @@ export class Session {
   private pacedSendMs(): number | undefined {
     if (this.probesOwed > 0 || !this.cc.canSend()) return undefined;
     if (this.retransmitQueue.length === 0 && !this.canSendNew()) return undefined;
-    const at = this.cc.pacedAt(this.lastNowMs, PAYLOAD_BYTES_MAX + HEADER_BYTES, this.srttMs);
+    const at = this.cc.pacedAt(this.lastNowMs, CC_FRAME_BYTES, this.srttMs);
     return at > this.lastNowMs ? at : undefined;
   }
 
@@ -681,13 +689,13 @@ export class Session {
     let cache = this.ackFieldCache;
     if (cache === undefined || cache.version !== this.receiveVersion || cache.credit !== credit) {
       const info = this.ackInfo();
-      cache = { version: this.receiveVersion, credit, bytes: encodeBundleAckField(info) };
+      cache = { version: this.receiveVersion, credit, info, bytes: encodeBundleAckField(info) };
       this.ackFieldCache = cache;
     }
     if (cache.bytes.length <= room) return cache.bytes;
     this.ackDueMs = this.lastNowMs;
-    const info = this.ackInfo();
-    let bytes = encodeBundleAckField(info);
+    const info = { ...cache.info };
+    let bytes = cache.bytes;
     while (bytes.length > room && info.ranges.length > 0) {
       info.ranges = info.ranges.slice(0, Math.max(0, Math.min(info.ranges.length - 2, 2 * Math.floor(room / 4))));
       bytes = encodeBundleAckField(info);
@@ -822,8 +830,8 @@ export class Session {
     }
   }
 
-  /** A timer fired: re-send the oldest unacknowledged frame, past the congestion window and pacing. */
-  private probeOldest(frames: number): void {
+  /** A timer fired: `frames` probes past the congestion window and pacing, new data when there is some, else the oldest unacknowledged frames. */
+  private probe(frames: number): void {
     // New data first, as RFC 9002's PTO and RFC 8985's TLP send: a first
     // transmission is unambiguous, so its ack lets loss detection judge every
     // frame sent before it at once. (Re-sending the oldest frame instead
@@ -900,15 +908,6 @@ export class Session {
       this.sendOrderHead = 0;
     }
   }
-
-  /** The last frame declared lost, and how many consecutive seqs (first transmissions) ended with it. */
-  private lastLostSeq = 0;
-  private lossRun = 0;
-
-  /** Highest seq an ack has described (cumulatively, by bitmap or by ranges): loss is judged only up to here. */
-  private ackReach = 0;
-
-  private latestRttMs: number | undefined;
 
   /**
    * `standalone`: an ACK frame, whose ranges are complete unless there are
