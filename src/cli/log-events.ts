@@ -89,6 +89,7 @@ export function logEvent(log: Logger, peer: RollcallPeer, event: RollcallEvent):
         incarnation: event.incarnation,
         reporter: event.reporter,
         reason: event.reason,
+        relayed: event.relayed,
       });
       log.info("membership", membershipFields(peer));
       return;

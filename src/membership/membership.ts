@@ -47,7 +47,16 @@ export type MembershipEvent =
       /** `refuted`: it answered a suspicion or failure; `rejoined`: a new process (epoch). */
       reason: "refuted" | "rejoined";
     }
-  | { type: "peerLeft"; peer: number; epoch: number; incarnation: number; reporter: number; reason: string };
+  | {
+      type: "peerLeft";
+      peer: number;
+      epoch: number;
+      incarnation: number;
+      reporter: number;
+      reason: string;
+      /** True when gossip relayed the goodbye and the member did not refute it; such a `left` is undone by its `alive` (docs/membership.md). */
+      relayed: boolean;
+    };
 
 export interface MembershipStats {
   probesSent: number;
@@ -77,6 +86,13 @@ interface Suspicion {
   minMs: number;
   maxMs: number;
   deadlineMs: number;
+  /**
+   * Raised by a relayed goodbye (`left` gossip) rather than by probes: a
+   * member's own goodbye reaches me on its session, so news of one from
+   * anyone else is only a claim, refutable like a suspicion. Unrefuted, it
+   * ends in `left` instead of `failed`.
+   */
+  goodbye: boolean;
 }
 
 interface Member {
@@ -86,6 +102,19 @@ interface Member {
   suspicion: Suspicion | undefined;
   /** Its previous process was known: the next one is reported `rejoined`. */
   rejoining: boolean;
+  /**
+   * `left` on the member's own goodbye (its session delivered it): final for
+   * the process. A `left` from an unrefuted relayed goodbye is not: like
+   * `failed`, it is pinged and an `alive` at a higher incarnation undoes it.
+   */
+  goodbyeHeard: boolean;
+}
+
+/** Probed in the round: live members, and those that may come back (failed, or left by an unrefuted relayed goodbye). */
+function isProbed(m: Member): boolean {
+  return (
+    m.state === "alive" || m.state === "suspect" || m.state === "failed" || (m.state === "left" && !m.goodbyeHeard)
+  );
 }
 
 interface ProbeRound {
@@ -203,6 +232,7 @@ export class Membership {
       state: "unknown" as MemberState,
       suspicion: undefined,
       rejoining: false,
+      goodbyeHeard: false,
     }));
     // A random phase, so that peers started together do not probe in lockstep.
     this.nextProbeMs = now + this.random() * this.config.protocolPeriodMs;
@@ -242,6 +272,7 @@ export class Membership {
     m.epoch = epoch;
     m.incarnation = 0;
     m.state = "alive";
+    m.goodbyeHeard = false;
     this.clearSuspicion(id, m);
     m.rejoining = false;
     // News of another process of this member means nothing now.
@@ -270,6 +301,7 @@ export class Membership {
     m.epoch = 0;
     m.incarnation = 0;
     m.state = "unknown";
+    m.goodbyeHeard = false;
     this.clearSuspicion(id, m);
     m.rejoining = true;
     this.broadcasts.delete(id);
@@ -283,6 +315,7 @@ export class Membership {
       m.incarnation = 0;
       m.rejoining = false;
     }
+    m.goodbyeHeard = true;
     this.setLeft(now, id, m.incarnation, id, reason);
   }
 
@@ -293,6 +326,7 @@ export class Membership {
     m.epoch = 0;
     m.incarnation = 0;
     m.state = "unknown";
+    m.goodbyeHeard = false;
     this.clearSuspicion(id, m);
     this.broadcasts.delete(id);
   }
@@ -388,9 +422,11 @@ export class Membership {
     }
     for (const id of [...this.suspected]) {
       const m = this.members[id]!;
-      if (now >= m.suspicion!.deadlineMs) {
+      const s = m.suspicion!;
+      if (now >= s.deadlineMs) {
         this.clearSuspicion(id, m);
-        this.setFailed(now, id, m.incarnation, this.selfId);
+        if (s.goodbye) this.setLeft(now, id, m.incarnation, id, "goodbye relayed by gossip and not refuted");
+        else this.setFailed(now, id, m.incarnation, this.selfId);
       }
     }
     const p = this.probe;
@@ -449,7 +485,7 @@ export class Membership {
         // every NACK missing counts against my health, as does a probe
         // nobody could help with.
         this.changeHealth(p.helpers.length > 0 ? p.helpers.length - p.nacks.size : 1);
-        this.suspect(now, p.target, m.incarnation, this.selfId);
+        this.suspect(now, p.target, m.incarnation, this.selfId, false);
       }
     }
     this.nextProbeMs = now + this.periodMs();
@@ -466,8 +502,8 @@ export class Membership {
       acked: false,
       helpers: [],
       nacks: new Set(),
-      // A failed member is only pinged, to notice it is back; nobody is asked to help.
-      indirectSent: m.state === "failed",
+      // A failed member (or one a relayed goodbye made left) is only pinged, to notice it is back; nobody is asked to help.
+      indirectSent: m.state !== "alive" && m.state !== "suspect",
     };
     this.queue({ to: target, toEpoch: m.epoch, kind: ProbeKind.PING, probeId, targetId: 0, targetEpoch: 0 });
   }
@@ -477,13 +513,11 @@ export class Membership {
     for (let pass = 0; pass < 2; pass++) {
       while (this.orderNext < this.order.length) {
         const id = this.order[this.orderNext++]!;
-        const s = this.members[id]!.state;
-        if (s === "alive" || s === "suspect" || s === "failed") return id;
+        if (isProbed(this.members[id]!)) return id;
       }
       const eligible: number[] = [];
       for (let id = 1; id < this.members.length; id++) {
-        const s = this.members[id]!.state;
-        if (id !== this.selfId && (s === "alive" || s === "suspect" || s === "failed")) eligible.push(id);
+        if (id !== this.selfId && isProbed(this.members[id]!)) eligible.push(id);
       }
       this.shuffle(eligible);
       this.order = eligible;
@@ -608,7 +642,7 @@ export class Membership {
     const updates: UpdateInit[] = [];
     if (room <= 0) return updates;
     const m = this.members[to]!;
-    if (m.state === "suspect" || m.state === "failed") {
+    if (m.state === "suspect" || m.state === "failed" || (m.state === "left" && !m.goodbyeHeard)) {
       updates.push({
         id: to,
         epoch: m.epoch,
@@ -651,7 +685,7 @@ export class Membership {
     const id = u.id;
     if (id === this.selfId) return this.updateAboutMe(now, u);
     const m = this.members[id];
-    if (m === undefined || id === 0 || m.epoch === 0 || u.epoch !== m.epoch || m.state === "left") {
+    if (m === undefined || id === 0 || m.epoch === 0 || u.epoch !== m.epoch || (m.state === "left" && m.goodbyeHeard)) {
       this.stats.updatesIgnored++;
       return undefined;
     }
@@ -660,9 +694,15 @@ export class Membership {
       this.stats.updatesIgnored++;
       return undefined;
     }
-    // Left is final for the process, whatever incarnation the reporter knew it by.
     if (u.state === MemberStateCode.LEFT) {
-      this.setLeft(now, id, u.incarnation, u.reporter, `goodbye reported by ${u.reporter}`);
+      // A goodbye is the member's own word: news of one reported by anyone
+      // else is not taken. Relayed, it is a suspicion the member can refute,
+      // not an eviction (docs/membership.md): at least at the incarnation I
+      // know, since a relayer may have known an older one, and a goodbye is
+      // about the process, not an incarnation.
+      if (u.reporter === id && (m.state === "alive" || m.state === "suspect"))
+        this.suspect(now, id, Math.max(u.incarnation, m.incarnation), id, true);
+      else this.stats.updatesIgnored++;
       return undefined;
     }
     if (u.incarnation < m.incarnation && m.state !== "unknown") {
@@ -675,7 +715,8 @@ export class Membership {
         epoch: m.epoch,
         incarnation: m.incarnation,
         state,
-        reporter: m.state === "alive" ? id : this.selfId,
+        // Alive and left are the member's own word (a refutation, a goodbye).
+        reporter: m.state === "alive" || m.state === "left" ? id : this.selfId,
       };
     }
     switch (u.state) {
@@ -698,10 +739,11 @@ export class Membership {
         } else this.stats.updatesIgnored++;
         return undefined;
       case MemberStateCode.SUSPECT:
-        this.suspect(now, id, u.incarnation, u.reporter);
+        this.suspect(now, id, u.incarnation, u.reporter, false);
         return undefined;
       case MemberStateCode.FAILED:
-        if (m.state !== "failed" && u.incarnation >= m.incarnation) this.setFailed(now, id, u.incarnation, u.reporter);
+        if (m.state !== "failed" && m.state !== "left" && u.incarnation >= m.incarnation)
+          this.setFailed(now, id, u.incarnation, u.reporter);
         else this.stats.updatesIgnored++;
         return undefined;
       default:
@@ -731,10 +773,14 @@ export class Membership {
     return { ...alive, incarnation: this.incarnation };
   }
 
-  private suspect(now: number, id: number, incarnation: number, reporter: number): void {
+  private suspect(now: number, id: number, incarnation: number, reporter: number, goodbye: boolean): void {
     const m = this.members[id]!;
     if (m.state === "suspect" && incarnation === m.incarnation) {
       const s = m.suspicion!;
+      if (goodbye && !s.goodbye) {
+        s.goodbye = true;
+        this.broadcast(now, id, m.epoch, incarnation, MemberStateCode.LEFT, id);
+      }
       if (s.reporters.has(reporter)) return;
       s.reporters.add(reporter);
       // Lifeguard: each independent confirmation shortens the timeout, logarithmically, down to the minimum.
@@ -767,8 +813,10 @@ export class Membership {
       minMs,
       maxMs,
       deadlineMs: now + (confirmationsWanted === 0 ? minMs : maxMs),
+      goodbye,
     };
-    this.broadcast(now, id, m.epoch, incarnation, MemberStateCode.SUSPECT, reporter);
+    // A relayed goodbye travels on as what it is, so that the others learn of the goodbye too.
+    this.broadcast(now, id, m.epoch, incarnation, goodbye ? MemberStateCode.LEFT : MemberStateCode.SUSPECT, reporter);
     this.events.push({ type: "peerSuspect", peer: id, epoch: m.epoch, incarnation, reporter });
   }
 
@@ -788,7 +836,15 @@ export class Membership {
     m.incarnation = Math.max(m.incarnation, incarnation);
     this.clearSuspicion(id, m);
     this.broadcast(now, id, m.epoch, m.incarnation, MemberStateCode.LEFT, reporter);
-    this.events.push({ type: "peerLeft", peer: id, epoch: m.epoch, incarnation: m.incarnation, reporter, reason });
+    this.events.push({
+      type: "peerLeft",
+      peer: id,
+      epoch: m.epoch,
+      incarnation: m.incarnation,
+      reporter,
+      reason,
+      relayed: !m.goodbyeHeard,
+    });
   }
 
   private clearSuspicion(id: number, m: Member): void {

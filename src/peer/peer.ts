@@ -210,12 +210,35 @@ function isProcess(known: KnownProcess | undefined, epoch: number, seal: SealInf
   return known !== undefined && known.epoch === epoch && known.saltHi === seal.saltHi && known.saltLo === seal.saltLo;
 }
 
+/**
+ * Key mode: replay windows of a peer's processes other than the validated
+ * one (those that challenged me before answering mine, and those replaced
+ * since), so that a recorded challenge of theirs is not answered again. At
+ * the limit the oldest is forgotten, and a challenge of its that was
+ * recorded could be answered once more (sealed, to an address of the
+ * recorder's choosing, from the shared budget) unless the session saw that
+ * process replaced (`stale-epoch`).
+ */
+const UNVALIDATED_PROCESSES_PER_PEER_MAX = 8;
+
+interface SeenProcess {
+  epoch: number;
+  saltHi: number;
+  saltLo: number;
+  replay: ReplayWindow;
+}
+
 interface Challenge {
   token: string;
+  tokenBytes: Uint8Array;
   /** The epoch of the process challenged: its answer must come from it. */
   epoch: number;
   issuedAt: number;
-  /** The datagram, sent again unchanged (to the same address) while unanswered. */
+  /**
+   * The datagram, sent again (to the same address) while unanswered. In key
+   * mode each retry is sealed anew: a new packet number, so that the
+   * receiver's replay window takes it, where an identical copy is a replay.
+   */
   bytes: Uint8Array;
   retries: number;
   retryAt: number | undefined;
@@ -274,6 +297,8 @@ export class Peer {
   private readonly secureRandom: (bytes: Uint8Array) => void;
   /** Key mode: the process of each peer whose frames are read (it answered a challenge). */
   private readonly processes: (KnownProcess | undefined)[];
+  /** Key mode: per peer, the replay windows of its processes other than the validated one (UNVALIDATED_PROCESSES_PER_PEER_MAX). */
+  private readonly unvalidated: SeenProcess[][];
   private readonly challenges: Challenge[][];
   private readonly lastChallengeAt: number[];
   /** The process of each peer whose challenge last made me re-send its session (once per process). */
@@ -325,6 +350,7 @@ export class Peer {
     };
     checkSessionConfig(this.sessionConfig);
     this.processes = new Array(names.length + 1).fill(undefined);
+    this.unvalidated = Array.from({ length: names.length + 1 }, () => []);
     this.challenges = Array.from({ length: names.length + 1 }, () => []);
     this.lastChallengeAt = new Array(names.length + 1).fill(Number.NEGATIVE_INFINITY);
     this.resentFor = new Array(names.length + 1).fill(0);
@@ -607,7 +633,7 @@ export class Peer {
     // that drew one may have a forged source, which must not earn a victim
     // more than one datagram.
     const retryAt = to === "home" || !retry ? undefined : now + CHALLENGE_RETRY_MS;
-    pending.push({ token, epoch, issuedAt: now, bytes, retries: 0, retryAt });
+    pending.push({ token, tokenBytes, epoch, issuedAt: now, bytes, retries: 0, retryAt });
     this.armPathTimer();
     const where = to ?? (this.keyring !== undefined || this.allowNat ? "source" : "home");
     const strict = this.keyring !== undefined || where === "source";
@@ -634,6 +660,11 @@ export class Peer {
       this.drop(peer, "stale-receiver-epoch", `challenge for epoch ${frame.receiverEpoch}, mine is ${this.epoch}`);
       return undefined;
     }
+    // Key mode: a challenge is answered once. A recorded copy, from wherever
+    // it comes, would otherwise draw an authenticated answer to an address of
+    // the recorder's choosing and spend the budget genuine validations need.
+    // Genuine retries are sealed anew, so they pass.
+    if (frame.seal !== undefined && !this.firstSeenChallenge(peer, frame.senderEpoch, frame.seal)) return undefined;
     if (!this.takePathCredit(now)) {
       this.drop(peer, "challenge-rate-limited", `more than ${RESPONSES_PER_SECOND} path datagrams a second`);
       return undefined;
@@ -660,11 +691,50 @@ export class Peer {
     return undefined;
   }
 
+  /**
+   * Records a sealed challenge's packet number in its process's replay
+   * window: the validated process's own, or one kept for a process not yet
+   * validated (which becomes its window once it answers mine). False, with
+   * the drop counted, for a replay or a challenge of a retired process.
+   */
+  private firstSeenChallenge(peer: number, epoch: number, seal: SealInfo): boolean {
+    const known = this.processes[peer];
+    let replay: ReplayWindow;
+    if (isProcess(known, epoch, seal)) replay = known.replay;
+    else {
+      if (this.sessions[peer]!.isRetired(epoch)) {
+        this.drop(peer, "stale-epoch", `challenge from epoch ${epoch}, which was replaced by a newer process`);
+        return false;
+      }
+      const seen = this.unvalidated[peer]!;
+      let entry = seen.find((p) => p.epoch === epoch && p.saltHi === seal.saltHi && p.saltLo === seal.saltLo);
+      if (entry === undefined) {
+        if (seen.length >= UNVALIDATED_PROCESSES_PER_PEER_MAX) seen.shift();
+        entry = { epoch, saltHi: seal.saltHi, saltLo: seal.saltLo, replay: new ReplayWindow() };
+        seen.push(entry);
+      }
+      replay = entry.replay;
+    }
+    if (replay.isReplay(seal.packetNumber)) {
+      this.drop(peer, "replayed", `challenge with packet number ${seal.packetNumber} seen before or too old`);
+      return false;
+    }
+    replay.record(seal.packetNumber);
+    return true;
+  }
+
   /** A PATH_RESPONSE: valid when it echoes a token I sent to that process of the peer, to my current process. */
   private checkResponse(now: number, peer: number, frame: PathFrame & { seal?: SealInfo }): undefined {
     if (frame.receiverEpoch !== this.epoch) {
       this.drop(peer, "stale-receiver-epoch", `response for epoch ${frame.receiverEpoch}, mine is ${this.epoch}`);
       return undefined;
+    }
+    const known = this.processes[peer];
+    if (frame.seal !== undefined && isProcess(known, frame.senderEpoch, frame.seal)) {
+      if (known.replay.isReplay(frame.seal.packetNumber)) {
+        this.drop(peer, "replayed", `response with packet number ${frame.seal.packetNumber} seen before or too old`);
+        return undefined;
+      }
     }
     const token = toHex(frame.payload);
     const pending = this.challenges[peer]!;
@@ -682,13 +752,27 @@ export class Peer {
     this.armPathTimer();
     this.stats.pathValidations++;
     if (frame.seal !== undefined) {
-      const known = this.processes[peer];
       if (!isProcess(known, frame.senderEpoch, frame.seal)) {
-        const replay = new ReplayWindow();
-        replay.record(frame.seal.packetNumber);
-        const { saltHi, saltLo } = frame.seal;
-        this.processes[peer] = { epoch: frame.senderEpoch, saltHi, saltLo, replay, floor: frame.seal.packetNumber };
-      } else if (!known.replay.isReplay(frame.seal.packetNumber)) known.replay.record(frame.seal.packetNumber);
+        const { saltHi, saltLo, packetNumber } = frame.seal;
+        // The challenges it sent me stay answered once: their window becomes the process's.
+        const seen = this.unvalidated[peer]!;
+        const at = seen.findIndex((p) => p.epoch === frame.senderEpoch && p.saltHi === saltHi && p.saltLo === saltLo);
+        const replay = at >= 0 ? seen.splice(at, 1)[0]!.replay : new ReplayWindow();
+        if (!replay.isReplay(packetNumber)) replay.record(packetNumber);
+        // The process it replaces keeps its window among the others, so its recorded challenges stay answered.
+        // (Read again: the type guard above narrows `known` to undefined on this branch.)
+        const previous = this.processes[peer];
+        if (previous !== undefined) {
+          if (seen.length >= UNVALIDATED_PROCESSES_PER_PEER_MAX) seen.shift();
+          seen.push({
+            epoch: previous.epoch,
+            saltHi: previous.saltHi,
+            saltLo: previous.saltLo,
+            replay: previous.replay,
+          });
+        }
+        this.processes[peer] = { epoch: frame.senderEpoch, saltHi, saltLo, replay, floor: packetNumber };
+      } else known.replay.record(frame.seal.packetNumber);
     }
     this.pathActions.push({ kind: "validated", peer, token });
     // An answer to my challenge is a datagram from that process of the peer,
@@ -725,8 +809,7 @@ export class Peer {
         if (c.retryAt === undefined || c.retryAt > now) continue;
         c.retries++;
         c.retryAt = c.retries >= CHALLENGE_RETRIES ? undefined : now + CHALLENGE_RETRY_MS * 2 ** c.retries;
-        this.stats.datagramsSent++;
-        this.stats.bytesSent += c.bytes.length;
+        c.bytes = this.transmit(peer, outsideStream(FrameType.PathChallenge, c.epoch), c.tokenBytes, false).bytes;
         this.pathActions.push({ kind: "resend", token: c.token, bytes: c.bytes });
       }
     }

@@ -73,14 +73,47 @@ describe("precedence (SWIM 4.2)", () => {
     ]);
   });
 
-  test("news about another process (epoch) of a member is ignored; left is final", () => {
+  test("news about another process (epoch) of a member is ignored; its own goodbye is final", () => {
     const m = detector(4);
     gossip(m, 2, 10, { ...upd(3, MemberState.FAILED, 9), epoch: 777 });
     expect(m.view()[2]!.state).toBe("alive");
     expect(m.stats.updatesIgnored).toBe(1);
-    gossip(m, 2, 20, upd(3, MemberState.LEFT, 0));
-    gossip(m, 2, 30, upd(3, MemberState.ALIVE, 5));
+    m.memberLeft(20, 3, epochOf(3), "shutdown");
+    gossip(m, 2, 30, upd(3, MemberState.ALIVE, 5, 3));
     expect(m.view()[2]!.state).toBe("left");
+  });
+
+  test("a relayed goodbye is a suspicion: refuted by alive(i + 1), and unrefuted it ends in left, which a later alive undoes", () => {
+    const m = detector(4);
+    gossip(m, 2, 10, upd(3, MemberState.LEFT, 0, 3));
+    expect(m.view()[2]).toMatchObject({ state: "suspect", incarnation: 0 });
+    expect(events(m)).toEqual([{ type: "peerSuspect", peer: 3, epoch: epochOf(3), incarnation: 0, reporter: 3 }]);
+    // It travels on as a goodbye, in the member's name (to the member itself, as the suspicion it is).
+    m.handleTimeout(10);
+    const frames = sent(m);
+    const relayed = frames.filter((f) => f.to !== 3).flatMap((f) => f.probe.updates.filter((u) => u.id === 3));
+    expect(relayed.length).toBeGreaterThan(0);
+    for (const u of relayed) expect(u).toMatchObject({ state: MemberState.LEFT, reporter: 3 });
+    gossip(m, 3, 20, upd(3, MemberState.ALIVE, 1, 3));
+    expect(m.view()[2]).toMatchObject({ state: "alive", incarnation: 1 });
+    expect(events(m)).toMatchObject([{ type: "peerAlive", peer: 3, reason: "refuted" }]);
+
+    gossip(m, 2, 30, upd(3, MemberState.LEFT, 1, 3));
+    m.handleTimeout(60_000);
+    expect(m.view()[2]).toMatchObject({ state: "left", incarnation: 1 });
+    expect(events(m).filter((e) => e.type === "peerLeft")).toMatchObject([{ peer: 3, reporter: 3 }]);
+    // Not final: the member may still be there; it is pinged and its alive at a higher incarnation counts.
+    gossip(m, 3, 60_100, upd(3, MemberState.ALIVE, 2, 3));
+    expect(m.view()[2]).toMatchObject({ state: "alive", incarnation: 2 });
+  });
+
+  test("a third party's goodbye for a member is not taken", () => {
+    const m = detector(4);
+    gossip(m, 2, 10, upd(3, MemberState.LEFT, 0, 2));
+    gossip(m, 2, 20, upd(3, MemberState.LEFT, 7, 4));
+    expect(m.view()[2]).toMatchObject({ state: "alive", incarnation: 0 });
+    expect(events(m)).toEqual([]);
+    expect(m.stats.updatesIgnored).toBe(2);
   });
 });
 
@@ -228,11 +261,13 @@ describe("hostile or odd news (review findings)", () => {
     expect(() => sent(m)).not.toThrow();
   });
 
-  test("left is final even when the reporter knew the member by an older incarnation", () => {
+  test("a relayed goodbye counts even when the relayer knew the member by an older incarnation", () => {
     const m = detector(4);
     gossip(m, 3, 10, upd(3, MemberState.ALIVE, 4, 3));
-    gossip(m, 2, 20, upd(3, MemberState.LEFT, 0));
-    expect(m.view()[2]!.state).toBe("left");
+    gossip(m, 2, 20, upd(3, MemberState.LEFT, 0, 3));
+    expect(m.view()[2]).toMatchObject({ state: "suspect", incarnation: 4 });
+    m.handleTimeout(60_000);
+    expect(m.view()[2]).toMatchObject({ state: "left", incarnation: 4 });
   });
 
   test("only suspect, failed or left about me is refuted; an unknown state is not", () => {

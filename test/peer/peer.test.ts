@@ -71,6 +71,7 @@ describe("bootstrap", () => {
       incarnation: 0,
       reporter: 1,
       reason: "SIGTERM",
+      relayed: false,
     });
     expect(clean).toBe(true);
     expect(net.loops[1]!.isClosed).toBe(true);

@@ -13,7 +13,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { udp } from "bun";
-import { BundleSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
+import { BundleSchema, MemberState, ProbeKind } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
 import { parseHosts } from "../../src/hosts/hosts.ts";
 import { encodeAppDataEnvelope } from "../../src/peer/envelope.ts";
 import { type LoopEvent, PeerLoop } from "../../src/runtime/loop.ts";
@@ -23,7 +23,7 @@ import type { Datagram } from "../../src/runtime/transport.ts";
 import { type UdpAddress, UdpTransport } from "../../src/runtime/udp.ts";
 import { Keyring } from "../../src/security/keyring.ts";
 import { encodeFrame, encodeFrameBytes, FrameFlag, FrameType } from "../../src/wire/frame.ts";
-import { encodeAliveEnvelope, encodeAliveReplyEnvelope } from "../../src/wire/messages.ts";
+import { encodeAliveEnvelope, encodeAliveReplyEnvelope, encodeProbe } from "../../src/wire/messages.ts";
 import { portBlock } from "../process/group.ts";
 
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => (i * 11 + 3) & 0xff);
@@ -81,10 +81,11 @@ class Attacker {
   readonly received: Uint8Array[] = [];
   socket!: udp.Socket<"uint8array">;
 
-  static async start(): Promise<Attacker> {
+  static async start(port?: number): Promise<Attacker> {
     const a = new Attacker();
     a.socket = await Bun.udpSocket({
       hostname: "127.0.0.1",
+      port,
       binaryType: "uint8array",
       socket: { data: (_s, data) => void a.received.push(data.slice()) },
     });
@@ -284,9 +285,12 @@ for (const mode of ["plain", "key"] as const) {
         // Without a key, peer 1 checks a replay's address by asking peer 3's hosts-file address, never the attacker's.
         expect(attacker.received.length).toBe(0);
       } else {
-        // With one, it may challenge the attacker's address (or answer a replayed challenge), sealed: nothing readable.
+        // With one, peer 3's recorded challenges are among the replays: each was answered once, and no copy is.
+        expect(toPeer1.some((d) => d.bytes[3] === FrameType.PathChallenge)).toBe(true);
+        expect(attacker.receivedOfType(FrameType.PathResponse)).toBe(0);
+        // It may challenge the attacker's address, sealed: nothing readable.
         for (const b of attacker.received) {
-          expect(b[3] === FrameType.PathChallenge || b[3] === FrameType.PathResponse).toBe(true);
+          expect(b[3]).toBe(FrameType.PathChallenge);
           expect(b[4]! & FrameFlag.Sealed).toBe(FrameFlag.Sealed);
         }
       }
@@ -359,6 +363,53 @@ for (const mode of ["plain", "key"] as const) {
         for (const p of peers) expect(p.stats().drops.unauthenticated ?? 0).toBe(0);
       });
     }
+
+    test("a goodbye for live peer 3 gossiped from crashed peer 2's own address evicts nobody", async () => {
+      const h = await harness(keyring);
+      const { p1, p1Events, p3, names, ports } = h;
+      // Peer 2 runs until peer 1 knows it, then crashes (no goodbye); its address is free again.
+      const p2 = await TappedPeer.start(names, 2, keyring);
+      await until("peer 1 knows peer 2", () => p1.members()[1]!.state === "alive");
+      const p2Epoch = p2.loop.peer.epoch;
+      p2.stop();
+      // Anyone on a shared host can bind the address of a member that is down.
+      const squatter = await Attacker.start(ports[1]);
+      cleanup.push(() => squatter.stop());
+      const p3Epoch = p3.loop.peer.epoch;
+      const gossip = (reporter: number) =>
+        encodeProbe({
+          kind: ProbeKind.GOSSIP,
+          probeId: 0,
+          targetId: 0,
+          targetEpoch: 0,
+          updates: [{ id: 3, epoch: p3Epoch, incarnation: 0, state: MemberState.LEFT, reporter }],
+        });
+      const ignoredBefore = p1.stats().membership.updatesIgnored;
+      // A third party's word (reporter 2), then the goodbye claimed as relayed in 3's own name.
+      for (const reporter of [2, 3]) {
+        for (let i = 0; i < 3; i++)
+          squatter.send(
+            forge(
+              { type: FrameType.Probe, seq: 0, senderEpoch: p2Epoch, receiverEpoch: p1.epoch },
+              gossip(reporter),
+              attackerSeal,
+            ),
+            ports[0]!,
+          );
+        await Bun.sleep(100);
+      }
+      // Peer 3 answers probes, so it refutes whatever suspicion the relayed claim raised.
+      await until("peer 1 sees peer 3 alive", () => p1.members()[2]!.state === "alive", 5000);
+      await Bun.sleep(1000);
+      expect(p1Events.filter((e) => e.type === "peerLeft")).toEqual([]);
+      expect(p1.members()[2]).toMatchObject({ state: "alive", epoch: p3Epoch });
+      if (mode === "plain") {
+        expect(p1.stats().membership.updatesIgnored - ignoredBefore).toBeGreaterThanOrEqual(3);
+        expect(p3.loop.peer.membershipStats.refutations).toBeGreaterThanOrEqual(1);
+      } else expect(p1.stats().drops.unauthenticated).toBeGreaterThanOrEqual(6);
+      p1.send(3, text("after the forged goodbye"));
+      await until("delivery to peer 3", () => delivered(p3.events, "after the forged goodbye"));
+    });
 
     test("a flood of forged frames: memory stays bounded and the pair keeps talking", async () => {
       const h = await harness(keyring);
