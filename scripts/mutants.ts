@@ -296,6 +296,14 @@ const MUTANTS: Mutant[] = [
     to: "has not answered a challenge yet`);\n        const { saltHi, saltLo } = frame.seal;\n        known = { epoch: frame.senderEpoch, saltHi, saltLo, replay: new ReplayWindow(), floor: 0 };\n        this.processes[peer] = known;\n",
     tests: ["test/security"],
   },
+  {
+    id: "send-before-restart-seen",
+    bug: "a message sent after a peer's restart but before the application took peerRestarted (a retry on an earlier writable) opens the new process's stream, while messagesDropped names another message dropped",
+    file: "src/peer/peer.ts",
+    from: "    if (this.restartsUntaken[to]! > 0) {",
+    to: "    if (this.restartsUntaken[to]! < 0) {",
+    tests: ["test/peer/restart-boundary.test.ts"],
+  },
 ];
 
 function arg(name: string): string[] {

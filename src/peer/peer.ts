@@ -280,6 +280,10 @@ export class Peer {
   private readonly events: PeerEvent[] = [];
   private eventsHead = 0;
   private readonly eventsMax: number;
+  /** Per peer, peerRestarted events not yet taken by pollEvent: until then `send` to it is refused. */
+  private readonly restartsUntaken: number[];
+  /** Peers whose sends were refused for that: a writable follows their peerRestarted. */
+  private readonly writableOwed = new Set<number>();
   /** Sessions that may have a frame to send right now. */
   private readonly pending = new Set<number>();
   private readonly timers = new TimerHeap();
@@ -354,6 +358,7 @@ export class Peer {
     this.challenges = Array.from({ length: names.length + 1 }, () => []);
     this.lastChallengeAt = new Array(names.length + 1).fill(Number.NEGATIVE_INFINITY);
     this.resentFor = new Array(names.length + 1).fill(0);
+    this.restartsUntaken = new Array(names.length + 1).fill(0);
     this.pathCreditAt = now;
     this.trace = options.trace;
     this.membership = new Membership(now, {
@@ -417,6 +422,18 @@ export class Peer {
     const session = this.sessions[to];
     if (session === undefined)
       throw new RangeError(`no peer with id ${to} (ids are 1..${this.peerCount}, mine is ${this.selfId})`);
+    if (this.restartsUntaken[to]! > 0) {
+      // The session already talks to the peer's new process, but the
+      // application has not taken the peerRestarted that says so: it may be
+      // acting on an older event (a writable about the old queue). Accepted,
+      // this message would be the new stream's first while messagesDropped,
+      // counting only the newest messages sent before the event, named
+      // another one dropped (swarm seed 93). Refused, everything accepted
+      // before the event was for the old process and everything after it
+      // for the new; the writable owed follows the peerRestarted.
+      this.writableOwed.add(to);
+      return { ok: false, reason: "queue-full" };
+    }
     const result = session.send(now, encodeAppDataEnvelope(body));
     // Queuing reports no event and moves no deadline earlier: the flush polls
     // the session (pending) and re-arms its timer. (afterInput here, polling
@@ -915,6 +932,12 @@ export class Peer {
   pollEvent(): PeerEvent | undefined {
     if (this.eventsHead >= this.events.length) return undefined;
     const event = this.events[this.eventsHead++]!;
+    if (
+      event.type === "peerRestarted" &&
+      --this.restartsUntaken[event.peer]! === 0 &&
+      this.writableOwed.delete(event.peer)
+    )
+      this.events.push({ type: "writable", peer: event.peer });
     if (event.type === "message") {
       // Taken by the application: the sender's credit grows (flow control).
       const session = this.sessions[event.from]!;
@@ -1025,6 +1048,7 @@ export class Peer {
         this.onMessage(now, peer, event.message);
         return;
       case "restarted":
+        this.restartsUntaken[peer]!++;
         this.pushEvent({ ...event, type: "peerRestarted", peer });
         this.membership.memberRestarted(now, peer);
         this.afterMembership(now);

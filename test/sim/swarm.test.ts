@@ -41,3 +41,31 @@ test("200 seeds of the swarm pass, 20+ peer groups included, and every summary a
   expect(adversaryKeyed).toBeGreaterThan(5);
   expect(adversaryActions).toBeGreaterThan(10_000);
 }, 300_000);
+
+test("restarts on a slow lossy link with the send queue full: the stream splits where the sender's application sees peerRestarted", () => {
+  // Swarm seed 93's report ("delivered ... as its first message"): the
+  // settings and seeds that reproduced it before the fix (a writable handed
+  // over with the restart let a message meant for the old process open the
+  // new stream). A workload that outruns a 20 ms, 50% loss link keeps its
+  // queues full, so refusals and restarts meet.
+  const failures: string[] = [];
+  let withdrawn = 0;
+  for (const seed of [1138, 1198, 1252]) {
+    const given = {
+      peers: 3,
+      loss: 0.5,
+      delay: 20,
+      jitter: 20,
+      crashes: true,
+      messages: 100,
+      bodyMax: 3000,
+      sendWindow: 1000,
+    };
+    const r = runExactlyOnce(runOptions(drawSettings(given, seed)));
+    if (!r.ok) failures.push(`seed ${seed}: ${r.violations.slice(0, 3).join("; ")}`);
+    withdrawn += r.accounting.withdrawn;
+  }
+  expect(failures).toEqual([]);
+  // Sends refused while a restart was not yet seen, withdrawn at the peerRestarted.
+  expect(withdrawn).toBeGreaterThan(0);
+});
