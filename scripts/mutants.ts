@@ -304,6 +304,40 @@ const MUTANTS: Mutant[] = [
     to: "    if (this.restartsUntaken[to]! < 0) {",
     tests: ["test/peer/restart-boundary.test.ts"],
   },
+  {
+    id: "replayed-challenge-answered",
+    bug: "in key mode a recorded PATH_CHALLENGE is answered every time it is replayed, to any source",
+    file: "src/peer/peer.ts",
+    from: '    if (replay.isReplay(seal.packetNumber)) {\n      this.drop(peer, "replayed", `challenge',
+    to: '    if (replay.isReplay(seal.packetNumber) && seal.packetNumber < 0) {\n      this.drop(peer, "replayed", `challenge',
+    tests: ["test/security/replayed-challenge.test.ts"],
+  },
+  {
+    id: "replayed-challenge-answered-swarm",
+    bug: "the same, to be caught by the simulator's adversary (it replays delivered challenges from three sources)",
+    file: "src/peer/peer.ts",
+    from: '    if (replay.isReplay(seal.packetNumber)) {\n      this.drop(peer, "replayed", `challenge',
+    to: '    if (replay.isReplay(seal.packetNumber) && seal.packetNumber < 0) {\n      this.drop(peer, "replayed", `challenge',
+    tests: ["test/sim/sim.test.ts"],
+    swarm: [...SWARM_WITH_ADVERSARY, "--key"],
+  },
+  {
+    id: "third-party-goodbye-final",
+    bug: "gossip that a member left, from anyone and in anyone's name, evicts it for good while it runs",
+    file: "src/membership/membership.ts",
+    from: '      if (u.reporter === id && (m.state === "alive" || m.state === "suspect"))\n        this.suspect(now, id, Math.max(u.incarnation, m.incarnation), id, true);',
+    to: '      if (m.state === "alive" || m.state === "suspect") {\n        m.goodbyeHeard = true;\n        this.setLeft(now, id, u.incarnation, u.reporter, "mutant");\n      }',
+    tests: ["test/security/hostile.test.ts", "test/membership/membership.test.ts"],
+  },
+  {
+    id: "third-party-goodbye-final-swarm",
+    bug: "the same, to be caught by the simulator's adversary (it gossips goodbyes from down members' addresses)",
+    file: "src/membership/membership.ts",
+    from: '      if (u.reporter === id && (m.state === "alive" || m.state === "suspect"))\n        this.suspect(now, id, Math.max(u.incarnation, m.incarnation), id, true);',
+    to: '      if (m.state === "alive" || m.state === "suspect") {\n        m.goodbyeHeard = true;\n        this.setLeft(now, id, u.incarnation, u.reporter, "mutant");\n      }',
+    tests: ["test/sim/sim.test.ts"],
+    swarm: [...SWARM_WITH_ADVERSARY, "--crashes"],
+  },
 ];
 
 function arg(name: string): string[] {

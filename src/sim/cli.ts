@@ -364,7 +364,7 @@ function report(r: ExactlyOnceResult, wallMs: number, s: RunSettings): void {
       `all READY at ${r.allReadyMs?.toFixed(1) ?? "never"} ms`,
       accountingSummary(r),
       `${r.datagramsSent} datagrams, ${r.dataTransmissions} DATA frames of which ${r.dataRetransmissions} retransmissions`,
-      `${r.crashes} crashes, ${r.partitions} partitions, ${r.retiredReplays} replayed datagrams of retired processes, ${r.adversaryActions} adversary actions${s.key ? " (key mode)" : ""}, ${r.steps} steps`,
+      `${r.crashes} crashes, ${r.partitions} partitions, ${r.retiredReplays} replayed datagrams of retired processes, ${r.adversaryActions} adversary actions${s.key ? " (key mode)" : ""}${r.adversaryActions > 0 ? ` (${r.adversaryChallengeReplays} challenges replayed, ${r.adversaryDownGoodbyes} goodbyes from down members' addresses)` : ""}, ${r.steps} steps`,
       membershipSummary(r),
     ].join("\n  "),
   );

@@ -64,6 +64,9 @@ export interface ExactlyOnceResult {
   retiredReplays: number;
   /** Forgeries and replays the adversary sent; none may change anything. */
   adversaryActions: number;
+  /** Of those: delivered PATH_CHALLENGEs replayed, and goodbyes gossiped from a down member's address. */
+  adversaryChallengeReplays: number;
+  adversaryDownGoodbyes: number;
   /** The failure detector's checker: false failures and detection times (undefined when it is off). */
   membership: MembershipCheckResult | undefined;
 }

@@ -12,6 +12,9 @@
  *   live process alive, by its current epoch: partitions heal and restarted
  *   members rejoin. The run does not end before that.
  * - A member is `left` only after a goodbye, and nobody says goodbye here.
+ *   A goodbye relayed by gossip (which the adversary forges from a down
+ *   member's address) is a suspicion: unrefuted, it ends in a relayed
+ *   `left`, which counts as a failure (a false one while the process runs).
  */
 import { DEFAULT_MEMBERSHIP_CONFIG, detectionBoundMs, type MembershipConfig } from "../membership/config.ts";
 import type { Checker, SimNode, SimWorld } from "./simulate.ts";
@@ -28,6 +31,12 @@ interface Obligation {
   deadlineMs: number;
   /** When the observer declared it failed (or learned its next process), if it did. */
   metMs: number | undefined;
+}
+
+/** True when no live process may be declared failed (or left by a relayed goodbye): no partitions, loss ≤ 10%. */
+export function accuracyEnforced(f: SimWorld["options"]["faults"]): boolean {
+  const effectiveLoss = 1 - (1 - f.loss) * (1 - f.corrupt);
+  return f.partitionEveryMs === 0 && effectiveLoss <= ACCURACY_LOSS_MAX;
 }
 
 export interface MembershipCheckResult {
@@ -55,7 +64,7 @@ export function membershipChecker(
     falseFailures: 0,
     detectionsMs: [],
     obligationsChecked: 0,
-    accuracyEnforced: f.partitionEveryMs === 0 && effectiveLoss <= ACCURACY_LOSS_MAX,
+    accuracyEnforced: accuracyEnforced(f),
   };
   /** Per crash and observer that knew the crashed process; bounded by crashes × peers. */
   const open: Obligation[] = [];
@@ -114,9 +123,23 @@ export function membershipChecker(
           // The crashed member's next process superseded the old one: nothing left to detect.
           settle(node, event.peer, event.oldEpoch, now);
           return;
-        case "peerLeft":
-          world.violate(name, `peer ${node.id} reports peer ${event.peer} left, but nobody said goodbye`);
+        case "peerLeft": {
+          if (!event.relayed) {
+            world.violate(name, `peer ${node.id} reports peer ${event.peer} left, but nobody said goodbye`);
+            return;
+          }
+          const target = world.nodes[event.peer]!;
+          if (target.up && epochOf(target) === event.epoch) {
+            result.falseFailures++;
+            if (result.accuracyEnforced)
+              world.violate(
+                name,
+                `peer ${node.id} took a relayed goodbye of peer ${event.peer} (epoch ${event.epoch}) at ${now.toFixed(0)} ms while it ran, at ${(effectiveLoss * 100).toFixed(0)}% loss without partitions`,
+              );
+          }
+          settle(node, event.peer, event.epoch, now);
           return;
+        }
       }
     },
     onCrash(victim) {

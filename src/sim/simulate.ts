@@ -149,6 +149,9 @@ export interface SimResult {
   retiredReplays: number;
   /** Forgeries and replays the adversary sent (`adversaryEveryMs`). */
   adversaryActions: number;
+  /** Of those: delivered PATH_CHALLENGEs replayed, and goodbyes gossiped from a down member's address. */
+  adversaryChallengeReplays: number;
+  adversaryDownGoodbyes: number;
 }
 
 /** Most violations kept; a broken run reports the first ones. */
@@ -240,12 +243,16 @@ export function simulate(options: SimOptions): SimResult {
   });
   const checkers = options.checkers?.(world) ?? [];
   if ((f.adversaryEveryMs ?? 0) > 0) {
-    adversary = new Adversary(n, network, scheduler, adversaryRng, f.adversaryEveryMs!, () => !world.healed);
+    adversary = new Adversary(n, network, scheduler, adversaryRng, f.adversaryEveryMs!, () => !world.healed, {
+      epochOf: (id) => nodes[id]?.peer?.epoch ?? 0,
+      violate: (message) => world.violate("adversary", message),
+    });
     checkers.push(adversaryChecker(world, adversary.address));
   }
   network.onDeliver = (from, to, bytes) => {
     // What reaches the adversary, and what it sends, is not a member's datagram.
     if (to > n || from > n) return;
+    adversary?.delivered(from, to, bytes);
     for (const c of checkers) c.onDeliver?.(nodes[to]!, from, bytes);
   };
 
@@ -366,6 +373,8 @@ export function simulate(options: SimOptions): SimResult {
     partitions: stats.partitions,
     retiredReplays: stats.replays,
     adversaryActions: adversary?.actions ?? 0,
+    adversaryChallengeReplays: adversary?.challengeReplays ?? 0,
+    adversaryDownGoodbyes: adversary?.downGoodbyes ?? 0,
   };
 }
 

@@ -18,6 +18,8 @@ test("200 seeds of the swarm pass, 20+ peer groups included, and every summary a
   let keyed = 0;
   let adversaryActions = 0;
   let adversaryKeyed = 0;
+  let challengeReplays = 0;
+  let downGoodbyes = 0;
   for (let seed = 1; seed <= 200; seed++) {
     const settings = drawSettings({}, seed);
     if (settings.peers >= 20) large++;
@@ -31,6 +33,8 @@ test("200 seeds of the swarm pass, 20+ peer groups included, and every summary a
     replays += r.retiredReplays;
     if (settings.key) keyed++;
     adversaryActions += r.adversaryActions;
+    challengeReplays += r.adversaryChallengeReplays;
+    downGoodbyes += r.adversaryDownGoodbyes;
     if (settings.key && settings.adversary) adversaryKeyed++;
   }
   expect(failures).toEqual([]);
@@ -40,6 +44,9 @@ test("200 seeds of the swarm pass, 20+ peer groups included, and every summary a
   expect(keyed).toBeGreaterThan(30);
   expect(adversaryKeyed).toBeGreaterThan(5);
   expect(adversaryActions).toBeGreaterThan(10_000);
+  // The attacks of issue 26 are tried, not only planned: replayed challenges and goodbyes from a down member's address.
+  expect(challengeReplays).toBeGreaterThan(500);
+  expect(downGoodbyes).toBeGreaterThan(20);
 }, 300_000);
 
 test("restarts on a slow lossy link with the send queue full: the stream splits where the sender's application sees peerRestarted", () => {
