@@ -220,14 +220,19 @@ export class Adversary {
           body: Uint8Array.from({ length: 8 }, () => r.int(0, 255)),
         };
     }
-    const sealer = r.chance(0.5)
+    this.transport.send([{ to: victim, bytes: encodeFrameBytes(frame.h, frame.body, this.maybeSealer(frame.h)) }]);
+  }
+
+  /** In key mode it has no key: half its forgeries are plain, half sealed with a key of its own. */
+  private maybeSealer(h: FrameHeader) {
+    const r = this.rng;
+    return r.chance(0.5)
       ? this.ownKey.sealer(
-          frame.h.senderId,
-          frame.h.senderEpoch,
+          h.senderId,
+          h.senderEpoch,
           Uint8Array.from({ length: 8 }, () => r.int(0, 255)),
         )
       : undefined;
-    this.transport.send([{ to: victim, bytes: encodeFrameBytes(frame.h, frame.body, sealer) }]);
   }
 
   /**
@@ -290,14 +295,7 @@ export class Adversary {
       ack: 0,
       sack: 0,
     };
-    const sealer = r.chance(0.5)
-      ? this.ownKey.sealer(
-          claimed,
-          h.senderEpoch,
-          Uint8Array.from({ length: 8 }, () => r.int(0, 255)),
-        )
-      : undefined;
-    this.network.transmit(claimed, { to: victim, bytes: encodeFrameBytes(h, probe, sealer) });
+    this.network.transmit(claimed, { to: victim, bytes: encodeFrameBytes(h, probe, this.maybeSealer(h)) });
     this.downGoodbyes++;
     return true;
   }

@@ -92,6 +92,18 @@ export function membershipChecker(
     }
   }
 
+  /** A verdict about a process that still runs: counted, and a violation where accuracy is owed. */
+  const falseFailure = (observer: SimNode, event: { peer: number; epoch: number }, what: string) => {
+    const target = world.nodes[event.peer]!;
+    if (!target.up || epochOf(target) !== event.epoch) return;
+    result.falseFailures++;
+    if (result.accuracyEnforced)
+      world.violate(
+        name,
+        `peer ${observer.id} ${what} peer ${event.peer} (epoch ${event.epoch}) at ${world.now().toFixed(0)} ms while it ran, at ${(effectiveLoss * 100).toFixed(0)}% loss without partitions`,
+      );
+  };
+
   return {
     name,
     result,
@@ -99,15 +111,7 @@ export function membershipChecker(
       const now = world.now();
       switch (event.type) {
         case "peerFailed": {
-          const target = world.nodes[event.peer]!;
-          if (target.up && epochOf(target) === event.epoch) {
-            result.falseFailures++;
-            if (result.accuracyEnforced)
-              world.violate(
-                name,
-                `peer ${node.id} declared peer ${event.peer} (epoch ${event.epoch}) failed at ${now.toFixed(0)} ms while it ran (reported by ${event.reporter}), at ${(effectiveLoss * 100).toFixed(0)}% loss without partitions`,
-              );
-          }
+          falseFailure(node, event, `declared failed (reported by ${event.reporter})`);
           for (const o of open)
             if (
               o.observer === node.id &&
@@ -128,15 +132,7 @@ export function membershipChecker(
             world.violate(name, `peer ${node.id} reports peer ${event.peer} left, but nobody said goodbye`);
             return;
           }
-          const target = world.nodes[event.peer]!;
-          if (target.up && epochOf(target) === event.epoch) {
-            result.falseFailures++;
-            if (result.accuracyEnforced)
-              world.violate(
-                name,
-                `peer ${node.id} took a relayed goodbye of peer ${event.peer} (epoch ${event.epoch}) at ${now.toFixed(0)} ms while it ran, at ${(effectiveLoss * 100).toFixed(0)}% loss without partitions`,
-              );
-          }
+          falseFailure(node, event, "declared left on a relayed goodbye");
           settle(node, event.peer, event.epoch, now);
           return;
         }
