@@ -315,8 +315,22 @@ export class Membership {
       m.incarnation = 0;
       m.rejoining = false;
     }
+    const relayedLeft = m.state === "left" && !m.goodbyeHeard;
     m.goodbyeHeard = true;
-    this.setLeft(now, id, m.incarnation, id, reason);
+    if (!relayedLeft) {
+      this.setLeft(now, id, m.incarnation, id, reason);
+      return;
+    }
+    // Already left on a relayed goodbye, which the application was told its alive may undo: now it is final.
+    this.events.push({
+      type: "peerLeft",
+      peer: id,
+      epoch: m.epoch,
+      incarnation: m.incarnation,
+      reporter: id,
+      reason,
+      relayed: false,
+    });
   }
 
   /** A member turned out to have read another hosts file: not a member until its process changes. */
@@ -694,17 +708,14 @@ export class Membership {
       this.stats.updatesIgnored++;
       return undefined;
     }
-    if (u.state === MemberStateCode.LEFT) {
-      // A goodbye is the member's own word: news of one reported by anyone
-      // else is not taken. Relayed, it is a suspicion the member can refute,
-      // not an eviction (docs/membership.md): at least at the incarnation I
-      // know, since a relayer may have known an older one, and a goodbye is
-      // about the process, not an incarnation.
-      if (u.reporter === id && (m.state === "alive" || m.state === "suspect"))
-        this.suspect(now, id, Math.max(u.incarnation, m.incarnation), id, true);
-      else this.stats.updatesIgnored++;
+    // A goodbye is the member's own word: news of one reported by anyone else is not taken.
+    if (u.state === MemberStateCode.LEFT && u.reporter !== id) {
+      this.stats.updatesIgnored++;
       return undefined;
     }
+    // Older than what I know (a relayed goodbye included: taken at a newer
+    // incarnation, one stale copy would raise a suspicion that each refutation
+    // makes current again, round after round): answered with what I know.
     if (u.incarnation < m.incarnation && m.state !== "unknown") {
       this.stats.updatesIgnored++;
       this.stats.corrections++;
@@ -740,6 +751,10 @@ export class Membership {
         return undefined;
       case MemberStateCode.SUSPECT:
         this.suspect(now, id, u.incarnation, u.reporter, false);
+        return undefined;
+      case MemberStateCode.LEFT:
+        // Relayed: a suspicion the member can refute, not an eviction (docs/membership.md).
+        this.suspect(now, id, u.incarnation, id, true);
         return undefined;
       case MemberStateCode.FAILED:
         if (m.state !== "failed" && m.state !== "left" && u.incarnation >= m.incarnation)
@@ -777,9 +792,13 @@ export class Membership {
     const m = this.members[id]!;
     if (m.state === "suspect" && incarnation === m.incarnation) {
       const s = m.suspicion!;
-      if (goodbye && !s.goodbye) {
-        s.goodbye = true;
-        this.broadcast(now, id, m.epoch, incarnation, MemberStateCode.LEFT, id);
+      if (goodbye) {
+        // The member's own word relayed, not another observer: no confirmation, but it travels on as a goodbye.
+        if (!s.goodbye) {
+          s.goodbye = true;
+          this.broadcast(now, id, m.epoch, incarnation, MemberStateCode.LEFT, id);
+        }
+        return;
       }
       if (s.reporters.has(reporter)) return;
       s.reporters.add(reporter);
@@ -789,7 +808,8 @@ export class Membership {
         const fraction = Math.log(confirmations + 1) / Math.log(s.confirmationsWanted + 1);
         s.deadlineMs = s.startMs + Math.max(s.minMs, s.maxMs - (s.maxMs - s.minMs) * fraction);
       }
-      this.broadcast(now, id, m.epoch, incarnation, MemberStateCode.SUSPECT, reporter);
+      if (s.goodbye) this.broadcast(now, id, m.epoch, incarnation, MemberStateCode.LEFT, id);
+      else this.broadcast(now, id, m.epoch, incarnation, MemberStateCode.SUSPECT, reporter);
       return;
     }
     const newer =

@@ -819,7 +819,7 @@ export class Peer {
     this.checkReady();
   }
 
-  /** Sends unanswered challenges again (same bytes, same address, through the driver), with backoff. */
+  /** Sends unanswered challenges again (same token, same address, through the driver; sealed anew in key mode), with backoff. */
   private retryChallenges(now: number): void {
     for (let peer = 1; peer <= this.peerCount; peer++) {
       for (const c of this.challenges[peer]!) {

@@ -178,6 +178,15 @@ export class RollcallPeer {
   private bufferedHead = 0;
   private wakeReader: (() => void) | undefined;
   private iterating = false;
+  /**
+   * Per peer, `peerRestarted` events buffered for `events()` and not yet
+   * read. The peer refuses sends while the loop has not handed such an event
+   * over; here the reader has not read it yet, so `send` refuses until it
+   * has (docs/reliability.md: the stream splits where the application takes
+   * `peerRestarted`), and a `writable` follows the event.
+   */
+  private readonly restartsUnread = new Map<number, number>();
+  private readonly writableOwed = new Set<number>();
   private readonly writableWaiters = new Map<number, (() => void)[]>();
   private resolveReady!: () => void;
   private rejectReady!: (error: Error) => void;
@@ -333,6 +342,10 @@ export class RollcallPeer {
    */
   send(to: number, body: Uint8Array): SendResult {
     if (this.ended) throw new Error("send on a closed peer");
+    if (this.iterating && (this.restartsUnread.get(to) ?? 0) > 0) {
+      this.writableOwed.add(to);
+      return { ok: false, reason: "queue-full" };
+    }
     return this.loop.send(to, body);
   }
 
@@ -387,6 +400,7 @@ export class RollcallPeer {
             this.bufferedHead = 0;
           }
           if (this.buffered.length - this.bufferedHead <= this.eventsMax / 2) this.loop.resumeEvents();
+          if (value.type === "peerRestarted") this.restartRead(value.peer);
           return { value, done: false };
         }
         if (this.ended) return { value: undefined, done: true };
@@ -463,6 +477,17 @@ export class RollcallPeer {
     }
   }
 
+  /** The reader took a `peerRestarted`: sends to that peer go to its new process now. */
+  private restartRead(peer: number): void {
+    const unread = (this.restartsUnread.get(peer) ?? 1) - 1;
+    if (unread > 0) {
+      this.restartsUnread.set(peer, unread);
+      return;
+    }
+    this.restartsUnread.delete(peer);
+    if (this.writableOwed.delete(peer)) this.onEvent({ type: "writable", peer });
+  }
+
   private onEvent(event: RollcallEvent): boolean {
     switch (event.type) {
       case "ready":
@@ -495,6 +520,8 @@ export class RollcallPeer {
       return false;
     }
     this.buffered.push(event);
+    if (event.type === "peerRestarted")
+      this.restartsUnread.set(event.peer, (this.restartsUnread.get(event.peer) ?? 0) + 1);
     const wake = this.wakeReader;
     this.wakeReader = undefined;
     wake?.();

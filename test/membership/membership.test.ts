@@ -261,13 +261,41 @@ describe("hostile or odd news (review findings)", () => {
     expect(() => sent(m)).not.toThrow();
   });
 
-  test("a relayed goodbye counts even when the relayer knew the member by an older incarnation", () => {
+  test("a relayed goodbye older than what I know is answered with it, not taken: no round of suspicions and refutations", () => {
     const m = detector(4);
     gossip(m, 3, 10, upd(3, MemberState.ALIVE, 4, 3));
     gossip(m, 2, 20, upd(3, MemberState.LEFT, 0, 3));
-    expect(m.view()[2]).toMatchObject({ state: "suspect", incarnation: 4 });
+    expect(m.view()[2]).toMatchObject({ state: "alive", incarnation: 4 });
+    expect(m.stats.corrections).toBe(1);
+    const correction = sent(m).find((f) => f.to === 2)!;
+    expect(correction.probe.updates[0]).toMatchObject({ id: 3, state: MemberState.ALIVE, incarnation: 4, reporter: 3 });
+  });
+
+  test("the member's own goodbye after a relayed one makes it final and says so", () => {
+    const m = detector(4);
+    gossip(m, 2, 10, upd(3, MemberState.LEFT, 0, 3));
     m.handleTimeout(60_000);
-    expect(m.view()[2]).toMatchObject({ state: "left", incarnation: 4 });
+    expect(events(m).filter((e) => e.type === "peerLeft")).toMatchObject([{ peer: 3, relayed: true }]);
+    m.memberLeft(60_001, 3, epochOf(3), "SIGTERM");
+    expect(events(m)).toMatchObject([{ type: "peerLeft", peer: 3, relayed: false, reason: "SIGTERM" }]);
+    gossip(m, 3, 60_100, upd(3, MemberState.ALIVE, 9, 3));
+    expect(m.view()[2]!.state).toBe("left");
+  });
+
+  test("a goodbye relayed onto a suspicion is no confirmation, and the suspicion travels on as a goodbye", () => {
+    const m = detector(6);
+    gossip(m, 2, 10, upd(3, MemberState.SUSPECT, 0, 2));
+    events(m);
+    m.handleTimeout(10);
+    sent(m);
+    gossip(m, 4, 20, upd(3, MemberState.LEFT, 0, 3));
+    gossip(m, 5, 30, upd(3, MemberState.SUSPECT, 0, 5));
+    m.handleTimeout(200);
+    const about3 = sent(m)
+      .filter((f) => f.to !== 3)
+      .flatMap((f) => f.probe.updates.filter((u) => u.id === 3));
+    expect(about3.length).toBeGreaterThan(0);
+    for (const u of about3) expect(u).toMatchObject({ state: MemberState.LEFT, reporter: 3 });
   });
 
   test("only suspect, failed or left about me is refuted; an unknown state is not", () => {

@@ -139,3 +139,32 @@ test("datagrams for a peer whose address is not known yet are counted as unresol
   expect(loop.peer.stats.datagramsSent).toBe(network.stats.sent);
   loop.stop();
 });
+
+test("events(): after a peer restarts, send refuses until the reader has read peerRestarted, and writable follows it", async () => {
+  const base = portBlock(2);
+  const hosts = [`127.0.0.1:${base}`, `127.0.0.1:${base + 1}`];
+  const a = await startPeer({ hosts, name: hosts[0]! });
+  const first = await startPeer({ hosts, name: hosts[1]! });
+  await Promise.all([a.ready, first.ready]);
+  const iterator = a.events();
+  const read = async (type: RollcallEvent["type"]) => {
+    for (;;) {
+      const { value } = await iterator.next();
+      if (value?.type === type) return value;
+    }
+  };
+  await read("ready");
+  await first.close("test", 50);
+  const second = await startPeer({ hosts, name: hosts[1]! });
+  // The loop took the restart (the session talks to the new process) before the reader reads it.
+  const deadline = Date.now() + 5000;
+  while (a.members()[1]!.epoch !== second.epoch && Date.now() < deadline) await Bun.sleep(5);
+  expect(a.send(2, new TextEncoder().encode("meant for the old process"))).toEqual({ ok: false, reason: "queue-full" });
+  const restarted = await read("peerRestarted");
+  expect(restarted).toMatchObject({ peer: 2, newEpoch: second.epoch });
+  // Owed for the refusal; it comes after what was buffered by then.
+  expect(await read("writable")).toEqual({ type: "writable", peer: 2 });
+  expect(a.send(2, new TextEncoder().encode("for the new one")).ok).toBe(true);
+  await iterator.return?.();
+  await Promise.all([a.close("test", 500), second.close("test", 500)]);
+});
