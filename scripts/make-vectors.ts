@@ -13,11 +13,16 @@ import {
   type Envelope,
   EnvelopeSchema,
   FragmentSchema,
+  GroupDataSchema,
+  type GroupMessage,
+  GroupMessageSchema,
+  GroupPrepareSchema,
   MemberState,
   ProbeKind,
   ProbeSchema,
 } from "../src/gen/rollcall/v1/rollcall_pb.ts";
 import { deriveFrameKey, Keyring } from "../src/security/keyring.ts";
+import { GROUP_CHANNEL } from "../src/wire/channels.ts";
 import {
   CHECKSUM_OFFSET,
   encodeFrame,
@@ -42,6 +47,20 @@ const appData = (text: string) =>
   create(EnvelopeSchema, { body: { case: "data", value: { body: new TextEncoder().encode(text) } } });
 const goodbye = create(EnvelopeSchema, { body: { case: "goodbye", value: { reason: "SIGTERM" } } });
 const env = (e: Envelope) => toBinary(EnvelopeSchema, e);
+/** A group-layer message (channel 1) in its envelope: docs/wire-format.md, "Channels". */
+const groupMessage = (body: GroupMessage["body"]): GroupMessage => create(GroupMessageSchema, { body });
+const groupEnvelope = (g: GroupMessage): Envelope =>
+  create(EnvelopeSchema, {
+    body: { case: "module", value: { channel: GROUP_CHANNEL, body: toBinary(GroupMessageSchema, g) } },
+  });
+const groupPrepare = groupMessage({
+  case: "prepare",
+  value: create(GroupPrepareSchema, { viewId: 3, ballot: { round: 2, coordinator: 1 } }),
+});
+const groupData = groupMessage({
+  case: "data",
+  value: create(GroupDataSchema, { viewId: 3, seq: 7, body: new TextEncoder().encode("hi") }),
+});
 
 /** The key file of the sealed vectors: key A (primary), key B. KEY_OTHER is in no file. */
 const KEY_A = Uint8Array.from({ length: 32 }, (_, i) => (i * 7 + 1) & 0xff);
@@ -79,6 +98,8 @@ interface ValidCase {
   description: string;
   frame: Frame;
   envelopes?: Envelope[];
+  /** For each envelope on channel 1, the GroupMessage it carries (others: null). */
+  groupMessages?: (GroupMessage | null)[];
 }
 
 const bigText = "x".repeat(FRAME_BYTES_MAX - HEADER_BYTES - 9);
@@ -271,6 +292,21 @@ const valid: ValidCase[] = [
     frame: { ...base, type: FrameType.Data, payload: bundle([env(appData(bigText))]) },
     envelopes: [appData(bigText)],
   },
+  {
+    name: "group-messages-on-channel-1",
+    description:
+      "Two messages of the group layer in one DATA frame, each an Envelope whose module field (16, a two-byte tag 0x82 0x01) names channel 1 and carries a GroupMessage: a Prepare for view 3 under ballot (round 2, coordinator 1), and the 7th multicast of the sender in view 3.",
+    frame: {
+      ...base,
+      ...withAck,
+      type: FrameType.Data,
+      seq: 5,
+      ack: 4,
+      payload: bundle([env(groupEnvelope(groupPrepare)), env(groupEnvelope(groupData))]),
+    },
+    envelopes: [groupEnvelope(groupPrepare), groupEnvelope(groupData)],
+    groupMessages: [groupPrepare, groupData],
+  },
 ];
 
 function validEntry(c: ValidCase, bytes = encodeFrame(c.frame)) {
@@ -302,6 +338,7 @@ function validEntry(c: ValidCase, bytes = encodeFrame(c.frame)) {
                 },
               },
     envelopes: c.envelopes?.map((e) => toJson(EnvelopeSchema, e)),
+    groupMessages: c.groupMessages?.map((g) => (g === null ? null : toJson(GroupMessageSchema, g))),
   };
 }
 

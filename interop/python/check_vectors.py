@@ -59,6 +59,16 @@ def main(paths):
                 check(i < len(frame.payload.messages)
                       and env.SerializeToString(deterministic=True) == frame.payload.messages[i],
                       "%s: envelope %d encodes differently" % (name, i))
+            # Channel 1 (the group layer): the module body is the stated GroupMessage.
+            for i, group_json in enumerate(v.get("groupMessages") or []):
+                if group_json is None:
+                    continue
+                env = pb.Envelope.FromString(frame.payload.messages[i])
+                check(env.WhichOneof("body") == "module" and env.module.channel == 1,
+                      "%s: envelope %d is not on channel 1" % (name, i))
+                expected = json_format.ParseDict(group_json, pb.GroupMessage())
+                check(pb.GroupMessage.FromString(env.module.body) == expected,
+                      "%s: group message %d differs" % (name, i))
         elif frame.type == wire.TYPE_PROBE:
             if not check_key(payload, "probe", name):
                 return

@@ -544,6 +544,19 @@ class PythonPeer:
                 log("peer-left", peer=link.peer_id, reason=env.goodbye.reason)
             elif body == "data":
                 log("message", peer=link.peer_id, bytes=len(env.data.body))
+            elif body == "module":
+                # A protocol module's message. This peer runs none, so it is left out of
+                # groups (it never asks to join) and only logs what it was sent.
+                self.on_module(link, env.module)
+
+    def on_module(self, link, module):
+        if module.channel != 1:
+            return self.drop("unknown-channel", "channel %d" % module.channel, link.peer_id)
+        try:
+            group = pb.GroupMessage.FromString(module.body)
+        except Exception as error:
+            return self.drop("bad-module-message", str(error), link.peer_id)
+        log("group-message", peer=link.peer_id, kind=group.WhichOneof("body"), bytes=len(module.body))
 
     def check_ready(self):
         if not self.ready and len(self.heard) >= len(self.entries) - 1:

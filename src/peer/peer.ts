@@ -25,6 +25,7 @@ import { type SendResult, Session, type SessionEvent } from "../reliability/sess
 import type { FrameSealer, Keyring } from "../security/keyring.ts";
 import { ReplayWindow } from "../security/replay.ts";
 import { PROCESS_SALT_BYTES, SEAL_BYTES } from "../security/seal-format.ts";
+import { CHANNEL_MAX } from "../wire/channels.ts";
 import {
   type DecodedFrame,
   decodeFrame,
@@ -36,7 +37,12 @@ import {
   type ProbeFrame,
   type SealInfo,
 } from "../wire/frame.ts";
-import { encodeAliveEnvelope, encodeAliveReplyEnvelope, encodeGoodbyeEnvelope } from "../wire/messages.ts";
+import {
+  encodeAliveEnvelope,
+  encodeAliveReplyEnvelope,
+  encodeGoodbyeEnvelope,
+  encodeModuleEnvelope,
+} from "../wire/messages.ts";
 import { appDataBody, decodeEnvelope, encodeAppDataEnvelope } from "./envelope.ts";
 import { TimerHeap } from "./timer-heap.ts";
 
@@ -121,6 +127,8 @@ export type PeerEvent =
   | MembershipEvent
   | { type: "hostsMismatch"; peer: number; name: string }
   | { type: "message"; from: number; body: Uint8Array }
+  /** A protocol module's message on a channel this peer serves (`serve`), from process (`from`, `epoch`). */
+  | { type: "module"; from: number; epoch: number; channel: number; body: Uint8Array }
   | { type: "writable"; peer: number };
 
 export type FrameTypeName = "DATA" | "ACK" | "PROBE" | "PATH_CHALLENGE" | "PATH_RESPONSE";
@@ -284,6 +292,8 @@ export class Peer {
   private readonly restartsUntaken: number[];
   /** Peers whose sends were refused for that: a writable follows their peerRestarted. */
   private readonly writableOwed = new Set<number>();
+  /** Channels of the protocol modules running above me (`serve`); messages on others are dropped. */
+  private readonly channels = new Set<number>();
   /** Sessions that may have a frame to send right now. */
   private readonly pending = new Set<number>();
   private readonly timers = new TimerHeap();
@@ -438,6 +448,28 @@ export class Peer {
     // Queuing reports no event and moves no deadline earlier: the flush polls
     // the session (pending) and re-arms its timer. (afterInput here, polling
     // events and the timeout on every send, was 5% of a small-message sender.)
+    this.pending.add(to);
+    return result;
+  }
+
+  /** A protocol module serves `channel` here: its messages become `module` events instead of `unknown-channel` drops. */
+  serve(channel: number): void {
+    if (!Number.isInteger(channel) || channel < 1 || channel > CHANNEL_MAX)
+      throw new RangeError(`a channel is 1..${CHANNEL_MAX}, got ${channel}`);
+    this.channels.add(channel);
+  }
+
+  /**
+   * Queues a protocol module's message on `channel` for the current process
+   * of peer `to`: reliable, ordered, exactly once, in the same stream as the
+   * application's messages (so in order with them). `control` passes a full
+   * queue; keep it for the few messages a protocol cannot do without.
+   */
+  sendModule(now: number, to: number, channel: number, body: Uint8Array, control = false): SendResult {
+    const session = this.sessions[to];
+    if (session === undefined)
+      throw new RangeError(`no peer with id ${to} (ids are 1..${this.peerCount}, mine is ${this.selfId})`);
+    const result = session.send(now, encodeModuleEnvelope(channel, body), control);
     this.pending.add(to);
     return result;
   }
@@ -938,7 +970,7 @@ export class Peer {
       this.writableOwed.delete(event.peer)
     )
       this.events.push({ type: "writable", peer: event.peer });
-    if (event.type === "message") {
+    if (event.type === "message" || event.type === "module") {
       // Taken by the application: the sender's credit grows (flow control).
       const session = this.sessions[event.from]!;
       if (session.releaseMessage()) {
@@ -1101,6 +1133,22 @@ export class Peer {
       case "data":
         this.pushMessage(peer, body.value.body);
         return;
+      case "module": {
+        const { channel, body: moduleBody } = body.value;
+        if (!this.channels.has(channel)) {
+          this.drop(peer, "unknown-channel", `channel ${channel}: no module of mine serves it`);
+          return;
+        }
+        this.sessions[peer]!.holdMessage();
+        this.events.push({
+          type: "module",
+          from: peer,
+          epoch: this.sessions[peer]!.remoteEpoch,
+          channel,
+          body: moduleBody,
+        });
+        return;
+      }
       case "goodbye":
         this.left.add(peer);
         this.membership.memberLeft(now, peer, this.sessions[peer]!.remoteEpoch, body.value.reason);

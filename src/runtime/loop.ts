@@ -8,6 +8,7 @@
  * sends everything the peer has to send as one batch, hands the peer's events
  * to its owner, and keeps one timer armed no later than `pollTimeout()`.
  */
+import type { Host, HostPeerEvent, Module } from "../host/host.ts";
 import { type PathAction, Peer, type PeerEvent, type PeerOptions, type TraceRecord } from "../peer/peer.ts";
 import type { SendResult } from "../reliability/session.ts";
 import type { Cancel, Scheduler } from "./scheduler.ts";
@@ -114,6 +115,10 @@ export class PeerLoop<A> {
   /** While `close` is under way: its deadline, and every caller waiting for it. */
   private closing: { cancelDeadline: Cancel; waiters: ((clean: boolean) => void)[] } | undefined;
   private closed = false;
+  /** Protocol modules by channel, each with its one timer. */
+  private readonly modules = new Map<number, { module: Module; cancelTimer: Cancel | undefined }>();
+  /** Uniform in [0, 1) for modules: the peer's own source (seeded in the simulator). */
+  private readonly random: () => number;
 
   constructor(options: LoopOptions<A>) {
     this.transport = options.transport;
@@ -124,6 +129,7 @@ export class PeerLoop<A> {
     this.onEvent = options.onEvent;
     this.onTrace = options.onTrace;
     this.onUntrustedAddress = options.onUntrustedAddress;
+    this.random = options.peer.random ?? Math.random;
     const trace = options.onTrace === undefined ? undefined : (r: TraceRecord) => this.trace(r);
     this.peer = new Peer(this.scheduler.now(), { ...options.peer, trace: trace ?? options.peer.trace });
     this.transport.listen({
@@ -162,6 +168,59 @@ export class PeerLoop<A> {
     const result = this.peer.send(this.burstNowMs, to, body);
     this.scheduleFlush();
     return result;
+  }
+
+  /**
+   * Runs a protocol module on this peer (src/host/host.ts): its channel's
+   * messages and the peer's events go to it, and the returned host is how it
+   * sends, sets its timer and reads the clock. One module per channel.
+   */
+  attach(module: Module): Host {
+    if (this.modules.has(module.channel)) throw new Error(`channel ${module.channel} already has a module`);
+    this.peer.serve(module.channel);
+    const binding: { module: Module; cancelTimer: Cancel | undefined } = { module, cancelTimer: undefined };
+    this.modules.set(module.channel, binding);
+    const peer = this.peer;
+    return {
+      selfId: peer.selfId,
+      epoch: peer.epoch,
+      peerCount: peer.peerCount,
+      now: () => this.scheduler.now(),
+      random: this.random,
+      send: (to, body, control) => {
+        const result = peer.sendModule(this.scheduler.now(), to, module.channel, body, control);
+        this.scheduleFlush();
+        return result;
+      },
+      setTimer: (atMs) => {
+        binding.cancelTimer?.();
+        binding.cancelTimer = undefined;
+        if (atMs === undefined || this.closed) return;
+        binding.cancelTimer = this.scheduler.at(atMs, () => {
+          binding.cancelTimer = undefined;
+          if (this.closed) return;
+          module.handleTimeout();
+          this.flush();
+        });
+      },
+      epochOf: (id) => peer.session(id)?.remoteEpoch ?? 0,
+      isAlive: (id) => {
+        const view = peer.members()[id - 1];
+        return view !== undefined && view.state === "alive" && view.epoch === (peer.session(id)?.remoteEpoch ?? -1);
+      },
+    };
+  }
+
+  /** Hands a peer event to the modules; true when it was a module's message (not the application's business). */
+  private toModules(e: PeerEvent): boolean {
+    if (this.modules.size === 0) return false;
+    if (e.type === "module") {
+      this.modules.get(e.channel)?.module.handleMessage(e.from, e.epoch, e.body);
+      return true;
+    }
+    const event = hostEvent(e);
+    if (event !== undefined) for (const { module } of this.modules.values()) module.handlePeerEvent(event);
+    return false;
   }
 
   /** The clock reading shared by the sends since the last flush was queued (see `send`). */
@@ -213,6 +272,7 @@ export class PeerLoop<A> {
   private finishClose(clean: boolean): void {
     if (this.closed) return;
     this.closed = true;
+    for (const binding of this.modules.values()) binding.cancelTimer?.();
     this.timerCancel?.();
     this.timerCancel = undefined;
     this.transport.close();
@@ -385,6 +445,10 @@ export class PeerLoop<A> {
     if (!this.eventsPaused) {
       for (let e = this.peer.pollEvent(); e !== undefined; e = this.peer.pollEvent()) {
         if (e.type === "peerSuspect" || e.type === "peerUnresponsive") this.revertToHome(e.peer);
+        if (this.toModules(e)) {
+          if (this.closed) return;
+          continue;
+        }
         if (this.onEvent(e) === false) {
           this.eventsPaused = true;
           break;
@@ -450,4 +514,25 @@ function unauthenticatedHint(detail: string): string {
   if (detail.startsWith("sealed with key id"))
     return `the key files differ: ${detail}; every peer needs the sender's primary key in its file`;
   return `frames fail authentication (${detail}): a key file that differs, or forged datagrams`;
+}
+
+/** The modules' view of a peer event, or undefined for events they do not take. */
+function hostEvent(e: PeerEvent): HostPeerEvent | undefined {
+  switch (e.type) {
+    case "peerUp":
+      return { type: "peerUp", peer: e.peer, epoch: e.epoch };
+    case "ready":
+      return { type: "ready" };
+    case "peerRestarted":
+      return { type: "peerRestarted", peer: e.peer, oldEpoch: e.oldEpoch, newEpoch: e.newEpoch };
+    case "peerSuspect":
+    case "peerFailed":
+    case "peerLeft":
+    case "peerAlive":
+      return { type: e.type, peer: e.peer, epoch: e.epoch };
+    case "writable":
+      return { type: "writable", peer: e.peer };
+    default:
+      return undefined;
+  }
 }

@@ -553,6 +553,38 @@ export function encodeGoodbyeEnvelope(reason: string): Uint8Array {
   return writeFields([[3, "msg", writeFields([[1, "bytes", text(reason)]])]]);
 }
 
+/**
+ * `Envelope{module: {channel, body}}` (field 16: a two-byte tag), as
+ * protobuf-es encodes it: a zero channel and an empty body are omitted.
+ */
+export function encodeModuleEnvelope(channel: number, body: Uint8Array): Uint8Array {
+  checkU32(channel);
+  const fields: Field[] = [];
+  if (channel !== 0) fields.push([1, "u32", channel]);
+  if (body.length > 0) fields.push([2, "bytes", body]);
+  return writeFields([[ENVELOPE_FIELD_MODULE, "msg", writeFields(fields)]]);
+}
+
+/** Envelope's oneof case for protocol modules' messages. */
+const ENVELOPE_FIELD_MODULE = 16;
+
+function readModule(m: Gen.ModuleMessage, end: number): Gen.ModuleMessage {
+  while (cursor < end) {
+    const t = tag();
+    switch (t >>> 3) {
+      case 1:
+        m.channel = u32();
+        break;
+      case 2:
+        m.body = lenBytes();
+        break;
+      default:
+        unknown(m, t, SKIP_LIMIT_NESTED);
+    }
+  }
+  return m;
+}
+
 function readAlive(a: Gen.Alive, end: number): Gen.Alive {
   while (cursor < end) {
     const t = tag();
@@ -636,13 +668,20 @@ export function decodeEnvelopeFast(bytes: Uint8Array): Gen.Envelope {
   while (cursor < end) {
     const t = tag();
     const field = t >>> 3;
-    if (field < 1 || field > 4) {
+    if ((field < 1 || field > 4) && field !== ENVELOPE_FIELD_MODULE) {
       unknown(envelope, t, SKIP_LIMIT_TOP);
       continue;
     }
     const stop = u32() + cursor;
     const body = envelope.body;
-    if (field === 1) {
+    if (field === ENVELOPE_FIELD_MODULE) {
+      const prev = body.case === "module" ? body.value : undefined;
+      const value = readModule(
+        prev ?? ({ $typeName: "rollcall.v1.ModuleMessage", channel: 0, body: new Uint8Array(0) } as Gen.ModuleMessage),
+        stop,
+      );
+      envelope.body = { case: "module", value };
+    } else if (field === 1) {
       const prev = body.case === "alive" ? body.value : undefined;
       const value = readAlive(
         prev ??

@@ -356,6 +356,7 @@ const envelopeBody = fc.oneof(
   fc
     .record({ id: u32, epoch: u32, hostsDigest: bytes(33), accepted: fc.boolean() })
     .map((value) => ({ case: "aliveReply" as const, value })),
+  fc.record({ channel: u32, body: bytes(60) }).map((value) => ({ case: "module" as const, value })),
   fc.constant({ case: undefined }),
 );
 const envelopeEncoding = envelopeBody.map((body) =>
@@ -581,6 +582,12 @@ const CORNERS: Record<"bundle" | "ack" | "envelope", number[][]> = {
     len(3, len(1, [...Array.from({ length: 40 }, () => 0x61), 0xff])), // over 32 bytes, invalid
     [0x2a, 0x00], // field 5: an unknown case
     [0x12, 0x00], // AppData with no body
+    [0x82, 0x01, 0x00], // module (field 16, a two-byte tag), empty
+    [0x82, 0x01, 0x04, 0x08, 0x01, 0x12, 0x00], // channel 1, an empty body written
+    [0x82, 0x01, 0x02, 0x08, 0x01, 0x82, 0x01, 0x02, 0x12, 0x00], // module twice: merged
+    [0x82, 0x01, 0x02, 0x08, 0x01, 0x0a, 0x00], // module, then alive: the last case wins
+    [0x82, 0x01, 0x03, 0x12, 0x05, 0x01], // body cut short
+    [0x8a, 0x01, 0x00], // field 17: an unknown case
   ],
 };
 

@@ -578,6 +578,7 @@ const otherBody: fc.Arbitrary<EnvelopeBody> = fc.oneof(
     .record({ id: u32, epoch: u32, hostsDigest: bytes(32), accepted: fc.boolean() })
     .map((value) => ({ case: "aliveReply" as const, value })),
   text.map((reason) => ({ case: "goodbye" as const, value: { reason } })),
+  fc.record({ channel: u32, body: bytes(300) }).map((value) => ({ case: "module" as const, value })),
   fc.constant(undefined),
 );
 

@@ -29,6 +29,7 @@ import {
   encodeAliveReplyEnvelope,
   encodeBundleAckField,
   encodeGoodbyeEnvelope,
+  encodeModuleEnvelope,
   encodeProbe,
   MemberStateCode,
   ProbeKindCode,
@@ -109,6 +110,22 @@ test("encoders write exactly protobuf-es's bytes: Probe, Alive, AliveReply, Good
         toBinary(EnvelopeSchema, create(EnvelopeSchema, { body: { case: "goodbye", value: { reason } } })),
       ),
     ),
+    RUNS,
+  );
+});
+
+test("module envelopes (field 16, channel and body) are exactly protobuf-es's bytes, and decode back", () => {
+  fc.assert(
+    fc.property(u32, bytes(300), (channel, body) => {
+      const ours = encodeModuleEnvelope(channel, body);
+      same(
+        ours,
+        toBinary(EnvelopeSchema, create(EnvelopeSchema, { body: { case: "module", value: { channel, body } } })),
+      );
+      const back = decodeEnvelopeFast(ours);
+      expect(back.body.case).toBe("module");
+      expect(back.body.value).toMatchObject({ channel, body });
+    }),
     RUNS,
   );
 });

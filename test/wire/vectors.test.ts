@@ -1,8 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { fromJson, toBinary, toJson } from "@bufbuild/protobuf";
+import { fromBinary, fromJson, toBinary, toJson } from "@bufbuild/protobuf";
 import { fromHex, toHex } from "../../scripts/lib/hex.ts";
-import { AckSchema, EnvelopeSchema, ProbeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
+import { AckSchema, EnvelopeSchema, GroupMessageSchema, ProbeSchema } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
+import { decodeEnvelope } from "../../src/peer/envelope.ts";
 import { Keyring, keyIdOf } from "../../src/security/keyring.ts";
+import { GROUP_CHANNEL } from "../../src/wire/channels.ts";
 import { decodeFrame, encodeFrame, FrameFlag, FrameType } from "../../src/wire/frame.ts";
 import vectors from "../vectors/frames.json";
 
@@ -36,6 +38,18 @@ describe("golden vectors: valid frames", () => {
         if (v.envelopes) {
           const encoded = v.envelopes.map((e) => toHex(toBinary(EnvelopeSchema, fromJson(EnvelopeSchema, e as never))));
           expect(encoded).toEqual(bundle.messages.map(toHex));
+        }
+        // Channel 1's bodies are the GroupMessages stated.
+        const groups = (v as { groupMessages?: (object | null)[] }).groupMessages;
+        if (groups) {
+          groups.forEach((g, i) => {
+            const envelope = decodeEnvelope(bundle.messages[i]!);
+            if (g === null) return;
+            expect(envelope.body.case).toBe("module");
+            const module = envelope.body.value as { channel: number; body: Uint8Array };
+            expect(module.channel).toBe(GROUP_CHANNEL);
+            expect(toJson(GroupMessageSchema, fromBinary(GroupMessageSchema, module.body))).toEqual(g as never);
+          });
         }
       } else if (result.frame.type === FrameType.Probe) {
         expect(toJson(ProbeSchema, result.frame.payload)).toEqual(v.payload.probe as never);

@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rollcall/v1/rollcall.proto.
  */
 export const file_rollcall_v1_rollcall: GenFile = /*@__PURE__*/
-  fileDesc("Chpyb2xsY2FsbC92MS9yb2xsY2FsbC5wcm90bxILcm9sbGNhbGwudjEiYgoGQnVuZGxlEhAKCG1lc3NhZ2VzGAEgAygMEicKCGZyYWdtZW50GAIgASgLMhUucm9sbGNhbGwudjEuRnJhZ21lbnQSHQoDYWNrGAMgASgLMhAucm9sbGNhbGwudjEuQWNrIj4KCEZyYWdtZW50EhQKDHRvdGFsX2xlbmd0aBgBIAEoDRIOCgZvZmZzZXQYAiABKA0SDAoEZGF0YRgDIAEoDCJDCgNBY2sSDgoGcmFuZ2VzGAEgAygNEhQKDGFja19kZWxheV91cxgCIAEoDRIWCg5tZXNzYWdlX2NyZWRpdBgDIAEoDSKUAQoFUHJvYmUSJAoEa2luZBgBIAEoDjIWLnJvbGxjYWxsLnYxLlByb2JlS2luZBIQCghwcm9iZV9pZBgCIAEoDRIRCgl0YXJnZXRfaWQYAyABKA0SFAoMdGFyZ2V0X2Vwb2NoGAQgASgNEioKB3VwZGF0ZXMYBSADKAsyGS5yb2xsY2FsbC52MS5NZW1iZXJVcGRhdGUieQoMTWVtYmVyVXBkYXRlEgoKAmlkGAEgASgNEg0KBWVwb2NoGAIgASgNEhMKC2luY2FybmF0aW9uGAMgASgNEicKBXN0YXRlGAQgASgOMhgucm9sbGNhbGwudjEuTWVtYmVyU3RhdGUSEAoIcmVwb3J0ZXIYBSABKA0itgEKCEVudmVsb3BlEiMKBWFsaXZlGAEgASgLMhIucm9sbGNhbGwudjEuQWxpdmVIABIkCgRkYXRhGAIgASgLMhQucm9sbGNhbGwudjEuQXBwRGF0YUgAEicKB2dvb2RieWUYAyABKAsyFC5yb2xsY2FsbC52MS5Hb29kYnllSAASLgoLYWxpdmVfcmVwbHkYBCABKAsyFy5yb2xsY2FsbC52MS5BbGl2ZVJlcGx5SABCBgoEYm9keSJpCgVBbGl2ZRIMCgRuYW1lGAEgASgJEgoKAmlkGAIgASgNEg0KBWVwb2NoGAMgASgNEhQKDGhvc3RzX2RpZ2VzdBgEIAEoDBISCgpwZWVyX2NvdW50GAUgASgNEg0KBWFnZW50GAYgASgJIk8KCkFsaXZlUmVwbHkSCgoCaWQYASABKA0SDQoFZXBvY2gYAiABKA0SFAoMaG9zdHNfZGlnZXN0GAMgASgMEhAKCGFjY2VwdGVkGAQgASgIIhcKB0FwcERhdGESDAoEYm9keRgBIAEoDCIZCgdHb29kYnllEg4KBnJlYXNvbhgBIAEoCSqVAQoJUHJvYmVLaW5kEhoKFlBST0JFX0tJTkRfVU5TUEVDSUZJRUQQABITCg9QUk9CRV9LSU5EX1BJTkcQARISCg5QUk9CRV9LSU5EX0FDSxACEhcKE1BST0JFX0tJTkRfUElOR19SRVEQAxITCg9QUk9CRV9LSU5EX05BQ0sQBBIVChFQUk9CRV9LSU5EX0dPU1NJUBAFKo0BCgtNZW1iZXJTdGF0ZRIcChhNRU1CRVJfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJNRU1CRVJfU1RBVEVfQUxJVkUQARIYChRNRU1CRVJfU1RBVEVfU1VTUEVDVBACEhcKE01FTUJFUl9TVEFURV9GQUlMRUQQAxIVChFNRU1CRVJfU1RBVEVfTEVGVBAEYgZwcm90bzM");
+  fileDesc("Chpyb2xsY2FsbC92MS9yb2xsY2FsbC5wcm90bxILcm9sbGNhbGwudjEiYgoGQnVuZGxlEhAKCG1lc3NhZ2VzGAEgAygMEicKCGZyYWdtZW50GAIgASgLMhUucm9sbGNhbGwudjEuRnJhZ21lbnQSHQoDYWNrGAMgASgLMhAucm9sbGNhbGwudjEuQWNrIj4KCEZyYWdtZW50EhQKDHRvdGFsX2xlbmd0aBgBIAEoDRIOCgZvZmZzZXQYAiABKA0SDAoEZGF0YRgDIAEoDCJDCgNBY2sSDgoGcmFuZ2VzGAEgAygNEhQKDGFja19kZWxheV91cxgCIAEoDRIWCg5tZXNzYWdlX2NyZWRpdBgDIAEoDSKUAQoFUHJvYmUSJAoEa2luZBgBIAEoDjIWLnJvbGxjYWxsLnYxLlByb2JlS2luZBIQCghwcm9iZV9pZBgCIAEoDRIRCgl0YXJnZXRfaWQYAyABKA0SFAoMdGFyZ2V0X2Vwb2NoGAQgASgNEioKB3VwZGF0ZXMYBSADKAsyGS5yb2xsY2FsbC52MS5NZW1iZXJVcGRhdGUieQoMTWVtYmVyVXBkYXRlEgoKAmlkGAEgASgNEg0KBWVwb2NoGAIgASgNEhMKC2luY2FybmF0aW9uGAMgASgNEicKBXN0YXRlGAQgASgOMhgucm9sbGNhbGwudjEuTWVtYmVyU3RhdGUSEAoIcmVwb3J0ZXIYBSABKA0i5AEKCEVudmVsb3BlEiMKBWFsaXZlGAEgASgLMhIucm9sbGNhbGwudjEuQWxpdmVIABIkCgRkYXRhGAIgASgLMhQucm9sbGNhbGwudjEuQXBwRGF0YUgAEicKB2dvb2RieWUYAyABKAsyFC5yb2xsY2FsbC52MS5Hb29kYnllSAASLgoLYWxpdmVfcmVwbHkYBCABKAsyFy5yb2xsY2FsbC52MS5BbGl2ZVJlcGx5SAASLAoGbW9kdWxlGBAgASgLMhoucm9sbGNhbGwudjEuTW9kdWxlTWVzc2FnZUgAQgYKBGJvZHkiLgoNTW9kdWxlTWVzc2FnZRIPCgdjaGFubmVsGAEgASgNEgwKBGJvZHkYAiABKAwipgQKDEdyb3VwTWVzc2FnZRImCgRqb2luGAEgASgLMhYucm9sbGNhbGwudjEuR3JvdXBKb2luSAASLAoHcHJlcGFyZRgCIAEoCzIZLnJvbGxjYWxsLnYxLkdyb3VwUHJlcGFyZUgAEiwKB3Byb21pc2UYAyABKAsyGS5yb2xsY2FsbC52MS5Hcm91cFByb21pc2VIABIoCgVmZXRjaBgEIAEoCzIXLnJvbGxjYWxsLnYxLkdyb3VwRmV0Y2hIABIsCgdmb3J3YXJkGAUgASgLMhkucm9sbGNhbGwudjEuR3JvdXBGb3J3YXJkSAASKgoGc3luY2VkGAYgASgLMhgucm9sbGNhbGwudjEuR3JvdXBTeW5jZWRIABIqCgZhY2NlcHQYByABKAsyGC5yb2xsY2FsbC52MS5Hcm91cEFjY2VwdEgAEi4KCGFjY2VwdGVkGAggASgLMhoucm9sbGNhbGwudjEuR3JvdXBBY2NlcHRlZEgAEiwKB2luc3RhbGwYCSABKAsyGS5yb2xsY2FsbC52MS5Hcm91cEluc3RhbGxIABImCgRkYXRhGAogASgLMhYucm9sbGNhbGwudjEuR3JvdXBEYXRhSAASKgoGc3RhYmxlGAsgASgLMhgucm9sbGNhbGwudjEuR3JvdXBTdGFibGVIABIoCgVzdGF0ZRgMIAEoCzIXLnJvbGxjYWxsLnYxLkdyb3VwU3RhdGVIAEIGCgRib2R5IikKDEdyb3VwUHJvY2VzcxIKCgJpZBgBIAEoDRINCgVlcG9jaBgCIAEoDSIxCgtHcm91cEJhbGxvdBINCgVyb3VuZBgBIAEoDRITCgtjb29yZGluYXRvchgCIAEoDSJ0Cg5Hcm91cFZpZXdWYWx1ZRIPCgd2aWV3X2lkGAEgASgNEioKB21lbWJlcnMYAiADKAsyGS5yb2xsY2FsbC52MS5Hcm91cFByb2Nlc3MSGAoQcHJldmlvdXNfdmlld19pZBgDIAEoDRILCgNjdXQYBCADKA0iHAoJR3JvdXBKb2luEg8KB3ZpZXdfaWQYASABKA0iSQoMR3JvdXBQcmVwYXJlEg8KB3ZpZXdfaWQYASABKA0SKAoGYmFsbG90GAIgASgLMhgucm9sbGNhbGwudjEuR3JvdXBCYWxsb3Qi0AEKDEdyb3VwUHJvbWlzZRIPCgd2aWV3X2lkGAEgASgNEigKBmJhbGxvdBgCIAEoCzIYLnJvbGxjYWxsLnYxLkdyb3VwQmFsbG90Eg4KBmNvdW50cxgDIAMoDRIxCg9hY2NlcHRlZF9iYWxsb3QYBCABKAsyGC5yb2xsY2FsbC52MS5Hcm91cEJhbGxvdBItCghhY2NlcHRlZBgFIAEoCzIbLnJvbGxjYWxsLnYxLkdyb3VwVmlld1ZhbHVlEhMKC25lZWRzX3N0YXRlGAYgASgIIk8KCkdyb3VwRmV0Y2gSDwoHdmlld19pZBgBIAEoDRIOCgZzZW5kZXIYAiABKA0SEAoIZnJvbV9zZXEYAyABKA0SDgoGdG9fc2VxGAQgASgNIkoKDEdyb3VwRm9yd2FyZBIPCgd2aWV3X2lkGAEgASgNEg4KBnNlbmRlchgCIAEoDRILCgNzZXEYAyABKA0SDAoEYm9keRgEIAEoDCJVCgtHcm91cFN5bmNlZBIPCgd2aWV3X2lkGAEgASgNEigKBmJhbGxvdBgCIAEoCzIYLnJvbGxjYWxsLnYxLkdyb3VwQmFsbG90EgsKA2N1dBgDIAMoDSJjCgtHcm91cEFjY2VwdBIoCgZiYWxsb3QYASABKAsyGC5yb2xsY2FsbC52MS5Hcm91cEJhbGxvdBIqCgV2YWx1ZRgCIAEoCzIbLnJvbGxjYWxsLnYxLkdyb3VwVmlld1ZhbHVlIkoKDUdyb3VwQWNjZXB0ZWQSDwoHdmlld19pZBgBIAEoDRIoCgZiYWxsb3QYAiABKAsyGC5yb2xsY2FsbC52MS5Hcm91cEJhbGxvdCI6CgxHcm91cEluc3RhbGwSKgoFdmFsdWUYASABKAsyGy5yb2xsY2FsbC52MS5Hcm91cFZpZXdWYWx1ZSI3CglHcm91cERhdGESDwoHdmlld19pZBgBIAEoDRILCgNzZXEYAiABKA0SDAoEYm9keRgDIAEoDCIuCgtHcm91cFN0YWJsZRIPCgd2aWV3X2lkGAEgASgNEg4KBmNvdW50cxgCIAMoDSJgCgpHcm91cFN0YXRlEg8KB3ZpZXdfaWQYASABKA0SEwoLdG90YWxfYnl0ZXMYAiABKAQSDgoGb2Zmc2V0GAMgASgEEgwKBGRhdGEYBCABKAwSDgoGc2hhMjU2GAUgASgMImkKBUFsaXZlEgwKBG5hbWUYASABKAkSCgoCaWQYAiABKA0SDQoFZXBvY2gYAyABKA0SFAoMaG9zdHNfZGlnZXN0GAQgASgMEhIKCnBlZXJfY291bnQYBSABKA0SDQoFYWdlbnQYBiABKAkiTwoKQWxpdmVSZXBseRIKCgJpZBgBIAEoDRINCgVlcG9jaBgCIAEoDRIUCgxob3N0c19kaWdlc3QYAyABKAwSEAoIYWNjZXB0ZWQYBCABKAgiFwoHQXBwRGF0YRIMCgRib2R5GAEgASgMIhkKB0dvb2RieWUSDgoGcmVhc29uGAEgASgJKpUBCglQcm9iZUtpbmQSGgoWUFJPQkVfS0lORF9VTlNQRUNJRklFRBAAEhMKD1BST0JFX0tJTkRfUElORxABEhIKDlBST0JFX0tJTkRfQUNLEAISFwoTUFJPQkVfS0lORF9QSU5HX1JFURADEhMKD1BST0JFX0tJTkRfTkFDSxAEEhUKEVBST0JFX0tJTkRfR09TU0lQEAUqjQEKC01lbWJlclN0YXRlEhwKGE1FTUJFUl9TVEFURV9VTlNQRUNJRklFRBAAEhYKEk1FTUJFUl9TVEFURV9BTElWRRABEhgKFE1FTUJFUl9TVEFURV9TVVNQRUNUEAISFwoTTUVNQkVSX1NUQVRFX0ZBSUxFRBADEhUKEU1FTUJFUl9TVEFURV9MRUZUEARiBnByb3RvMw");
 
 /**
  * Bundle is the payload of a DATA frame: the reliable stream's content for one
@@ -270,6 +270,14 @@ export type Envelope = Message<"rollcall.v1.Envelope"> & {
      */
     value: AliveReply;
     case: "aliveReply";
+  } | {
+    /**
+     * 5..15 are kept for membership messages that must be reliable.
+     *
+     * @generated from field: rollcall.v1.ModuleMessage module = 16;
+     */
+    value: ModuleMessage;
+    case: "module";
   } | { case: undefined; value?: undefined };
 };
 
@@ -279,6 +287,568 @@ export type Envelope = Message<"rollcall.v1.Envelope"> & {
  */
 export const EnvelopeSchema: GenMessage<Envelope> = /*@__PURE__*/
   messageDesc(file_rollcall_v1_rollcall, 5);
+
+/**
+ * ModuleMessage is one message of a protocol module that runs above the peer
+ * (docs/wire-format.md, "Channels"): the receiver hands `body` to the module
+ * serving `channel`, or drops it (`unknown-channel`) when it runs none.
+ * Channels are append-only: 1 is the group layer (GroupMessage).
+ *
+ * @generated from message rollcall.v1.ModuleMessage
+ */
+export type ModuleMessage = Message<"rollcall.v1.ModuleMessage"> & {
+  /**
+   * @generated from field: uint32 channel = 1;
+   */
+  channel: number;
+
+  /**
+   * @generated from field: bytes body = 2;
+   */
+  body: Uint8Array;
+};
+
+/**
+ * Describes the message rollcall.v1.ModuleMessage.
+ * Use `create(ModuleMessageSchema)` to create a new message.
+ */
+export const ModuleMessageSchema: GenMessage<ModuleMessage> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 6);
+
+/**
+ * GroupMessage is the body of every message on channel 1, the group layer's
+ * (docs/groups.md): agreed views decided by ballots, the flush that ends a
+ * view, multicast, and state transfer to members that join.
+ *
+ * @generated from message rollcall.v1.GroupMessage
+ */
+export type GroupMessage = Message<"rollcall.v1.GroupMessage"> & {
+  /**
+   * @generated from oneof rollcall.v1.GroupMessage.body
+   */
+  body: {
+    /**
+     * @generated from field: rollcall.v1.GroupJoin join = 1;
+     */
+    value: GroupJoin;
+    case: "join";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.GroupPrepare prepare = 2;
+     */
+    value: GroupPrepare;
+    case: "prepare";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.GroupPromise promise = 3;
+     */
+    value: GroupPromise;
+    case: "promise";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.GroupFetch fetch = 4;
+     */
+    value: GroupFetch;
+    case: "fetch";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.GroupForward forward = 5;
+     */
+    value: GroupForward;
+    case: "forward";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.GroupSynced synced = 6;
+     */
+    value: GroupSynced;
+    case: "synced";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.GroupAccept accept = 7;
+     */
+    value: GroupAccept;
+    case: "accept";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.GroupAccepted accepted = 8;
+     */
+    value: GroupAccepted;
+    case: "accepted";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.GroupInstall install = 9;
+     */
+    value: GroupInstall;
+    case: "install";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.GroupData data = 10;
+     */
+    value: GroupData;
+    case: "data";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.GroupStable stable = 11;
+     */
+    value: GroupStable;
+    case: "stable";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.GroupState state = 12;
+     */
+    value: GroupState;
+    case: "state";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message rollcall.v1.GroupMessage.
+ * Use `create(GroupMessageSchema)` to create a new message.
+ */
+export const GroupMessageSchema: GenMessage<GroupMessage> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 7);
+
+/**
+ * A process: a peer id (position in the hosts file) and its epoch.
+ *
+ * @generated from message rollcall.v1.GroupProcess
+ */
+export type GroupProcess = Message<"rollcall.v1.GroupProcess"> & {
+  /**
+   * @generated from field: uint32 id = 1;
+   */
+  id: number;
+
+  /**
+   * @generated from field: uint32 epoch = 2;
+   */
+  epoch: number;
+};
+
+/**
+ * Describes the message rollcall.v1.GroupProcess.
+ * Use `create(GroupProcessSchema)` to create a new message.
+ */
+export const GroupProcessSchema: GenMessage<GroupProcess> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 8);
+
+/**
+ * Orders proposals for one view: round first, then the coordinator's id.
+ *
+ * @generated from message rollcall.v1.GroupBallot
+ */
+export type GroupBallot = Message<"rollcall.v1.GroupBallot"> & {
+  /**
+   * @generated from field: uint32 round = 1;
+   */
+  round: number;
+
+  /**
+   * @generated from field: uint32 coordinator = 2;
+   */
+  coordinator: number;
+};
+
+/**
+ * Describes the message rollcall.v1.GroupBallot.
+ * Use `create(GroupBallotSchema)` to create a new message.
+ */
+export const GroupBallotSchema: GenMessage<GroupBallot> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 9);
+
+/**
+ * What a view change decides: the next view and where the previous one ends.
+ *
+ * @generated from message rollcall.v1.GroupViewValue
+ */
+export type GroupViewValue = Message<"rollcall.v1.GroupViewValue"> & {
+  /**
+   * @generated from field: uint32 view_id = 1;
+   */
+  viewId: number;
+
+  /**
+   * In id order.
+   *
+   * @generated from field: repeated rollcall.v1.GroupProcess members = 2;
+   */
+  members: GroupProcess[];
+
+  /**
+   * The view this one follows (0: none, the first view).
+   *
+   * @generated from field: uint32 previous_view_id = 3;
+   */
+  previousViewId: number;
+
+  /**
+   * Messages of the previous view delivered before this one, per member of
+   * the previous view in its order: every member coming from it delivers
+   * exactly these.
+   *
+   * @generated from field: repeated uint32 cut = 4;
+   */
+  cut: number[];
+};
+
+/**
+ * Describes the message rollcall.v1.GroupViewValue.
+ * Use `create(GroupViewValueSchema)` to create a new message.
+ */
+export const GroupViewValueSchema: GenMessage<GroupViewValue> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 10);
+
+/**
+ * A group process outside the view (new, restarted, or left out) asks to be
+ * let in; re-sent until a view with it is installed.
+ *
+ * @generated from message rollcall.v1.GroupJoin
+ */
+export type GroupJoin = Message<"rollcall.v1.GroupJoin"> & {
+  /**
+   * The last view it was in (0: none).
+   *
+   * @generated from field: uint32 view_id = 1;
+   */
+  viewId: number;
+};
+
+/**
+ * Describes the message rollcall.v1.GroupJoin.
+ * Use `create(GroupJoinSchema)` to create a new message.
+ */
+export const GroupJoinSchema: GenMessage<GroupJoin> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 11);
+
+/**
+ * Phase 1 of a view change: the coordinator asks the members of the current
+ * view to stop multicasting and to promise this ballot for view `view_id`.
+ *
+ * @generated from message rollcall.v1.GroupPrepare
+ */
+export type GroupPrepare = Message<"rollcall.v1.GroupPrepare"> & {
+  /**
+   * @generated from field: uint32 view_id = 1;
+   */
+  viewId: number;
+
+  /**
+   * @generated from field: rollcall.v1.GroupBallot ballot = 2;
+   */
+  ballot?: GroupBallot | undefined;
+};
+
+/**
+ * Describes the message rollcall.v1.GroupPrepare.
+ * Use `create(GroupPrepareSchema)` to create a new message.
+ */
+export const GroupPrepareSchema: GenMessage<GroupPrepare> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 12);
+
+/**
+ * The answer to Prepare: how many messages of each member of the current view
+ * I hold, and the value I accepted for this view id under an earlier ballot.
+ *
+ * @generated from message rollcall.v1.GroupPromise
+ */
+export type GroupPromise = Message<"rollcall.v1.GroupPromise"> & {
+  /**
+   * @generated from field: uint32 view_id = 1;
+   */
+  viewId: number;
+
+  /**
+   * @generated from field: rollcall.v1.GroupBallot ballot = 2;
+   */
+  ballot?: GroupBallot | undefined;
+
+  /**
+   * @generated from field: repeated uint32 counts = 3;
+   */
+  counts: number[];
+
+  /**
+   * @generated from field: rollcall.v1.GroupBallot accepted_ballot = 4;
+   */
+  acceptedBallot?: GroupBallot | undefined;
+
+  /**
+   * @generated from field: rollcall.v1.GroupViewValue accepted = 5;
+   */
+  accepted?: GroupViewValue | undefined;
+
+  /**
+   * True when I am a member without the state of the group yet.
+   *
+   * @generated from field: bool needs_state = 6;
+   */
+  needsState: boolean;
+};
+
+/**
+ * Describes the message rollcall.v1.GroupPromise.
+ * Use `create(GroupPromiseSchema)` to create a new message.
+ */
+export const GroupPromiseSchema: GenMessage<GroupPromise> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 13);
+
+/**
+ * Asks for messages of a sender in a view, seqs from_seq..to_seq inclusive.
+ *
+ * @generated from message rollcall.v1.GroupFetch
+ */
+export type GroupFetch = Message<"rollcall.v1.GroupFetch"> & {
+  /**
+   * @generated from field: uint32 view_id = 1;
+   */
+  viewId: number;
+
+  /**
+   * @generated from field: uint32 sender = 2;
+   */
+  sender: number;
+
+  /**
+   * @generated from field: uint32 from_seq = 3;
+   */
+  fromSeq: number;
+
+  /**
+   * @generated from field: uint32 to_seq = 4;
+   */
+  toSeq: number;
+};
+
+/**
+ * Describes the message rollcall.v1.GroupFetch.
+ * Use `create(GroupFetchSchema)` to create a new message.
+ */
+export const GroupFetchSchema: GenMessage<GroupFetch> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 14);
+
+/**
+ * One message of a view, sent again by a member that holds it.
+ *
+ * @generated from message rollcall.v1.GroupForward
+ */
+export type GroupForward = Message<"rollcall.v1.GroupForward"> & {
+  /**
+   * @generated from field: uint32 view_id = 1;
+   */
+  viewId: number;
+
+  /**
+   * @generated from field: uint32 sender = 2;
+   */
+  sender: number;
+
+  /**
+   * @generated from field: uint32 seq = 3;
+   */
+  seq: number;
+
+  /**
+   * @generated from field: bytes body = 4;
+   */
+  body: Uint8Array;
+};
+
+/**
+ * Describes the message rollcall.v1.GroupForward.
+ * Use `create(GroupForwardSchema)` to create a new message.
+ */
+export const GroupForwardSchema: GenMessage<GroupForward> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 15);
+
+/**
+ * Phase 1 done at a member: it holds every message up to the cut.
+ *
+ * @generated from message rollcall.v1.GroupSynced
+ */
+export type GroupSynced = Message<"rollcall.v1.GroupSynced"> & {
+  /**
+   * @generated from field: uint32 view_id = 1;
+   */
+  viewId: number;
+
+  /**
+   * @generated from field: rollcall.v1.GroupBallot ballot = 2;
+   */
+  ballot?: GroupBallot | undefined;
+
+  /**
+   * @generated from field: repeated uint32 cut = 3;
+   */
+  cut: number[];
+};
+
+/**
+ * Describes the message rollcall.v1.GroupSynced.
+ * Use `create(GroupSyncedSchema)` to create a new message.
+ */
+export const GroupSyncedSchema: GenMessage<GroupSynced> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 16);
+
+/**
+ * Phase 2: the coordinator asks the members to accept this value.
+ *
+ * @generated from message rollcall.v1.GroupAccept
+ */
+export type GroupAccept = Message<"rollcall.v1.GroupAccept"> & {
+  /**
+   * @generated from field: rollcall.v1.GroupBallot ballot = 1;
+   */
+  ballot?: GroupBallot | undefined;
+
+  /**
+   * @generated from field: rollcall.v1.GroupViewValue value = 2;
+   */
+  value?: GroupViewValue | undefined;
+};
+
+/**
+ * Describes the message rollcall.v1.GroupAccept.
+ * Use `create(GroupAcceptSchema)` to create a new message.
+ */
+export const GroupAcceptSchema: GenMessage<GroupAccept> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 17);
+
+/**
+ * @generated from message rollcall.v1.GroupAccepted
+ */
+export type GroupAccepted = Message<"rollcall.v1.GroupAccepted"> & {
+  /**
+   * @generated from field: uint32 view_id = 1;
+   */
+  viewId: number;
+
+  /**
+   * @generated from field: rollcall.v1.GroupBallot ballot = 2;
+   */
+  ballot?: GroupBallot | undefined;
+};
+
+/**
+ * Describes the message rollcall.v1.GroupAccepted.
+ * Use `create(GroupAcceptedSchema)` to create a new message.
+ */
+export const GroupAcceptedSchema: GenMessage<GroupAccepted> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 18);
+
+/**
+ * The value is chosen: deliver up to the cut, then install the view.
+ *
+ * @generated from message rollcall.v1.GroupInstall
+ */
+export type GroupInstall = Message<"rollcall.v1.GroupInstall"> & {
+  /**
+   * @generated from field: rollcall.v1.GroupViewValue value = 1;
+   */
+  value?: GroupViewValue | undefined;
+};
+
+/**
+ * Describes the message rollcall.v1.GroupInstall.
+ * Use `create(GroupInstallSchema)` to create a new message.
+ */
+export const GroupInstallSchema: GenMessage<GroupInstall> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 19);
+
+/**
+ * A multicast: the sender's seq-th message in view view_id (from 1).
+ *
+ * @generated from message rollcall.v1.GroupData
+ */
+export type GroupData = Message<"rollcall.v1.GroupData"> & {
+  /**
+   * @generated from field: uint32 view_id = 1;
+   */
+  viewId: number;
+
+  /**
+   * @generated from field: uint32 seq = 2;
+   */
+  seq: number;
+
+  /**
+   * @generated from field: bytes body = 3;
+   */
+  body: Uint8Array;
+};
+
+/**
+ * Describes the message rollcall.v1.GroupData.
+ * Use `create(GroupDataSchema)` to create a new message.
+ */
+export const GroupDataSchema: GenMessage<GroupData> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 20);
+
+/**
+ * How many messages of each member of the view I hold, so that messages every
+ * member holds can be forgotten.
+ *
+ * @generated from message rollcall.v1.GroupStable
+ */
+export type GroupStable = Message<"rollcall.v1.GroupStable"> & {
+  /**
+   * @generated from field: uint32 view_id = 1;
+   */
+  viewId: number;
+
+  /**
+   * @generated from field: repeated uint32 counts = 2;
+   */
+  counts: number[];
+};
+
+/**
+ * Describes the message rollcall.v1.GroupStable.
+ * Use `create(GroupStableSchema)` to create a new message.
+ */
+export const GroupStableSchema: GenMessage<GroupStable> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 21);
+
+/**
+ * A chunk of the group's state, as of the installation of view_id, for a
+ * member that joined it.
+ *
+ * @generated from message rollcall.v1.GroupState
+ */
+export type GroupState = Message<"rollcall.v1.GroupState"> & {
+  /**
+   * @generated from field: uint32 view_id = 1;
+   */
+  viewId: number;
+
+  /**
+   * @generated from field: uint64 total_bytes = 2;
+   */
+  totalBytes: bigint;
+
+  /**
+   * @generated from field: uint64 offset = 3;
+   */
+  offset: bigint;
+
+  /**
+   * @generated from field: bytes data = 4;
+   */
+  data: Uint8Array;
+
+  /**
+   * SHA-256 of the whole state, in the last chunk.
+   *
+   * @generated from field: bytes sha256 = 5;
+   */
+  sha256: Uint8Array;
+};
+
+/**
+ * Describes the message rollcall.v1.GroupState.
+ * Use `create(GroupStateSchema)` to create a new message.
+ */
+export const GroupStateSchema: GenMessage<GroupState> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 22);
 
 /**
  * Alive announces "I am alive" to another peer. It is sent reliably (re-sent
@@ -336,7 +906,7 @@ export type Alive = Message<"rollcall.v1.Alive"> & {
  * Use `create(AliveSchema)` to create a new message.
  */
 export const AliveSchema: GenMessage<Alive> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 6);
+  messageDesc(file_rollcall_v1_rollcall, 23);
 
 /**
  * AliveReply answers an Alive whose hosts digest differs from the receiver's,
@@ -374,7 +944,7 @@ export type AliveReply = Message<"rollcall.v1.AliveReply"> & {
  * Use `create(AliveReplySchema)` to create a new message.
  */
 export const AliveReplySchema: GenMessage<AliveReply> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 7);
+  messageDesc(file_rollcall_v1_rollcall, 24);
 
 /**
  * AppData is an application message from one peer to another.
@@ -393,7 +963,7 @@ export type AppData = Message<"rollcall.v1.AppData"> & {
  * Use `create(AppDataSchema)` to create a new message.
  */
 export const AppDataSchema: GenMessage<AppData> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 8);
+  messageDesc(file_rollcall_v1_rollcall, 25);
 
 /**
  * Goodbye tells the other peers I am leaving on purpose (SIGINT/SIGTERM), so
@@ -413,7 +983,7 @@ export type Goodbye = Message<"rollcall.v1.Goodbye"> & {
  * Use `create(GoodbyeSchema)` to create a new message.
  */
 export const GoodbyeSchema: GenMessage<Goodbye> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 9);
+  messageDesc(file_rollcall_v1_rollcall, 26);
 
 /**
  * @generated from enum rollcall.v1.ProbeKind
