@@ -51,7 +51,7 @@ export interface Host {
   setTimer(atMs: number | undefined): void;
   /** The current epoch of each peer as the peer knows it (0: not heard from, or restarted and not heard from since), by id. */
   epochOf(peer: number): number;
-  /** True when the failure detector holds the peer's current process alive (not suspect, failed or left). */
+  /** True when the failure detector holds the peer's current process alive or only suspect (not failed, left, or not known both ways yet). */
   isAlive(peer: number): boolean;
 }
 

@@ -206,7 +206,11 @@ export class PeerLoop<A> {
       epochOf: (id) => peer.session(id)?.remoteEpoch ?? 0,
       isAlive: (id) => {
         const view = peer.members()[id - 1];
-        return view !== undefined && view.state === "alive" && view.epoch === (peer.session(id)?.remoteEpoch ?? -1);
+        return (
+          view !== undefined &&
+          (view.state === "alive" || view.state === "suspect") &&
+          view.epoch === (peer.session(id)?.remoteEpoch ?? -1)
+        );
       },
     };
   }

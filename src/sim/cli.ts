@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_MEMBERSHIP_CONFIG, detectionBoundMs, type MembershipConfig } from "../membership/config.ts";
 import { type ExactlyOnceOptions, type ExactlyOnceResult, runExactlyOnce } from "./exactly-once.ts";
 import { Rng } from "./rng.ts";
+import { runViews, type ViewsOptions, type ViewsResult } from "./views.ts";
 
 const USAGE = `usage: bun run sim [options]
   --seed N          run one simulation with this seed (default: random)
@@ -34,10 +35,12 @@ const USAGE = `usage: bun run sim [options]
   --send-window MS  virtual time over which each peer's messages are spread (default: 3/4 of --heal-at)
   --heal-at MS      virtual time when faults stop (default 20000)
   --jobs N          run a swarm in N processes at once (default: the number of CPUs, at most 8)
+  --workload NAME   exactly-once (default: messages between pairs of peers) or views (the group layer:
+                    views, virtual synchrony, state transfer; docs/groups.md)
   --verbose         print every run's result in a swarm`;
 
 /** Every setting of one run: what the replay line prints and the run is built from. */
-interface RunSettings {
+export interface RunSettings {
   seed: number;
   peers: number;
   loss: number;
@@ -54,6 +57,7 @@ interface RunSettings {
   bodyMax: number;
   sendWindow: number;
   healAt: number;
+  workload: "exactly-once" | "views";
 }
 
 /**
@@ -138,6 +142,7 @@ export function drawSettings(given: Partial<RunSettings>, seed: number): RunSett
     bodyMax: given.bodyMax ?? 3000,
     sendWindow: given.sendWindow ?? 5000,
     healAt,
+    workload: given.workload ?? "exactly-once",
   };
 }
 
@@ -150,7 +155,10 @@ function replayArgs(s: RunSettings): string {
     s.key ? "--key" : "--no-key",
     s.adversary ? "--adversary" : "--no-adversary",
     `--messages ${s.messages} --body-max ${s.bodyMax} --send-window ${s.sendWindow} --heal-at ${s.healAt}`,
-  ].join(" ");
+    s.workload === "views" ? "--workload views" : "",
+  ]
+    .filter((part) => part !== "")
+    .join(" ");
 }
 
 async function main(): Promise<number> {
@@ -197,6 +205,7 @@ async function main(): Promise<number> {
       bodyMax: num("body-max", 1024 * 1024, true),
       sendWindow: num("send-window", 10_000_000),
       healAt: num("heal-at", 10_000_000),
+      workload: workloadOf(args.workload as string | undefined),
     };
     if (given.peers !== undefined && given.peers < 1) throw new Error("--peers must be at least 1");
     if (given.bodyMax !== undefined && given.bodyMax < 16) throw new Error("--body-max must be at least 16");
@@ -224,8 +233,14 @@ async function main(): Promise<number> {
       bodyMax: given.bodyMax ?? 3000,
       sendWindow: given.sendWindow ?? Math.max(1000, healAt * 0.75),
       healAt,
+      workload: given.workload ?? "exactly-once",
     };
     console.log(`sim: ${replayArgs(settings)}`);
+    if (settings.workload === "views") {
+      const result = timed(() => runViews(viewsOptions(settings)));
+      reportViews(result.value, result.ms, settings);
+      return result.value.ok ? 0 : 1;
+    }
     const result = timed(() => runExactlyOnce(runOptions(settings)));
     report(result.value, result.ms, settings);
     return result.value.ok ? 0 : 1;
@@ -249,13 +264,22 @@ async function main(): Promise<number> {
     else if (settings.peers >= 9) sizes.medium++;
     else sizes.small++;
     largest = Math.max(largest, settings.peers);
-    const result = timed(() => runExactlyOnce(runOptions(settings)));
-    if (!result.value.ok) {
-      failures++;
-      console.log(`FAIL seed ${settings.seed}: ${result.value.violations.join("; ")}`);
-      console.log(`  replay: bun run sim ${replayArgs(settings)}`);
-    } else if (args.verbose) {
-      report(result.value, result.ms, settings);
+    if (settings.workload === "views") {
+      const result = timed(() => runViews(viewsOptions(settings)));
+      if (!result.value.ok) {
+        failures++;
+        console.log(`FAIL seed ${settings.seed}: ${result.value.violations.join("; ")}`);
+        console.log(`  replay: bun run sim ${replayArgs(settings)}`);
+      } else if (args.verbose) reportViews(result.value, result.ms, settings);
+    } else {
+      const result = timed(() => runExactlyOnce(runOptions(settings)));
+      if (!result.value.ok) {
+        failures++;
+        console.log(`FAIL seed ${settings.seed}: ${result.value.violations.join("; ")}`);
+        console.log(`  replay: bun run sim ${replayArgs(settings)}`);
+      } else if (args.verbose) {
+        report(result.value, result.ms, settings);
+      }
     }
     if ((i + 1) % 100 === 0 || i + 1 === seeds) {
       const elapsed = (performance.now() - started) / 1000;
@@ -356,6 +380,31 @@ async function runInProcesses(first: number, seeds: number, jobs: number): Promi
   return totals.passed === seeds ? 0 : 1;
 }
 
+function workloadOf(value: string | undefined): RunSettings["workload"] | undefined {
+  if (value === undefined) return undefined;
+  if (value === "exactly-once" || value === "views") return value;
+  throw new Error(`--workload must be exactly-once or views, got "${value}"`);
+}
+
+/** The views workload's options: the same network and faults as any run, multicasts in place of pair messages. */
+export function viewsOptions(s: RunSettings): ViewsOptions {
+  const { workload: _, ...rest } = runOptions(s);
+  return { ...rest, workload: { messagesPerPeer: s.messages, sendWindowMs: s.sendWindow } };
+}
+
+function reportViews(r: ViewsResult, wallMs: number, s: RunSettings): void {
+  console.log(
+    [
+      `${r.ok ? "ok" : "FAILED"}: seed ${r.seed}, ${s.peers} peers, views workload`,
+      `virtual ${(r.virtualMs / 1000).toFixed(2)} s in ${(wallMs / 1000).toFixed(2)} s wall`,
+      `${r.views} views installed, ${r.multicasts} multicasts, ${r.deliveries} deliveries, ${r.stateTransfers} state transfers`,
+      `${r.crashes} crashes, ${r.partitions} partitions; one view with every live process ${r.convergedAfterHealMs === undefined ? "never reached" : `${r.convergedAfterHealMs.toFixed(0)} ms after the faults stopped`}`,
+    ].join("\n  "),
+  );
+  for (const v of r.violations) console.log(`  violation: ${v}`);
+  if (!r.ok) console.log(`  replay: bun run sim ${replayArgs(s)}`);
+}
+
 function report(r: ExactlyOnceResult, wallMs: number, s: RunSettings): void {
   console.log(
     [
@@ -428,6 +477,7 @@ function parse() {
       "heal-at": { type: "string" },
       verbose: { type: "boolean" },
       jobs: { type: "string" },
+      workload: { type: "string" },
     },
     strict: true,
   }).values;

@@ -12,6 +12,7 @@
  * exactly-once workload of `exactly-once.ts` is one such application.
  */
 
+import type { Host, Module } from "../host/host.ts";
 import type { MembershipConfig } from "../membership/config.ts";
 import type { Peer } from "../peer/peer.ts";
 import type { SessionConfig } from "../reliability/config.ts";
@@ -71,6 +72,8 @@ export interface SimNode {
   send(to: number, body: Uint8Array): SendResult;
   /** Calls `fn` after `afterMs` of virtual time, unless this incarnation has crashed by then. */
   setTimer(afterMs: number, fn: () => void): void;
+  /** Runs a protocol module on the current process (src/host/host.ts); throws when the node is down. */
+  attach(module: Module): Host;
 }
 
 /** The application on top of one incarnation of a peer. */
@@ -178,6 +181,11 @@ class Node implements SimNode {
   send(to: number, body: Uint8Array): SendResult {
     if (this.loop === undefined) throw new Error(`node ${this.id} is down`);
     return this.loop.send(to, body);
+  }
+
+  attach(module: Module): Host {
+    if (this.loop === undefined) throw new Error(`node ${this.id} is down`);
+    return this.loop.attach(module);
   }
 
   setTimer(afterMs: number, fn: () => void): void {

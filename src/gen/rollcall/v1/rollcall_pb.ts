@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rollcall/v1/rollcall.proto.
  */
 export const file_rollcall_v1_rollcall: GenFile = /*@__PURE__*/
-  fileDesc("Chpyb2xsY2FsbC92MS9yb2xsY2FsbC5wcm90bxILcm9sbGNhbGwudjEiYgoGQnVuZGxlEhAKCG1lc3NhZ2VzGAEgAygMEicKCGZyYWdtZW50GAIgASgLMhUucm9sbGNhbGwudjEuRnJhZ21lbnQSHQoDYWNrGAMgASgLMhAucm9sbGNhbGwudjEuQWNrIj4KCEZyYWdtZW50EhQKDHRvdGFsX2xlbmd0aBgBIAEoDRIOCgZvZmZzZXQYAiABKA0SDAoEZGF0YRgDIAEoDCJDCgNBY2sSDgoGcmFuZ2VzGAEgAygNEhQKDGFja19kZWxheV91cxgCIAEoDRIWCg5tZXNzYWdlX2NyZWRpdBgDIAEoDSKUAQoFUHJvYmUSJAoEa2luZBgBIAEoDjIWLnJvbGxjYWxsLnYxLlByb2JlS2luZBIQCghwcm9iZV9pZBgCIAEoDRIRCgl0YXJnZXRfaWQYAyABKA0SFAoMdGFyZ2V0X2Vwb2NoGAQgASgNEioKB3VwZGF0ZXMYBSADKAsyGS5yb2xsY2FsbC52MS5NZW1iZXJVcGRhdGUieQoMTWVtYmVyVXBkYXRlEgoKAmlkGAEgASgNEg0KBWVwb2NoGAIgASgNEhMKC2luY2FybmF0aW9uGAMgASgNEicKBXN0YXRlGAQgASgOMhgucm9sbGNhbGwudjEuTWVtYmVyU3RhdGUSEAoIcmVwb3J0ZXIYBSABKA0i5AEKCEVudmVsb3BlEiMKBWFsaXZlGAEgASgLMhIucm9sbGNhbGwudjEuQWxpdmVIABIkCgRkYXRhGAIgASgLMhQucm9sbGNhbGwudjEuQXBwRGF0YUgAEicKB2dvb2RieWUYAyABKAsyFC5yb2xsY2FsbC52MS5Hb29kYnllSAASLgoLYWxpdmVfcmVwbHkYBCABKAsyFy5yb2xsY2FsbC52MS5BbGl2ZVJlcGx5SAASLAoGbW9kdWxlGBAgASgLMhoucm9sbGNhbGwudjEuTW9kdWxlTWVzc2FnZUgAQgYKBGJvZHkiLgoNTW9kdWxlTWVzc2FnZRIPCgdjaGFubmVsGAEgASgNEgwKBGJvZHkYAiABKAwipgQKDEdyb3VwTWVzc2FnZRImCgRqb2luGAEgASgLMhYucm9sbGNhbGwudjEuR3JvdXBKb2luSAASLAoHcHJlcGFyZRgCIAEoCzIZLnJvbGxjYWxsLnYxLkdyb3VwUHJlcGFyZUgAEiwKB3Byb21pc2UYAyABKAsyGS5yb2xsY2FsbC52MS5Hcm91cFByb21pc2VIABIoCgVmZXRjaBgEIAEoCzIXLnJvbGxjYWxsLnYxLkdyb3VwRmV0Y2hIABIsCgdmb3J3YXJkGAUgASgLMhkucm9sbGNhbGwudjEuR3JvdXBGb3J3YXJkSAASKgoGc3luY2VkGAYgASgLMhgucm9sbGNhbGwudjEuR3JvdXBTeW5jZWRIABIqCgZhY2NlcHQYByABKAsyGC5yb2xsY2FsbC52MS5Hcm91cEFjY2VwdEgAEi4KCGFjY2VwdGVkGAggASgLMhoucm9sbGNhbGwudjEuR3JvdXBBY2NlcHRlZEgAEiwKB2luc3RhbGwYCSABKAsyGS5yb2xsY2FsbC52MS5Hcm91cEluc3RhbGxIABImCgRkYXRhGAogASgLMhYucm9sbGNhbGwudjEuR3JvdXBEYXRhSAASKgoGc3RhYmxlGAsgASgLMhgucm9sbGNhbGwudjEuR3JvdXBTdGFibGVIABIoCgVzdGF0ZRgMIAEoCzIXLnJvbGxjYWxsLnYxLkdyb3VwU3RhdGVIAEIGCgRib2R5IikKDEdyb3VwUHJvY2VzcxIKCgJpZBgBIAEoDRINCgVlcG9jaBgCIAEoDSIxCgtHcm91cEJhbGxvdBINCgVyb3VuZBgBIAEoDRITCgtjb29yZGluYXRvchgCIAEoDSJ0Cg5Hcm91cFZpZXdWYWx1ZRIPCgd2aWV3X2lkGAEgASgNEioKB21lbWJlcnMYAiADKAsyGS5yb2xsY2FsbC52MS5Hcm91cFByb2Nlc3MSGAoQcHJldmlvdXNfdmlld19pZBgDIAEoDRILCgNjdXQYBCADKA0iHAoJR3JvdXBKb2luEg8KB3ZpZXdfaWQYASABKA0iSQoMR3JvdXBQcmVwYXJlEg8KB3ZpZXdfaWQYASABKA0SKAoGYmFsbG90GAIgASgLMhgucm9sbGNhbGwudjEuR3JvdXBCYWxsb3Qi0AEKDEdyb3VwUHJvbWlzZRIPCgd2aWV3X2lkGAEgASgNEigKBmJhbGxvdBgCIAEoCzIYLnJvbGxjYWxsLnYxLkdyb3VwQmFsbG90Eg4KBmNvdW50cxgDIAMoDRIxCg9hY2NlcHRlZF9iYWxsb3QYBCABKAsyGC5yb2xsY2FsbC52MS5Hcm91cEJhbGxvdBItCghhY2NlcHRlZBgFIAEoCzIbLnJvbGxjYWxsLnYxLkdyb3VwVmlld1ZhbHVlEhMKC25lZWRzX3N0YXRlGAYgASgIIk8KCkdyb3VwRmV0Y2gSDwoHdmlld19pZBgBIAEoDRIOCgZzZW5kZXIYAiABKA0SEAoIZnJvbV9zZXEYAyABKA0SDgoGdG9fc2VxGAQgASgNIkoKDEdyb3VwRm9yd2FyZBIPCgd2aWV3X2lkGAEgASgNEg4KBnNlbmRlchgCIAEoDRILCgNzZXEYAyABKA0SDAoEYm9keRgEIAEoDCJVCgtHcm91cFN5bmNlZBIPCgd2aWV3X2lkGAEgASgNEigKBmJhbGxvdBgCIAEoCzIYLnJvbGxjYWxsLnYxLkdyb3VwQmFsbG90EgsKA2N1dBgDIAMoDSJjCgtHcm91cEFjY2VwdBIoCgZiYWxsb3QYASABKAsyGC5yb2xsY2FsbC52MS5Hcm91cEJhbGxvdBIqCgV2YWx1ZRgCIAEoCzIbLnJvbGxjYWxsLnYxLkdyb3VwVmlld1ZhbHVlIkoKDUdyb3VwQWNjZXB0ZWQSDwoHdmlld19pZBgBIAEoDRIoCgZiYWxsb3QYAiABKAsyGC5yb2xsY2FsbC52MS5Hcm91cEJhbGxvdCI6CgxHcm91cEluc3RhbGwSKgoFdmFsdWUYASABKAsyGy5yb2xsY2FsbC52MS5Hcm91cFZpZXdWYWx1ZSI3CglHcm91cERhdGESDwoHdmlld19pZBgBIAEoDRILCgNzZXEYAiABKA0SDAoEYm9keRgDIAEoDCIuCgtHcm91cFN0YWJsZRIPCgd2aWV3X2lkGAEgASgNEg4KBmNvdW50cxgCIAMoDSJgCgpHcm91cFN0YXRlEg8KB3ZpZXdfaWQYASABKA0SEwoLdG90YWxfYnl0ZXMYAiABKAQSDgoGb2Zmc2V0GAMgASgEEgwKBGRhdGEYBCABKAwSDgoGc2hhMjU2GAUgASgMImkKBUFsaXZlEgwKBG5hbWUYASABKAkSCgoCaWQYAiABKA0SDQoFZXBvY2gYAyABKA0SFAoMaG9zdHNfZGlnZXN0GAQgASgMEhIKCnBlZXJfY291bnQYBSABKA0SDQoFYWdlbnQYBiABKAkiTwoKQWxpdmVSZXBseRIKCgJpZBgBIAEoDRINCgVlcG9jaBgCIAEoDRIUCgxob3N0c19kaWdlc3QYAyABKAwSEAoIYWNjZXB0ZWQYBCABKAgiFwoHQXBwRGF0YRIMCgRib2R5GAEgASgMIhkKB0dvb2RieWUSDgoGcmVhc29uGAEgASgJKpUBCglQcm9iZUtpbmQSGgoWUFJPQkVfS0lORF9VTlNQRUNJRklFRBAAEhMKD1BST0JFX0tJTkRfUElORxABEhIKDlBST0JFX0tJTkRfQUNLEAISFwoTUFJPQkVfS0lORF9QSU5HX1JFURADEhMKD1BST0JFX0tJTkRfTkFDSxAEEhUKEVBST0JFX0tJTkRfR09TU0lQEAUqjQEKC01lbWJlclN0YXRlEhwKGE1FTUJFUl9TVEFURV9VTlNQRUNJRklFRBAAEhYKEk1FTUJFUl9TVEFURV9BTElWRRABEhgKFE1FTUJFUl9TVEFURV9TVVNQRUNUEAISFwoTTUVNQkVSX1NUQVRFX0ZBSUxFRBADEhUKEU1FTUJFUl9TVEFURV9MRUZUEARiBnByb3RvMw");
+  fileDesc("Chpyb2xsY2FsbC92MS9yb2xsY2FsbC5wcm90bxILcm9sbGNhbGwudjEiYgoGQnVuZGxlEhAKCG1lc3NhZ2VzGAEgAygMEicKCGZyYWdtZW50GAIgASgLMhUucm9sbGNhbGwudjEuRnJhZ21lbnQSHQoDYWNrGAMgASgLMhAucm9sbGNhbGwudjEuQWNrIj4KCEZyYWdtZW50EhQKDHRvdGFsX2xlbmd0aBgBIAEoDRIOCgZvZmZzZXQYAiABKA0SDAoEZGF0YRgDIAEoDCJDCgNBY2sSDgoGcmFuZ2VzGAEgAygNEhQKDGFja19kZWxheV91cxgCIAEoDRIWCg5tZXNzYWdlX2NyZWRpdBgDIAEoDSKUAQoFUHJvYmUSJAoEa2luZBgBIAEoDjIWLnJvbGxjYWxsLnYxLlByb2JlS2luZBIQCghwcm9iZV9pZBgCIAEoDRIRCgl0YXJnZXRfaWQYAyABKA0SFAoMdGFyZ2V0X2Vwb2NoGAQgASgNEioKB3VwZGF0ZXMYBSADKAsyGS5yb2xsY2FsbC52MS5NZW1iZXJVcGRhdGUieQoMTWVtYmVyVXBkYXRlEgoKAmlkGAEgASgNEg0KBWVwb2NoGAIgASgNEhMKC2luY2FybmF0aW9uGAMgASgNEicKBXN0YXRlGAQgASgOMhgucm9sbGNhbGwudjEuTWVtYmVyU3RhdGUSEAoIcmVwb3J0ZXIYBSABKA0i5AEKCEVudmVsb3BlEiMKBWFsaXZlGAEgASgLMhIucm9sbGNhbGwudjEuQWxpdmVIABIkCgRkYXRhGAIgASgLMhQucm9sbGNhbGwudjEuQXBwRGF0YUgAEicKB2dvb2RieWUYAyABKAsyFC5yb2xsY2FsbC52MS5Hb29kYnllSAASLgoLYWxpdmVfcmVwbHkYBCABKAsyFy5yb2xsY2FsbC52MS5BbGl2ZVJlcGx5SAASLAoGbW9kdWxlGBAgASgLMhoucm9sbGNhbGwudjEuTW9kdWxlTWVzc2FnZUgAQgYKBGJvZHkiLgoNTW9kdWxlTWVzc2FnZRIPCgdjaGFubmVsGAEgASgNEgwKBGJvZHkYAiABKAwi1gQKDEdyb3VwTWVzc2FnZRImCgRqb2luGAEgASgLMhYucm9sbGNhbGwudjEuR3JvdXBKb2luSAASLAoHcHJlcGFyZRgCIAEoCzIZLnJvbGxjYWxsLnYxLkdyb3VwUHJlcGFyZUgAEiwKB3Byb21pc2UYAyABKAsyGS5yb2xsY2FsbC52MS5Hcm91cFByb21pc2VIABIoCgVmZXRjaBgEIAEoCzIXLnJvbGxjYWxsLnYxLkdyb3VwRmV0Y2hIABIsCgdmb3J3YXJkGAUgASgLMhkucm9sbGNhbGwudjEuR3JvdXBGb3J3YXJkSAASKgoGc3luY2VkGAYgASgLMhgucm9sbGNhbGwudjEuR3JvdXBTeW5jZWRIABIqCgZhY2NlcHQYByABKAsyGC5yb2xsY2FsbC52MS5Hcm91cEFjY2VwdEgAEi4KCGFjY2VwdGVkGAggASgLMhoucm9sbGNhbGwudjEuR3JvdXBBY2NlcHRlZEgAEiwKB2luc3RhbGwYCSABKAsyGS5yb2xsY2FsbC52MS5Hcm91cEluc3RhbGxIABImCgRkYXRhGAogASgLMhYucm9sbGNhbGwudjEuR3JvdXBEYXRhSAASKgoGc3RhYmxlGAsgASgLMhgucm9sbGNhbGwudjEuR3JvdXBTdGFibGVIABIoCgVzdGF0ZRgMIAEoCzIXLnJvbGxjYWxsLnYxLkdyb3VwU3RhdGVIABIuCghleGNsdWRlZBgNIAEoCzIaLnJvbGxjYWxsLnYxLkdyb3VwRXhjbHVkZWRIAEIGCgRib2R5IikKDEdyb3VwUHJvY2VzcxIKCgJpZBgBIAEoDRINCgVlcG9jaBgCIAEoDSIxCgtHcm91cEJhbGxvdBINCgVyb3VuZBgBIAEoDRITCgtjb29yZGluYXRvchgCIAEoDSKwAQoOR3JvdXBWaWV3VmFsdWUSDwoHdmlld19pZBgBIAEoDRIqCgdtZW1iZXJzGAIgAygLMhkucm9sbGNhbGwudjEuR3JvdXBQcm9jZXNzEhgKEHByZXZpb3VzX3ZpZXdfaWQYAyABKA0SCwoDY3V0GAQgAygNEg0KBWdyb3VwGAUgASgNEhYKDnN0YXRlX3Byb3ZpZGVyGAYgASgNEhMKC25lZWRzX3N0YXRlGAcgAygNIhwKCUdyb3VwSm9pbhIPCgd2aWV3X2lkGAEgASgNIlgKDEdyb3VwUHJlcGFyZRIPCgd2aWV3X2lkGAEgASgNEigKBmJhbGxvdBgCIAEoCzIYLnJvbGxjYWxsLnYxLkdyb3VwQmFsbG90Eg0KBWdyb3VwGAMgASgNIuABCgxHcm91cFByb21pc2USDwoHdmlld19pZBgBIAEoDRIoCgZiYWxsb3QYAiABKAsyGC5yb2xsY2FsbC52MS5Hcm91cEJhbGxvdBIOCgZjb3VudHMYAyADKA0SMQoPYWNjZXB0ZWRfYmFsbG90GAQgASgLMhgucm9sbGNhbGwudjEuR3JvdXBCYWxsb3QSLQoIYWNjZXB0ZWQYBSABKAsyGy5yb2xsY2FsbC52MS5Hcm91cFZpZXdWYWx1ZRITCgtuZWVkc19zdGF0ZRgGIAEoCBIOCgZjaG9zZW4YByABKAgiTwoKR3JvdXBGZXRjaBIPCgd2aWV3X2lkGAEgASgNEg4KBnNlbmRlchgCIAEoDRIQCghmcm9tX3NlcRgDIAEoDRIOCgZ0b19zZXEYBCABKA0iSgoMR3JvdXBGb3J3YXJkEg8KB3ZpZXdfaWQYASABKA0SDgoGc2VuZGVyGAIgASgNEgsKA3NlcRgDIAEoDRIMCgRib2R5GAQgASgMIlUKC0dyb3VwU3luY2VkEg8KB3ZpZXdfaWQYASABKA0SKAoGYmFsbG90GAIgASgLMhgucm9sbGNhbGwudjEuR3JvdXBCYWxsb3QSCwoDY3V0GAMgAygNImMKC0dyb3VwQWNjZXB0EigKBmJhbGxvdBgBIAEoCzIYLnJvbGxjYWxsLnYxLkdyb3VwQmFsbG90EioKBXZhbHVlGAIgASgLMhsucm9sbGNhbGwudjEuR3JvdXBWaWV3VmFsdWUiSgoNR3JvdXBBY2NlcHRlZBIPCgd2aWV3X2lkGAEgASgNEigKBmJhbGxvdBgCIAEoCzIYLnJvbGxjYWxsLnYxLkdyb3VwQmFsbG90IjoKDEdyb3VwSW5zdGFsbBIqCgV2YWx1ZRgBIAEoCzIbLnJvbGxjYWxsLnYxLkdyb3VwVmlld1ZhbHVlIjcKCUdyb3VwRGF0YRIPCgd2aWV3X2lkGAEgASgNEgsKA3NlcRgCIAEoDRIMCgRib2R5GAMgASgMIi4KC0dyb3VwU3RhYmxlEg8KB3ZpZXdfaWQYASABKA0SDgoGY291bnRzGAIgAygNIi8KDUdyb3VwRXhjbHVkZWQSDwoHdmlld19pZBgBIAEoDRINCgVncm91cBgCIAEoDSJ4CgpHcm91cFN0YXRlEg8KB3ZpZXdfaWQYASABKA0SEwoLdG90YWxfYnl0ZXMYAiABKAQSDgoGb2Zmc2V0GAMgASgEEgwKBGRhdGEYBCABKAwSDgoGc2hhMjU2GAUgASgMEhYKDnJlcGxhY2VkX2Vwb2NoGAYgASgNImkKBUFsaXZlEgwKBG5hbWUYASABKAkSCgoCaWQYAiABKA0SDQoFZXBvY2gYAyABKA0SFAoMaG9zdHNfZGlnZXN0GAQgASgMEhIKCnBlZXJfY291bnQYBSABKA0SDQoFYWdlbnQYBiABKAkiTwoKQWxpdmVSZXBseRIKCgJpZBgBIAEoDRINCgVlcG9jaBgCIAEoDRIUCgxob3N0c19kaWdlc3QYAyABKAwSEAoIYWNjZXB0ZWQYBCABKAgiFwoHQXBwRGF0YRIMCgRib2R5GAEgASgMIhkKB0dvb2RieWUSDgoGcmVhc29uGAEgASgJKpUBCglQcm9iZUtpbmQSGgoWUFJPQkVfS0lORF9VTlNQRUNJRklFRBAAEhMKD1BST0JFX0tJTkRfUElORxABEhIKDlBST0JFX0tJTkRfQUNLEAISFwoTUFJPQkVfS0lORF9QSU5HX1JFURADEhMKD1BST0JFX0tJTkRfTkFDSxAEEhUKEVBST0JFX0tJTkRfR09TU0lQEAUqjQEKC01lbWJlclN0YXRlEhwKGE1FTUJFUl9TVEFURV9VTlNQRUNJRklFRBAAEhYKEk1FTUJFUl9TVEFURV9BTElWRRABEhgKFE1FTUJFUl9TVEFURV9TVVNQRUNUEAISFwoTTUVNQkVSX1NUQVRFX0ZBSUxFRBADEhUKEU1FTUJFUl9TVEFURV9MRUZUEARiBnByb3RvMw");
 
 /**
  * Bundle is the payload of a DATA frame: the reliable stream's content for one
@@ -398,6 +398,12 @@ export type GroupMessage = Message<"rollcall.v1.GroupMessage"> & {
      */
     value: GroupState;
     case: "state";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.GroupExcluded excluded = 13;
+     */
+    value: GroupExcluded;
+    case: "excluded";
   } | { case: undefined; value?: undefined };
 };
 
@@ -489,6 +495,27 @@ export type GroupViewValue = Message<"rollcall.v1.GroupViewValue"> & {
    * @generated from field: repeated uint32 cut = 4;
    */
   cut: number[];
+
+  /**
+   * Which founding of the group this view belongs to: the epoch of the
+   * process that formed its first view. View ids count within one founding.
+   *
+   * @generated from field: uint32 group = 5;
+   */
+  group: number;
+
+  /**
+   * The member that sends the state, as of this installation, to the
+   * members in `needs_state` (ids); 0 when no one needs it.
+   *
+   * @generated from field: uint32 state_provider = 6;
+   */
+  stateProvider: number;
+
+  /**
+   * @generated from field: repeated uint32 needs_state = 7;
+   */
+  needsState: number[];
 };
 
 /**
@@ -536,6 +563,13 @@ export type GroupPrepare = Message<"rollcall.v1.GroupPrepare"> & {
    * @generated from field: rollcall.v1.GroupBallot ballot = 2;
    */
   ballot?: GroupBallot | undefined;
+
+  /**
+   * The founding the view continues (0: a first view, to be founded).
+   *
+   * @generated from field: uint32 group = 3;
+   */
+  group: number;
 };
 
 /**
@@ -583,6 +617,13 @@ export type GroupPromise = Message<"rollcall.v1.GroupPromise"> & {
    * @generated from field: bool needs_state = 6;
    */
   needsState: boolean;
+
+  /**
+   * True when `accepted` is the value I installed: chosen, not just accepted.
+   *
+   * @generated from field: bool chosen = 7;
+   */
+  chosen: boolean;
 };
 
 /**
@@ -809,6 +850,31 @@ export const GroupStableSchema: GenMessage<GroupStable> = /*@__PURE__*/
   messageDesc(file_rollcall_v1_rollcall, 21);
 
 /**
+ * Tells a process that speaks for a view I know to be over, and that is not
+ * in mine, that the group went on without it: it should ask to join.
+ *
+ * @generated from message rollcall.v1.GroupExcluded
+ */
+export type GroupExcluded = Message<"rollcall.v1.GroupExcluded"> & {
+  /**
+   * @generated from field: uint32 view_id = 1;
+   */
+  viewId: number;
+
+  /**
+   * @generated from field: uint32 group = 2;
+   */
+  group: number;
+};
+
+/**
+ * Describes the message rollcall.v1.GroupExcluded.
+ * Use `create(GroupExcludedSchema)` to create a new message.
+ */
+export const GroupExcludedSchema: GenMessage<GroupExcluded> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 22);
+
+/**
  * A chunk of the group's state, as of the installation of view_id, for a
  * member that joined it.
  *
@@ -841,6 +907,14 @@ export type GroupState = Message<"rollcall.v1.GroupState"> & {
    * @generated from field: bytes sha256 = 5;
    */
   sha256: Uint8Array;
+
+  /**
+   * The epoch of the earlier process of the receiver's id that the group
+   * knew (0: none): the receiver is a restart and the state continues its work.
+   *
+   * @generated from field: uint32 replaced_epoch = 6;
+   */
+  replacedEpoch: number;
 };
 
 /**
@@ -848,7 +922,7 @@ export type GroupState = Message<"rollcall.v1.GroupState"> & {
  * Use `create(GroupStateSchema)` to create a new message.
  */
 export const GroupStateSchema: GenMessage<GroupState> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 22);
+  messageDesc(file_rollcall_v1_rollcall, 23);
 
 /**
  * Alive announces "I am alive" to another peer. It is sent reliably (re-sent
@@ -906,7 +980,7 @@ export type Alive = Message<"rollcall.v1.Alive"> & {
  * Use `create(AliveSchema)` to create a new message.
  */
 export const AliveSchema: GenMessage<Alive> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 23);
+  messageDesc(file_rollcall_v1_rollcall, 24);
 
 /**
  * AliveReply answers an Alive whose hosts digest differs from the receiver's,
@@ -944,7 +1018,7 @@ export type AliveReply = Message<"rollcall.v1.AliveReply"> & {
  * Use `create(AliveReplySchema)` to create a new message.
  */
 export const AliveReplySchema: GenMessage<AliveReply> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 24);
+  messageDesc(file_rollcall_v1_rollcall, 25);
 
 /**
  * AppData is an application message from one peer to another.
@@ -963,7 +1037,7 @@ export type AppData = Message<"rollcall.v1.AppData"> & {
  * Use `create(AppDataSchema)` to create a new message.
  */
 export const AppDataSchema: GenMessage<AppData> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 25);
+  messageDesc(file_rollcall_v1_rollcall, 26);
 
 /**
  * Goodbye tells the other peers I am leaving on purpose (SIGINT/SIGTERM), so
@@ -983,7 +1057,7 @@ export type Goodbye = Message<"rollcall.v1.Goodbye"> & {
  * Use `create(GoodbyeSchema)` to create a new message.
  */
 export const GoodbyeSchema: GenMessage<Goodbye> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 26);
+  messageDesc(file_rollcall_v1_rollcall, 27);
 
 /**
  * @generated from enum rollcall.v1.ProbeKind

@@ -1,0 +1,1111 @@
+/**
+ * The group layer's core (docs/groups.md): agreed views, virtual synchrony
+ * and state transfer, as a sans-I/O protocol module on the host interface
+ * (src/host/host.ts). Every input is a host callback (a message on channel
+ * 1, a peer event, the timer) or a call of the application (`multicast`);
+ * every output goes through the host (sends, the timer) or to `onEvent`.
+ *
+ * A view change is one instance of single-decree Paxos per view id, run by
+ * the lowest-id live member of the current view (its coordinator), over
+ * that view's members as acceptors, so that a new view needs a majority of
+ * the previous one (Isis's primary partition) and a coordinator that fails
+ * mid-change is finished by the next (Ricciardi & Birman 1991):
+ *
+ * 1. Prepare(view k+1, ballot): members promise the ballot, stop sending
+ *    multicasts and stop delivering them (the wedge), and report how many
+ *    messages of each member of view k they hold, and any value they
+ *    accepted for view k+1 under an earlier ballot.
+ * 2. With promises from a majority of view k (and every member it believes
+ *    alive, or a timeout), the coordinator adopts the highest accepted value
+ *    or makes its own: the promisers and the processes asking to join, and
+ *    the cut (per sender, the most messages any promiser holds). It fetches
+ *    what it lacks up to the cut from promisers that hold it.
+ * 3. Accept(ballot, value): a member fetches what it lacks up to the cut
+ *    from the coordinator, then accepts. An acceptor therefore holds every
+ *    message up to the cut, so a later coordinator can always finish.
+ * 4. Install(value): members deliver up to the cut, then install view k+1;
+ *    joiners receive the state as of that point, before any message of it.
+ */
+import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import {
+  type GroupBallot,
+  type GroupMessage,
+  GroupMessageSchema,
+  type GroupPromise,
+  GroupPromiseSchema,
+  type GroupViewValue,
+  GroupViewValueSchema,
+} from "../gen/rollcall/v1/rollcall_pb.ts";
+import type { Host, HostPeerEvent, Module } from "../host/host.ts";
+import { GROUP_CHANNEL } from "../wire/channels.ts";
+
+/** A process: a peer id and its epoch. */
+export interface GroupProcess {
+  id: number;
+  epoch: number;
+}
+
+/** An installed view. */
+export interface View {
+  /** Counts from 1 within one founding of the group (`group`). */
+  id: number;
+  /** The epoch of the process that formed the first view of this founding. */
+  group: number;
+  /** In id order. */
+  members: GroupProcess[];
+}
+
+export type GroupEvent =
+  /**
+   * A view installed: every member of it installs the same views in the
+   * same order. `joined`: members new to the group's history since my
+   * previous view (new processes, restarts); `left`: members of my previous
+   * view that are not in this one.
+   */
+  | { type: "view"; view: View; joined: GroupProcess[]; left: GroupProcess[]; previousViewId: number }
+  /** A multicast, delivered in the view it was sent in, FIFO per sender. */
+  | { type: "message"; from: number; viewId: number; body: Uint8Array }
+  /** No new view can be made: a majority of the view is unreachable (the minority side of a partition). */
+  | { type: "blocked"; viewId: number; reachable: number; needed: number }
+  /**
+   * I joined a view after a restart: the group knew an earlier process of
+   * my id (`replacedEpoch`), so the state I receive continues its work.
+   */
+  | { type: "restarted"; replacedEpoch: number }
+  /** The group went on without me (it installed `groupViewId`): I left my view `viewId` and ask to join again, as a new member. */
+  | { type: "excluded"; viewId: number; groupViewId: number }
+  /** The state to start from arrived (as of the installation of `viewId`): `setState` was called with it. */
+  | { type: "state"; viewId: number; bytes: number };
+
+export interface GroupOptions {
+  /** The group's state as bytes, as of now (called at an installation, for each joiner). */
+  getState?: () => Uint8Array;
+  /** Replaces the application's state (a joiner, before any message of its first view). */
+  setState?: (state: Uint8Array) => void;
+  onEvent: (event: GroupEvent) => void;
+  /** Override the timing constants (tests, the simulator's slow networks). */
+  timing?: Partial<GroupTiming>;
+}
+
+export interface GroupTiming {
+  /** How long a coordinator waits for promises or accepts from members it believes alive before going on without them. */
+  phaseTimeoutMs: number;
+  /** A process outside any view asks to join this often. */
+  joinIntervalMs: number;
+  /** A member wedged this long without a new view reports `blocked` and asks the group whether it went on without it. */
+  wedgedTooLongMs: number;
+  /** Members tell each other what they hold this often, so that messages all hold are forgotten. */
+  stableIntervalMs: number;
+}
+
+export const DEFAULT_GROUP_TIMING: GroupTiming = {
+  phaseTimeoutMs: 1000,
+  joinIntervalMs: 250,
+  wedgedTooLongMs: 3000,
+  stableIntervalMs: 200,
+};
+
+/** Multicasts waiting while the group changes view (or before the first); past it `multicast` returns `queue-full`. */
+const OUTBOX_MAX = 4096;
+/** Messages of a view held per sender, delivered or not, until every member holds them; past it `multicast` returns `queue-full`. */
+const STORE_PER_SENDER_MAX = 65_536;
+/** Messages of a later view buffered until its Install arrives; past it they are dropped (their sender re-sends them only in a flush). */
+const EARLY_MAX = 65_536;
+/** State is sent in chunks of this many bytes. */
+const STATE_CHUNK_BYTES = 256 * 1024;
+
+type Ballot = { round: number; coordinator: number };
+
+function compareBallots(a: Ballot | undefined, b: Ballot | undefined): number {
+  if (a === undefined) return b === undefined ? 0 : -1;
+  if (b === undefined) return 1;
+  return a.round !== b.round ? a.round - b.round : a.coordinator - b.coordinator;
+}
+
+interface Value {
+  viewId: number;
+  group: number;
+  members: GroupProcess[];
+  previousViewId: number;
+  cut: number[];
+  stateProvider: number;
+  needsState: number[];
+}
+
+const toValue = (v: GroupViewValue): Value => ({
+  viewId: v.viewId,
+  group: v.group,
+  members: v.members.map((m) => ({ id: m.id, epoch: m.epoch })),
+  previousViewId: v.previousViewId,
+  cut: [...v.cut],
+  stateProvider: v.stateProvider,
+  needsState: [...v.needsState],
+});
+
+/** Per sender of the current view: what I hold and what I delivered. */
+interface Stream {
+  /** Messages held, by seq - 1 - base. */
+  held: Uint8Array[];
+  /** Seqs 1..base were forgotten (every member held them). */
+  base: number;
+  /** Contiguous messages held from seq 1. */
+  count: number;
+  delivered: number;
+  /** Out-of-order messages (forwarded ones) by seq. */
+  waiting: Map<number, Uint8Array>;
+}
+
+interface Change {
+  ballot: Ballot;
+  viewId: number;
+  phase: "prepare" | "gather" | "accept";
+  promises: Map<number, GroupPromise>;
+  accepted: Set<number>;
+  value: Value | undefined;
+  deadlineMs: number;
+  /** First-view founding: acceptors are the universe's ids. */
+  founding: boolean;
+  /** The value was already installed by someone: gather, then install without a vote. */
+  chosen: boolean;
+}
+
+export class Group implements Module {
+  readonly channel = GROUP_CHANNEL;
+  private host!: Host;
+  private readonly options: GroupOptions;
+  private readonly timing: GroupTiming;
+
+  private view: View | undefined;
+  /** The value that installed my view (to tell a coordinator that missed it). */
+  private installedValue: Value | undefined;
+  private streams: Stream[] = [];
+  /** The previous view's streams, kept to serve fetches of a coordinator finishing it. */
+  private previous: { viewId: number; members: GroupProcess[]; streams: Stream[] } | undefined;
+  /** Every member's last epoch seen in a view of mine, by id: a joiner with another epoch is a restart. */
+  private readonly epochsSeen = new Map<number, number>();
+  /** Per member, the counts it last said it holds (GroupStable). */
+  private readonly stableCounts = new Map<number, number[]>();
+  private sent = 0;
+  private hasState = false;
+  /** Set while wedged: when the wedge counts as too long (one float, compared the same way everywhere). */
+  private wedgedUntilMs: number | undefined;
+  private blockedReported = false;
+  private outbox: Uint8Array[] = [];
+  private early: { from: number; viewId: number; seq: number; body: Uint8Array }[] = [];
+  /** Acceptor: the ballot promised and the value accepted, for view `promisedViewId`. */
+  private promisedViewId = 0;
+  private promised: Ballot | undefined;
+  private accepted: { ballot: Ballot; value: Value } | undefined;
+  /** An Accept waiting for fetched messages before it is accepted. */
+  private accepting: { ballot: Ballot; value: Value; from: number } | undefined;
+  /** An Install waiting for fetched messages before it is installed. */
+  private installing: { value: Value; from: number } | undefined;
+  private roundSeen = 0;
+  private change: Change | undefined;
+  /** Processes outside my view asking to join, by id. */
+  private readonly joiners = new Map<number, { epoch: number; needsState: boolean }>();
+  /** State being received: chunks in order. */
+  private incoming:
+    | { viewId: number; total: number; chunks: Uint8Array[]; bytes: number; replacedEpoch: number }
+    | undefined;
+  /** Sends refused for a full queue, re-sent in order on `writable`. */
+  private readonly backlog = new Map<number, { body: Uint8Array; control: boolean }[]>();
+  /** Highest seq asked of each (holder, view, sender); cleared with each new ballot or view. */
+  private readonly fetched = new Map<string, number>();
+  /** The counts of my last Stable: sent again only when they changed. */
+  private lastStable = "";
+  private nextJoinMs = 0;
+  /** After a change that could not make a view, the next waits until then. */
+  private retryAtMs = 0;
+  private nextStableMs = 0;
+  private closed = false;
+
+  constructor(options: GroupOptions) {
+    this.options = options;
+    this.timing = { ...DEFAULT_GROUP_TIMING, ...options.timing };
+  }
+
+  /** Binds the core to its host; call once, before any input. */
+  start(host: Host): void {
+    this.host = host;
+    this.nextJoinMs = host.now();
+    this.armTimer();
+  }
+
+  /** The installed view, if any. */
+  get currentView(): View | undefined {
+    return this.view;
+  }
+
+  /** True once a view is installed and its state received: multicasts are delivered. */
+  get isMember(): boolean {
+    return this.view !== undefined && this.hasState;
+  }
+
+  /**
+   * Multicasts `body` to every member of the current view, FIFO from me.
+   * During a view change (or before the first view) it waits in a bounded
+   * outbox and goes out in the next view; `queue-full` past OUTBOX_MAX.
+   */
+  multicast(body: Uint8Array): { ok: true } | { ok: false; reason: "queue-full" } {
+    if (this.outbox.length >= OUTBOX_MAX) return { ok: false, reason: "queue-full" };
+    const own = this.view === undefined ? undefined : this.streams[this.indexOf(this.host.selfId)];
+    if (own !== undefined && own.held.length >= STORE_PER_SENDER_MAX) return { ok: false, reason: "queue-full" };
+    this.outbox.push(body);
+    this.drainOutbox();
+    return { ok: true };
+  }
+
+  /** Stops taking input (the process is closing). */
+  close(): void {
+    this.closed = true;
+    this.host?.setTimer(undefined);
+  }
+
+  // --- inputs ------------------------------------------------------------------------
+
+  handleMessage(from: number, fromEpoch: number, body: Uint8Array): void {
+    if (this.closed) return;
+    let message: GroupMessage;
+    try {
+      message = fromBinary(GroupMessageSchema, body);
+    } catch {
+      return; // not counted by the peer; a malformed group message changes nothing
+    }
+    const m = message.body;
+    switch (m.case) {
+      case "join":
+        this.onJoin(from, fromEpoch, m.value.viewId);
+        break;
+      case "prepare":
+        this.onPrepare(from, m.value.viewId, ballotOf(m.value.ballot), m.value.group);
+        break;
+      case "promise":
+        this.onPromise(from, m.value);
+        break;
+      case "fetch":
+        this.onFetch(from, m.value.viewId, m.value.sender, m.value.fromSeq, m.value.toSeq);
+        break;
+      case "forward":
+        this.onForward(m.value.viewId, m.value.sender, m.value.seq, m.value.body);
+        break;
+      case "accept":
+        if (m.value.value !== undefined) this.onAccept(from, ballotOf(m.value.ballot), toValue(m.value.value));
+        break;
+      case "accepted":
+        this.onAccepted(from, m.value.viewId, ballotOf(m.value.ballot));
+        break;
+      case "install":
+        if (m.value.value !== undefined) this.onInstall(from, toValue(m.value.value));
+        break;
+      case "data":
+        this.onData(from, m.value.viewId, m.value.seq, m.value.body);
+        break;
+      case "stable":
+        this.onStable(from, m.value.viewId, m.value.counts);
+        break;
+      case "state":
+        this.onState(
+          m.value.viewId,
+          Number(m.value.totalBytes),
+          Number(m.value.offset),
+          m.value.data,
+          m.value.replacedEpoch,
+        );
+        break;
+      case "excluded":
+        this.onExcluded(m.value.viewId, m.value.group);
+        break;
+    }
+    this.step();
+  }
+
+  handlePeerEvent(event: HostPeerEvent): void {
+    if (this.closed) return;
+    if (event.type === "writable") {
+      this.flushBacklog(event.peer);
+      return;
+    }
+    if (event.type === "peerRestarted") {
+      // What was queued for the old process was dropped with it.
+      this.backlog.delete(event.peer);
+      this.joiners.delete(event.peer);
+    }
+    this.step();
+  }
+
+  handleTimeout(): void {
+    if (this.closed) return;
+    const now = this.host.now();
+    if (this.change !== undefined && now >= this.change.deadlineMs) this.phaseTimedOut();
+    if (this.view === undefined || this.wedgedTooLong(now)) {
+      if (now >= this.nextJoinMs) {
+        this.nextJoinMs = now + this.timing.joinIntervalMs;
+        this.askToJoin();
+      }
+    }
+    if (this.view !== undefined && this.hasState && now >= this.nextStableMs) {
+      this.nextStableMs = now + this.timing.stableIntervalMs;
+      this.sendStable();
+    }
+    this.step();
+  }
+
+  // --- the view change: coordinator ------------------------------------------------------
+
+  /** Starts or moves on a view change where one is due; re-arms the timer. */
+  private step(): void {
+    if (this.closed) return;
+    if (this.change === undefined && this.shouldCoordinate()) this.maybeStartChange();
+    this.armTimer();
+  }
+
+  private alive(p: GroupProcess): boolean {
+    if (p.id === this.host.selfId) return p.epoch === this.host.epoch;
+    return this.host.epochOf(p.id) === p.epoch && this.host.isAlive(p.id);
+  }
+
+  /** The coordinator of my view: its lowest-id member I believe alive. */
+  private coordinatorOf(view: View): number | undefined {
+    for (const m of view.members) if (this.alive(m)) return m.id;
+    return undefined;
+  }
+
+  private shouldCoordinate(): boolean {
+    if (this.view === undefined) {
+      // No view yet: the lowest id among the processes without one that I know of founds the group.
+      if (this.joiners.size === 0) return false;
+      for (const id of this.joiners.keys()) if (id < this.host.selfId) return false;
+      return true;
+    }
+    return this.coordinatorOf(this.view) === this.host.selfId;
+  }
+
+  /**
+   * Processes to let in: those asking to join, and live processes that were
+   * members of an earlier view of mine and are not in this one (left out
+   * while unreachable or slow, they may still believe themselves in that
+   * view and would not ask).
+   */
+  private liveJoiners(): GroupProcess[] {
+    const out: GroupProcess[] = [];
+    const consider = (p: GroupProcess) => {
+      if (out.some((o) => o.id === p.id)) return;
+      if (this.alive(p) && !this.view?.members.some((m) => m.id === p.id && m.epoch === p.epoch)) out.push(p);
+    };
+    for (const [id, j] of this.joiners) consider({ id, epoch: j.epoch });
+    for (const [id, epoch] of this.epochsSeen) if (this.host.epochOf(id) === epoch) consider({ id, epoch });
+    return out;
+  }
+
+  private maybeStartChange(): void {
+    if (this.host.now() < this.retryAtMs) return;
+    const view = this.view;
+    if (view === undefined) {
+      // Founding: more than half the hosts file must be running the group layer and reachable.
+      if (this.joiners.size + 1 <= this.host.peerCount / 2) return;
+      this.startChange(1, true);
+      return;
+    }
+    const gone = view.members.some((m) => !this.alive(m));
+    const joining = this.liveJoiners().length > 0;
+    if (gone || joining) this.startChange(view.id + 1, false);
+  }
+
+  private startChange(viewId: number, founding: boolean): void {
+    const ballot = { round: this.roundSeen + 1, coordinator: this.host.selfId };
+    this.roundSeen = ballot.round;
+    this.fetched.clear();
+    this.change = {
+      ballot,
+      viewId,
+      phase: "prepare",
+      promises: new Map(),
+      accepted: new Set(),
+      value: undefined,
+      deadlineMs: this.host.now() + this.timing.phaseTimeoutMs,
+      founding,
+      chosen: false,
+    };
+    const group = founding ? 0 : this.view!.group;
+    const prepare = this.encode({ case: "prepare", value: { viewId, ballot, group } });
+    for (const id of this.acceptorIds(founding)) {
+      if (id === this.host.selfId) this.onPrepare(id, viewId, ballot, group);
+      else this.send(id, prepare, true);
+    }
+  }
+
+  /** Who votes on the next view: the members of mine, or for the first view every process asking to join. */
+  private acceptorIds(founding: boolean): number[] {
+    if (founding || this.view === undefined) return [this.host.selfId, ...this.joiners.keys()];
+    return this.view.members.map((m) => m.id);
+  }
+
+  /** More than half the hosts file: every view holds at least this many members, so that two groups never both go on. */
+  private majorityOfHosts(): number {
+    return Math.floor(this.host.peerCount / 2) + 1;
+  }
+
+  /** The peer knows a newer process of this member's id: the member is certainly gone (not merely unreachable). */
+  private superseded(m: GroupProcess): boolean {
+    const epoch = m.id === this.host.selfId ? this.host.epoch : this.host.epochOf(m.id);
+    return epoch !== 0 && epoch !== m.epoch;
+  }
+
+  /**
+   * Votes enough to decide the next view: a majority of my view (of the
+   * hosts file, for the first), or every member of my view not certainly
+   * gone, if they are at least half of it. The second still meets every
+   * majority that may have decided before (n - floor(n/2) members do), and
+   * any other quorum, so a group of two outlives the restart of one member.
+   */
+  private isQuorum(founding: boolean, voters: { has(id: number): boolean; size: number }): boolean {
+    if (voters.size >= this.quorum(founding)) return true;
+    if (founding || this.view === undefined) return false;
+    const members = this.view.members;
+    const remaining = members.filter((m) => !this.superseded(m));
+    return remaining.length >= Math.ceil(members.length / 2) && remaining.every((m) => voters.has(m.id));
+  }
+
+  /** Votes needed: a majority of my view, or of the hosts file for the first view. */
+  private quorum(founding: boolean): number {
+    const size = founding || this.view === undefined ? this.host.peerCount : this.view.members.length;
+    return Math.floor(size / 2) + 1;
+  }
+
+  private onPromise(from: number, p: GroupPromise): void {
+    const c = this.change;
+    if (c === undefined || c.phase !== "prepare" || p.viewId !== c.viewId) return;
+    if (compareBallots(ballotOf(p.ballot), c.ballot) !== 0) return;
+    c.promises.set(from, p);
+    if (p.chosen && p.accepted !== undefined) {
+      // The view was installed somewhere already: it is chosen, so no vote is
+      // needed (its installers would not vote on it again): finish exactly it.
+      c.chosen = true;
+      this.adopt(toValue(p.accepted));
+      return;
+    }
+    if (this.allAnswered(c, c.promises)) this.decide();
+  }
+
+  /** Every acceptor I believe alive answered, and they are a quorum. */
+  private allAnswered(c: Change, answered: { has(id: number): boolean; size: number }): boolean {
+    if (!this.isQuorum(c.founding, answered)) return false;
+    if (c.founding) {
+      for (const [id, j] of this.joiners) if (!answered.has(id) && this.alive({ id, epoch: j.epoch })) return false;
+      return true;
+    }
+    for (const m of this.view!.members) if (!answered.has(m.id) && this.alive(m)) return false;
+    return true;
+  }
+
+  private phaseTimedOut(): void {
+    const c = this.change!;
+    const answered = c.phase === "prepare" ? c.promises : c.accepted;
+    if (this.isQuorum(c.founding, answered)) {
+      if (c.phase === "prepare") this.decide();
+      else if (c.phase === "accept") this.install();
+      else c.deadlineMs = this.host.now() + this.timing.phaseTimeoutMs; // still gathering: a holder is slow
+      return;
+    }
+    // No majority answered: try again later with a new ballot.
+    this.giveUp(c.founding ? 1 + this.joiners.size : this.view!.members.filter((m) => this.alive(m)).length);
+  }
+
+  /**
+   * Ends a change that cannot make a view; the next waits a phase timeout.
+   * With too few members reachable the minority side stops and says so.
+   */
+  private giveUp(reachable: number): void {
+    this.change = undefined;
+    this.retryAtMs = this.host.now() + this.timing.phaseTimeoutMs;
+    const needed = Math.max(this.quorum(false), this.majorityOfHosts());
+    if (!this.blockedReported && this.view !== undefined && reachable < needed) {
+      this.blockedReported = true;
+      this.options.onEvent({ type: "blocked", viewId: this.view.id, reachable, needed });
+    }
+  }
+
+  /** Phase 1 done: adopt the highest accepted value, or make one. */
+  private decide(): void {
+    const c = this.change!;
+    let best: { ballot: Ballot; value: Value } | undefined;
+    for (const p of c.promises.values()) {
+      if (p.accepted === undefined) continue;
+      const b = ballotOf(p.acceptedBallot);
+      if (best === undefined || compareBallots(b, best.ballot) > 0) best = { ballot: b, value: toValue(p.accepted) };
+    }
+    if (best !== undefined) {
+      this.adopt(best.value);
+      return;
+    }
+    const members = new Map<number, GroupProcess>();
+    if (c.founding) {
+      members.set(this.host.selfId, { id: this.host.selfId, epoch: this.host.epoch });
+      for (const id of c.promises.keys()) {
+        const j = this.joiners.get(id);
+        if (j !== undefined) members.set(id, { id, epoch: j.epoch });
+      }
+    } else {
+      for (const m of this.view!.members) if (c.promises.has(m.id) && this.alive(m)) members.set(m.id, m);
+      for (const j of this.liveJoiners()) if (!members.has(j.id)) members.set(j.id, j);
+    }
+    const cut = c.founding ? [] : this.view!.members.map((_, i) => this.maxCount(c.promises, i));
+    const sorted = [...members.values()].sort((a, b) => a.id - b.id);
+    if (sorted.length < this.majorityOfHosts()) {
+      // Too few for a view: say so, and try again later with a new ballot.
+      this.giveUp(sorted.length);
+      return;
+    }
+    // Who needs the state: new members, and members that reported lacking it; who sends it: the lowest-id member holding it.
+    const needsState = c.founding
+      ? []
+      : sorted
+          .filter(
+            (m) =>
+              !this.view!.members.some((v) => v.id === m.id && v.epoch === m.epoch) || c.promises.get(m.id)?.needsState,
+          )
+          .map((m) => m.id);
+    const provider = c.founding
+      ? 0
+      : (sorted.find((m) => c.promises.has(m.id) && !c.promises.get(m.id)!.needsState)?.id ?? 0);
+    this.adopt({
+      viewId: c.viewId,
+      group: c.founding ? this.host.epoch : this.view!.group,
+      members: sorted,
+      previousViewId: c.founding ? 0 : this.view!.id,
+      cut,
+      stateProvider: needsState.length === 0 ? 0 : provider,
+      needsState,
+    });
+  }
+
+  private maxCount(promises: Map<number, GroupPromise>, index: number): number {
+    let max = 0;
+    for (const p of promises.values()) max = Math.max(max, p.counts[index] ?? 0);
+    return max;
+  }
+
+  /** Phase 2 with this value: first gather every message up to its cut here. */
+  private adopt(value: Value): void {
+    const c = this.change!;
+    c.value = value;
+    c.phase = "gather";
+    c.deadlineMs = this.host.now() + this.timing.phaseTimeoutMs;
+    this.gather();
+  }
+
+  /** Fetches what I lack up to the cut from promisers that hold it; goes on to Accept once I hold it all. */
+  private gather(): void {
+    const c = this.change!;
+    const value = c.value!;
+    // A holder: a promiser that reported at least the cut (or any promiser, for an adopted value).
+    const holderOf = (i: number, want: number) => {
+      let holder: number | undefined;
+      for (const [id, p] of c.promises) if ((p.counts[i] ?? 0) >= want && id !== this.host.selfId) holder = id;
+      return holder ?? [...c.promises.keys()].find((id) => id !== this.host.selfId);
+    };
+    if (!this.holdsCut(value, holderOf)) return;
+    if (c.chosen) {
+      this.install();
+      return;
+    }
+    c.phase = "accept";
+    c.deadlineMs = this.host.now() + this.timing.phaseTimeoutMs;
+    const accept = this.encode({
+      case: "accept",
+      value: { ballot: c.ballot, value: create(GroupViewValueSchema, value) },
+    });
+    for (const id of this.acceptorIds(c.founding)) {
+      if (id === this.host.selfId) this.onAccept(id, c.ballot, value);
+      else if (c.promises.has(id)) this.send(id, accept, true);
+    }
+  }
+
+  private onAccepted(from: number, viewId: number, ballot: Ballot): void {
+    const c = this.change;
+    if (c === undefined || c.phase !== "accept" || viewId !== c.viewId || compareBallots(ballot, c.ballot) !== 0)
+      return;
+    c.accepted.add(from);
+    // Every member of the new value that came from my view and that I believe alive, and a quorum.
+    if (!this.isQuorum(c.founding, c.accepted)) return;
+    for (const m of c.value!.members) {
+      const fromMyView = c.founding || this.view?.members.some((v) => v.id === m.id && v.epoch === m.epoch);
+      if (fromMyView && c.promises.has(m.id) && !c.accepted.has(m.id) && this.alive(m)) return;
+    }
+    this.install();
+  }
+
+  /** Chosen: tell every member of the new view, me first. */
+  private install(): void {
+    const c = this.change!;
+    const value = c.value!;
+    this.change = undefined;
+    const install = this.encode({ case: "install", value: { value: create(GroupViewValueSchema, value) } });
+    for (const m of value.members) if (m.id !== this.host.selfId) this.send(m.id, install, true);
+    this.onInstall(this.host.selfId, value);
+  }
+
+  // --- the view change: every member -------------------------------------------------------
+
+  private onJoin(from: number, fromEpoch: number, lastViewId: number): void {
+    // A member of my view asking has waited long for a view change (its Install may be on its way): nothing to add.
+    if (this.view?.members.some((m) => m.id === from && m.epoch === fromEpoch)) return;
+    // A member of an earlier view of mine, not in it: tell it the group went on.
+    if (this.view !== undefined && lastViewId !== 0 && lastViewId < this.view.id) {
+      this.send(from, this.encode({ case: "excluded", value: { viewId: this.view.id, group: this.view.group } }), true);
+    }
+    const known = this.joiners.get(from);
+    this.joiners.set(from, { epoch: fromEpoch, needsState: true });
+    if (known === undefined || known.epoch !== fromEpoch) this.step();
+  }
+
+  private onPrepare(from: number, viewId: number, ballot: Ballot, group: number): void {
+    this.roundSeen = Math.max(this.roundSeen, ballot.round);
+    if (this.view !== undefined && group !== this.view.group) {
+      // Another founding (or a founder who does not know the group): tell it mine.
+      this.send(from, this.encode({ case: "excluded", value: { viewId: this.view.id, group: this.view.group } }), true);
+      return;
+    }
+    const myViewId = this.view?.id ?? 0;
+    if (viewId <= myViewId) {
+      // A coordinator behind me: tell it what was chosen, or that it was left out.
+      const inView = this.view!.members.some((m) => m.id === from && m.epoch === this.host.epochOf(from));
+      if (viewId === myViewId && inView && this.installedValue !== undefined) {
+        this.send(
+          from,
+          this.encode({
+            case: "promise",
+            value: {
+              viewId,
+              ballot,
+              counts: [],
+              chosen: true,
+              accepted: create(GroupViewValueSchema, this.installedValue),
+            },
+          }),
+          true,
+        );
+      } else if (!inView) {
+        this.send(from, this.encode({ case: "excluded", value: { viewId: myViewId, group: this.view!.group } }), true);
+      }
+      return;
+    }
+    if (viewId !== myViewId + 1) return; // I missed views: I will be told I was left out
+    if (this.promisedViewId === viewId && compareBallots(ballot, this.promised) < 0) return;
+    if (this.promisedViewId !== viewId) {
+      this.promisedViewId = viewId;
+      this.accepted = undefined;
+    }
+    this.promised = ballot;
+    this.wedge();
+    const promise = {
+      viewId,
+      ballot,
+      counts: this.streams.map((s) => s.count),
+      acceptedBallot: this.accepted?.ballot,
+      accepted: this.accepted === undefined ? undefined : create(GroupViewValueSchema, this.accepted.value),
+      needsState: this.view !== undefined && !this.hasState,
+      chosen: false,
+    };
+    if (from === this.host.selfId) this.onPromise(from, create(GroupPromiseSchema, promise));
+    else this.send(from, this.encode({ case: "promise", value: promise }), true);
+  }
+
+  private wedge(): void {
+    this.wedgedUntilMs ??= this.host.now() + this.timing.wedgedTooLongMs;
+  }
+
+  private wedgedTooLong(now: number): boolean {
+    if (this.wedgedUntilMs === undefined || now < this.wedgedUntilMs) return false;
+    if (!this.blockedReported && this.view !== undefined) {
+      this.blockedReported = true;
+      this.options.onEvent({
+        type: "blocked",
+        viewId: this.view.id,
+        reachable: this.view.members.filter((m) => this.alive(m)).length,
+        needed: this.quorum(false),
+      });
+    }
+    return true;
+  }
+
+  private onAccept(from: number, ballot: Ballot, value: Value): void {
+    this.roundSeen = Math.max(this.roundSeen, ballot.round);
+    const myViewId = this.view?.id ?? 0;
+    if (value.viewId !== myViewId + 1 || value.previousViewId !== myViewId) return;
+    if (this.promisedViewId === value.viewId && compareBallots(ballot, this.promised) < 0) return;
+    this.promisedViewId = value.viewId;
+    this.promised = ballot;
+    this.wedge();
+    if (this.accepting?.from !== from) this.fetched.clear();
+    this.accepting = { ballot, value, from };
+    this.tryAccept();
+  }
+
+  /** Accepts once I hold every message up to the cut (fetched from the coordinator, who holds them all). */
+  private tryAccept(): void {
+    const a = this.accepting;
+    if (a === undefined) return;
+    if (!this.holdsCut(a.value, () => a.from)) return;
+    this.accepting = undefined;
+    this.accepted = { ballot: a.ballot, value: a.value };
+    if (a.from === this.host.selfId) this.onAccepted(a.from, a.value.viewId, a.ballot);
+    else
+      this.send(a.from, this.encode({ case: "accepted", value: { viewId: a.value.viewId, ballot: a.ballot } }), true);
+  }
+
+  /**
+   * True when I hold every message of my view up to `value`'s cut (a value
+   * continuing another view asks nothing of me); otherwise asks the holder
+   * `holderOf` names for the rest of each sender's messages.
+   */
+  private holdsCut(value: Value, holderOf: (index: number, want: number) => number | undefined): boolean {
+    if (this.view === undefined || value.previousViewId !== this.view.id) return true;
+    let complete = true;
+    for (const [i, member] of this.view.members.entries()) {
+      const have = this.streams[i]!.count;
+      const want = value.cut[i] ?? 0;
+      if (have >= want) continue;
+      complete = false;
+      const holder = holderOf(i, want);
+      if (holder !== undefined && holder !== this.host.selfId)
+        this.fetch(holder, this.view.id, member.id, have + 1, want);
+    }
+    return complete;
+  }
+
+  private onInstall(from: number, value: Value): void {
+    const myViewId = this.view?.id ?? 0;
+    const sameGroup = this.view === undefined || value.group === this.view.group;
+    if (sameGroup && value.viewId <= myViewId) return;
+    if (!value.members.some((m) => m.id === this.host.selfId && m.epoch === this.host.epoch)) return;
+    this.installing = { value, from };
+    this.tryInstall();
+  }
+
+  private tryInstall(): void {
+    const i = this.installing;
+    if (i === undefined) return;
+    const continuing =
+      this.view !== undefined && i.value.group === this.view.group && i.value.previousViewId === this.view.id;
+    if (continuing && !this.holdsCut(i.value, () => i.from)) return;
+    this.installing = undefined;
+    const previous = this.view;
+    if (continuing) {
+      // Deliver up to the cut: what every member coming from this view delivers in it.
+      for (const [index, member] of this.view!.members.entries())
+        this.deliverUpTo(member.id, index, i.value.cut[index] ?? 0);
+    }
+    const view: View = { id: i.value.viewId, group: i.value.group, members: i.value.members };
+    this.previous =
+      previous === undefined ? undefined : { viewId: previous.id, members: previous.members, streams: this.streams };
+    this.stableCounts.clear();
+    this.fetched.clear();
+    this.lastStable = "";
+    if (this.change !== undefined && this.change.viewId <= i.value.viewId) this.change = undefined;
+    this.view = view;
+    this.installedValue = i.value;
+    this.streams = view.members.map(() => ({ held: [], base: 0, count: 0, delivered: 0, waiting: new Map() }));
+    this.sent = 0;
+    this.wedgedUntilMs = undefined;
+    this.blockedReported = false;
+    this.accepted = undefined;
+    this.accepting = undefined;
+    this.promised = undefined;
+    this.promisedViewId = 0;
+    // A founder of the first view starts from the empty state; anyone else joining waits for the state.
+    if (!continuing) {
+      this.hasState = i.value.previousViewId === 0;
+      if (this.hasState) this.options.setState?.(new Uint8Array(0));
+    }
+    for (const m of view.members) this.joiners.delete(m.id);
+    const prevMembers = previous?.members ?? [];
+    const joined = view.members.filter((m) => !prevMembers.some((p) => p.id === m.id && p.epoch === m.epoch));
+    const left = prevMembers.filter((p) => !view.members.some((m) => m.id === p.id && m.epoch === p.epoch));
+    this.options.onEvent({ type: "view", view, joined, left, previousViewId: previous?.id ?? 0 });
+    // The state as of this installation, to those who need it.
+    if (i.value.stateProvider === this.host.selfId && this.hasState) this.sendState(view, i.value.needsState);
+    for (const m of view.members) this.epochsSeen.set(m.id, m.epoch);
+    // A state that overtook this Install.
+    this.applyState();
+    // Messages of this view that arrived before its Install.
+    const early = this.early;
+    this.early = [];
+    for (const e of early) this.onData(e.from, e.viewId, e.seq, e.body);
+    this.drainOutbox();
+  }
+
+  private onExcluded(viewId: number, group: number): void {
+    if (this.view === undefined) {
+      // Founding while a group runs: join it instead, and found nothing for a while (answered at once, a
+      // founder retrying at once kept two processes busy with Prepare and Excluded at one instant).
+      if (this.change?.founding) this.change = undefined;
+      this.retryAtMs = this.host.now() + this.timing.phaseTimeoutMs;
+      return;
+    }
+    if (group !== this.view.group) {
+      // Another founding goes on: mine can only if a majority of the hosts file is alive in it.
+      if (this.view.members.filter((m) => this.alive(m)).length >= this.majorityOfHosts()) return;
+    } else if (viewId <= this.view.id) return;
+    // The group went on without me: leave the view and ask to join, as a process without state.
+    this.options.onEvent({ type: "excluded", viewId: this.view.id, groupViewId: viewId });
+    this.change = undefined;
+    this.retryAtMs = this.host.now() + this.timing.phaseTimeoutMs;
+    this.view = undefined;
+    this.streams = [];
+    this.hasState = false;
+    this.wedgedUntilMs = undefined;
+    this.nextJoinMs = this.host.now();
+    this.askToJoin();
+  }
+
+  private askToJoin(): void {
+    const join = this.encode({ case: "join", value: { viewId: this.view?.id ?? 0 } });
+    for (let id = 1; id <= this.host.peerCount; id++) {
+      if (id === this.host.selfId || this.host.epochOf(id) === 0 || !this.host.isAlive(id)) continue;
+      this.send(id, join, true);
+    }
+  }
+
+  // --- multicast ----------------------------------------------------------------------------
+
+  private indexOf(id: number): number {
+    return this.view === undefined ? -1 : this.view.members.findIndex((m) => m.id === id);
+  }
+
+  private drainOutbox(): void {
+    const view = this.view;
+    if (view === undefined || !this.hasState || this.wedgedUntilMs !== undefined) return;
+    const me = this.indexOf(this.host.selfId);
+    while (this.outbox.length > 0) {
+      const body = this.outbox.shift()!;
+      const seq = ++this.sent;
+      const data = this.encode({ case: "data", value: { viewId: view.id, seq, body } });
+      for (const m of view.members) if (m.id !== this.host.selfId) this.send(m.id, data, false);
+      // My own copy: held for the flush, delivered at once.
+      this.receive(me, seq, body);
+    }
+  }
+
+  private onData(from: number, viewId: number, seq: number, body: Uint8Array): void {
+    const view = this.view;
+    if (view === undefined || viewId > view.id) {
+      if (this.early.length < EARLY_MAX) this.early.push({ from, viewId, seq, body });
+      return;
+    }
+    if (viewId < view.id) {
+      // An earlier view's message: over. A sender outside my view learns the group went on.
+      if (this.indexOf(from) < 0)
+        this.send(from, this.encode({ case: "excluded", value: { viewId: view.id, group: view.group } }), true);
+      return;
+    }
+    const index = this.indexOf(from);
+    if (index < 0) return;
+    this.receive(index, seq, body);
+  }
+
+  private onForward(viewId: number, sender: number, seq: number, body: Uint8Array): void {
+    if (this.view === undefined || viewId !== this.view.id) return;
+    const index = this.indexOf(sender);
+    if (index >= 0) this.receive(index, seq, body);
+    this.tryAccept();
+    this.tryInstall();
+    if (this.change?.phase === "gather") this.gather();
+  }
+
+  /** Holds message `seq` of member `index`, in order; delivers it at once unless wedged. */
+  private receive(index: number, seq: number, body: Uint8Array): void {
+    const s = this.streams[index]!;
+    if (seq <= s.count) return; // a duplicate (a forward of what I hold)
+    if (seq > s.count + 1) {
+      s.waiting.set(seq, body);
+      return;
+    }
+    s.held.push(body);
+    s.count++;
+    for (let next = s.waiting.get(s.count + 1); next !== undefined; next = s.waiting.get(s.count + 1)) {
+      s.waiting.delete(s.count + 1);
+      s.held.push(next);
+      s.count++;
+    }
+    if (this.wedgedUntilMs === undefined && this.hasState)
+      this.deliverUpTo(this.view!.members[index]!.id, index, s.count);
+  }
+
+  private deliverUpTo(from: number, index: number, upTo: number): void {
+    const s = this.streams[index]!;
+    const viewId = this.view!.id;
+    while (s.delivered < Math.min(upTo, s.count)) {
+      const seq = s.delivered + 1;
+      const body = s.held[seq - 1 - s.base];
+      s.delivered = seq;
+      if (body !== undefined && this.hasState) this.options.onEvent({ type: "message", from, viewId, body });
+    }
+  }
+
+  /**
+   * Asks `holder` for messages of `sender` up to `toSeq`, beyond what I asked
+   * it before: every forward that arrives re-checks what is missing, and
+   * asking again for what is on its way multiplied the traffic.
+   */
+  private fetch(holder: number, viewId: number, sender: number, fromSeq: number, toSeq: number): void {
+    const asked = `${holder}/${viewId}/${sender}`;
+    const from = Math.max(fromSeq, (this.fetched.get(asked) ?? 0) + 1);
+    if (from > toSeq) return;
+    this.fetched.set(asked, toSeq);
+    this.send(holder, this.encode({ case: "fetch", value: { viewId, sender, fromSeq: from, toSeq } }), true);
+  }
+
+  private onFetch(from: number, viewId: number, sender: number, fromSeq: number, toSeq: number): void {
+    let held: { members: GroupProcess[]; streams: Stream[] } | undefined;
+    if (this.view !== undefined && viewId === this.view.id)
+      held = { members: this.view.members, streams: this.streams };
+    else if (this.previous !== undefined && viewId === this.previous.viewId) held = this.previous;
+    if (held === undefined) return;
+    const s = held.streams[held.members.findIndex((m) => m.id === sender)];
+    if (s === undefined) return;
+    for (let seq = Math.max(fromSeq, s.base + 1); seq <= Math.min(toSeq, s.count); seq++) {
+      const body = s.held[seq - 1 - s.base]!;
+      this.send(from, this.encode({ case: "forward", value: { viewId, sender, seq, body } }), true);
+    }
+  }
+
+  // --- stability --------------------------------------------------------------------------------
+
+  private sendStable(): void {
+    const view = this.view!;
+    const counts = this.streams.map((s) => s.count);
+    // Quiet when nothing changed: a settled group sends nothing.
+    const text = counts.join(",");
+    if (text === this.lastStable) return;
+    this.lastStable = text;
+    const stable = this.encode({ case: "stable", value: { viewId: view.id, counts } });
+    for (const m of view.members) if (m.id !== this.host.selfId) this.send(m.id, stable, true);
+    this.onStable(this.host.selfId, view.id, counts);
+  }
+
+  private onStable(from: number, viewId: number, counts: number[]): void {
+    if (this.view === undefined || viewId !== this.view.id) return;
+    this.stableCounts.set(from, counts);
+    if (this.stableCounts.size < this.view.members.length) return;
+    // Forget what every member holds and I delivered: no flush can need it again.
+    this.streams.forEach((s, i) => {
+      let min = s.delivered;
+      for (const m of this.view!.members) min = Math.min(min, this.stableCounts.get(m.id)?.[i] ?? 0);
+      if (min > s.base) {
+        s.held.splice(0, min - s.base);
+        s.base = min;
+      }
+    });
+  }
+
+  // --- state transfer -----------------------------------------------------------------------------
+
+  private sendState(view: View, recipients: number[]): void {
+    if (recipients.length === 0) return;
+    const state = this.options.getState?.() ?? new Uint8Array(0);
+    for (const id of recipients) {
+      if (id === this.host.selfId) continue;
+      const member = view.members.find((m) => m.id === id);
+      if (member === undefined) continue;
+      const seen = this.epochsSeen.get(id);
+      const replacedEpoch = seen !== undefined && seen !== member.epoch ? seen : 0;
+      for (let offset = 0; offset < state.length || offset === 0; offset += STATE_CHUNK_BYTES) {
+        const data = state.subarray(offset, Math.min(state.length, offset + STATE_CHUNK_BYTES));
+        const chunk = this.encode({
+          case: "state",
+          value: { viewId: view.id, totalBytes: BigInt(state.length), offset: BigInt(offset), data, replacedEpoch },
+        });
+        this.send(id, chunk, false);
+        if (state.length === 0) break;
+      }
+    }
+  }
+
+  private onState(viewId: number, total: number, offset: number, data: Uint8Array, replacedEpoch: number): void {
+    // The state may overtake the Install it belongs to (they come from different members): kept until then.
+    if (this.hasState && this.view !== undefined && viewId <= this.view.id) return;
+    if (this.view !== undefined && viewId < this.view.id) return;
+    if (offset === 0) this.incoming = { viewId, total, chunks: [], bytes: 0, replacedEpoch };
+    const incoming = this.incoming;
+    if (incoming === undefined || incoming.viewId !== viewId || offset !== incoming.bytes) return;
+    incoming.chunks.push(data);
+    incoming.bytes += data.length;
+    this.applyState();
+  }
+
+  /** Takes a complete state for my view, then delivers what this view held back. */
+  private applyState(): void {
+    const incoming = this.incoming;
+    if (incoming === undefined || incoming.bytes < incoming.total) return;
+    if (this.view === undefined || this.hasState || incoming.viewId !== this.view.id) return;
+    const state = new Uint8Array(incoming.total);
+    let at = 0;
+    for (const c of incoming.chunks) {
+      state.set(c, at);
+      at += c.length;
+    }
+    this.incoming = undefined;
+    this.options.setState?.(state);
+    this.hasState = true;
+    if (incoming.replacedEpoch !== 0)
+      this.options.onEvent({ type: "restarted", replacedEpoch: incoming.replacedEpoch });
+    this.options.onEvent({ type: "state", viewId: incoming.viewId, bytes: incoming.total });
+    // Messages of this view held until now are delivered now, in order; wedged, only up to the cut, at the install.
+    if (this.wedgedUntilMs === undefined)
+      for (const [i, m] of this.view.members.entries()) this.deliverUpTo(m.id, i, this.streams[i]!.count);
+    this.drainOutbox();
+  }
+
+  // --- plumbing ----------------------------------------------------------------------------------
+
+  private encode(body: MessageInitShape<typeof GroupMessageSchema>["body"]): Uint8Array {
+    return toBinary(GroupMessageSchema, create(GroupMessageSchema, { body }));
+  }
+
+  private send(to: number, body: Uint8Array, control: boolean): void {
+    if (to === this.host.selfId) return;
+    const waiting = this.backlog.get(to);
+    if (waiting !== undefined) {
+      waiting.push({ body, control });
+      return;
+    }
+    const result = this.host.send(to, body, control);
+    if (!result.ok && result.reason === "queue-full") this.backlog.set(to, [{ body, control }]);
+  }
+
+  private flushBacklog(to: number): void {
+    const waiting = this.backlog.get(to);
+    if (waiting === undefined) return;
+    this.backlog.delete(to);
+    for (let i = 0; i < waiting.length; i++) {
+      const { body, control } = waiting[i]!;
+      const result = this.host.send(to, body, control);
+      if (!result.ok && result.reason === "queue-full") {
+        this.backlog.set(to, waiting.slice(i));
+        return;
+      }
+    }
+  }
+
+  private armTimer(): void {
+    const now = this.host.now();
+    let at: number | undefined = this.change?.deadlineMs;
+    if (this.change === undefined && this.retryAtMs > now) at = this.retryAtMs;
+    const consider = (t: number) => {
+      at = at === undefined ? t : Math.min(at, t);
+    };
+    // Asking to join: outside any view, or wedged too long (then the wedge's end is due first).
+    const wedgedUntilMs = this.wedgedUntilMs;
+    if (this.view === undefined || (wedgedUntilMs !== undefined && now >= wedgedUntilMs))
+      consider(Math.max(now, this.nextJoinMs));
+    else if (wedgedUntilMs !== undefined) consider(wedgedUntilMs);
+    if (this.view !== undefined && this.hasState) consider(Math.max(now, this.nextStableMs));
+    this.host.setTimer(at);
+  }
+}
+
+function ballotOf(b: GroupBallot | undefined): Ballot {
+  return { round: b?.round ?? 0, coordinator: b?.coordinator ?? 0 };
+}

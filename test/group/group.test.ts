@@ -1,0 +1,140 @@
+/**
+ * The group layer (src/group/group.ts, docs/groups.md) on real drive loops
+ * over the in-memory network: agreed views, virtual synchrony when the
+ * coordinator dies while everyone multicasts, state transfer to a restarted
+ * process, the minority side of a partition, and the views workload's
+ * checkers over fixed simulator seeds.
+ */
+import { expect, test } from "bun:test";
+import { Group, type GroupEvent, type View } from "../../src/group/group.ts";
+import { drawSettings, runOptions } from "../../src/sim/cli.ts";
+import { runViews } from "../../src/sim/views.ts";
+import { TestCluster } from "../support/cluster.ts";
+
+const text = (s: string) => new TextEncoder().encode(s);
+const read = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** A cluster whose every process runs a group; each keeps a log of what it delivered, which is its state. */
+function groupCluster(n: number) {
+  const cluster = new TestCluster(n);
+  const groups: Group[] = [];
+  const events: GroupEvent[][] = [];
+  const logs: string[][] = [];
+  const attach = (id: number) => {
+    events[id] = [];
+    logs[id] = [];
+    const g = new Group({
+      getState: () => text(logs[id]!.join("\n")),
+      setState: (s) => {
+        logs[id] = read(s) === "" ? [] : read(s).split("\n");
+      },
+      onEvent: (e) => {
+        events[id]!.push(e);
+        if (e.type === "message") logs[id]!.push(read(e.body));
+      },
+    });
+    g.start(cluster.loops[id]!.attach(g));
+    groups[id] = g;
+  };
+  for (let id = 1; id <= n; id++) attach(id);
+  const views = (id: number) =>
+    events[id]!.filter((e): e is Extract<GroupEvent, { type: "view" }> => e.type === "view").map((e) => e.view);
+  const ids = (v: View | undefined) => v?.members.map((m) => m.id);
+  /** Messages delivered by `id` while in view `viewId`. */
+  const deliveredIn = (id: number, viewId: number) =>
+    events[id]!.filter((e) => e.type === "message" && e.viewId === viewId).map((e) =>
+      read((e as { body: Uint8Array }).body),
+    );
+  return { cluster, groups, events, logs, attach, views, ids, deliveredIn };
+}
+
+test("five processes agree on views; the coordinator killed mid-multicast: survivors install the same view with the same messages; its restart joins with the state", () => {
+  const g = groupCluster(5);
+  g.cluster.run(5000);
+  const last = (id: number) => g.views(id).at(-1);
+  for (let id = 1; id <= 5; id++) {
+    expect(g.ids(last(id))).toEqual([1, 2, 3, 4, 5]);
+    expect(g.groups[id]!.isMember).toBe(true);
+  }
+  // Every view id names one membership everywhere.
+  const seen = new Map<number, string>();
+  for (let id = 1; id <= 5; id++)
+    for (const v of g.views(id)) {
+      const m = JSON.stringify(v.members);
+      expect(seen.get(v.id) ?? m).toBe(m);
+      seen.set(v.id, m);
+    }
+  const stable = last(1)!.id;
+  // Everyone multicasts; the coordinator (1) dies after a few of its messages left, some lost on the way.
+  for (let round = 0; round < 20; round++)
+    for (let id = 1; id <= 5; id++) g.groups[id]!.multicast(text(`${id}:${round}`));
+  let n = 0;
+  g.cluster.drop = (from) => from === 1 && ++n % 2 === 0;
+  g.cluster.run(3);
+  g.cluster.loops[1]!.stop();
+  g.cluster.drop = () => false;
+  g.cluster.run(10_000);
+  for (let id = 2; id <= 5; id++) expect(g.ids(last(id))).toEqual([2, 3, 4, 5]);
+  // Virtual synchrony: the same messages in the view they all left, FIFO per sender.
+  const inStable = g.deliveredIn(2, stable).sort();
+  for (let id = 3; id <= 5; id++) expect(g.deliveredIn(id, stable).sort()).toEqual(inStable);
+  for (let id = 2; id <= 5; id++) {
+    const fromTwo = g.deliveredIn(id, stable).filter((m) => m.startsWith("2:"));
+    expect(fromTwo).toEqual(Array.from({ length: fromTwo.length }, (_, i) => `2:${i}`));
+  }
+  // The survivors' messages all arrive, in this view or the next.
+  for (let id = 2; id <= 5; id++) expect(g.logs[id]!.filter((m) => m.startsWith("3:")).length).toBe(20);
+  // Restart: the new process joins with the group's state and learns which process it replaced.
+  const oldEpoch = g.cluster.peer(1).epoch;
+  g.cluster.start(1, { epoch: 9001 });
+  g.attach(1);
+  g.cluster.run(10_000);
+  for (let id = 1; id <= 5; id++) expect(g.ids(last(id))).toEqual([1, 2, 3, 4, 5]);
+  expect(g.events[1]!.find((e) => e.type === "restarted")).toEqual({ type: "restarted", replacedEpoch: oldEpoch });
+  expect(g.groups[1]!.isMember).toBe(true);
+  expect(g.logs[1]!.sort()).toEqual([...g.logs[2]!].sort());
+  g.groups[1]!.multicast(text("back"));
+  g.cluster.run(2000);
+  for (let id = 1; id <= 5; id++) expect(g.logs[id]!.at(-1)).toBe("back");
+});
+
+test("the minority side of a partition installs nothing and says so; after the heal everyone is in one view with the state", () => {
+  const g = groupCluster(5);
+  g.cluster.run(5000);
+  const minority = new Set([4, 5]);
+  g.cluster.drop = (from, to) => minority.has(from) !== minority.has(to);
+  g.cluster.run(15_000);
+  for (const id of [1, 2, 3]) expect(g.ids(g.views(id).at(-1))).toEqual([1, 2, 3]);
+  for (const id of [4, 5]) {
+    expect(g.ids(g.views(id).at(-1))).toEqual([1, 2, 3, 4, 5]);
+    expect(g.events[id]!.some((e) => e.type === "blocked")).toBe(true);
+  }
+  for (const id of [1, 2, 3]) g.groups[id]!.multicast(text(`while apart ${id}`));
+  g.cluster.run(2000);
+  g.cluster.drop = () => false;
+  g.cluster.run(30_000);
+  const final = g.views(1).at(-1)!;
+  expect(g.ids(final)).toEqual([1, 2, 3, 4, 5]);
+  for (let id = 2; id <= 5; id++) expect(g.views(id).at(-1)).toEqual(final);
+  for (const id of [4, 5]) {
+    expect(g.groups[id]!.isMember).toBe(true);
+    expect(g.logs[id]!).toContain("while apart 1");
+  }
+});
+
+test("the views workload's checkers pass on fixed seeds: crashes, partitions, loss, 2 to 50 processes", () => {
+  const failures: string[] = [];
+  let views = 0;
+  let transfers = 0;
+  for (let seed = 1; seed <= 24; seed++) {
+    const s = drawSettings({ key: false, adversary: false, workload: "views", messages: 20 }, seed);
+    const { workload: _, ...options } = runOptions(s);
+    const r = runViews({ ...options, workload: { messagesPerPeer: s.messages, sendWindowMs: s.sendWindow } });
+    if (!r.ok) failures.push(`seed ${seed}: ${r.violations.slice(0, 2).join("; ")}`);
+    views += r.views;
+    transfers += r.stateTransfers;
+  }
+  expect(failures).toEqual([]);
+  expect(views).toBeGreaterThan(50);
+  expect(transfers).toBeGreaterThan(20);
+}, 120_000);
