@@ -33,6 +33,19 @@ interface Mutant {
 const SWARM_WITH_RESTARTS = ["--seeds", "60", "--seed", "1", "--crashes"];
 const SIM_TESTS = ["test/sim/sim.test.ts"];
 const SWARM_WITH_ADVERSARY = ["--seeds", "40", "--seed", "1", "--adversary"];
+/** The group layer's checkers (src/sim/views.ts) under every fault, over few messages per process. */
+const SWARM_VIEWS = [
+  "--seeds",
+  "40",
+  "--seed",
+  "1",
+  "--workload",
+  "views",
+  "--messages",
+  "20",
+  "--no-adversary",
+  "--no-key",
+];
 
 const MUTANTS: Mutant[] = [
   {
@@ -337,6 +350,42 @@ const MUTANTS: Mutant[] = [
     to: '      if (m.state === "alive" || m.state === "suspect") {\n        m.goodbyeHeard = true;\n        this.setLeft(now, id, u.incarnation, u.reporter, "mutant");\n      }',
     tests: ["test/sim/sim.test.ts"],
     swarm: [...SWARM_WITH_ADVERSARY, "--crashes"],
+  },
+  {
+    id: "group-delivers-past-cut",
+    bug: "at a view change a member delivers every message it holds of the old view, not just those below the agreed cut: survivors disagree on what the old view delivered",
+    file: "src/group/group.ts",
+    from: "        this.deliverUpTo(member.id, index, i.value.cut[index] ?? 0);",
+    to: "        this.deliverUpTo(member.id, index, Number.MAX_SAFE_INTEGER);",
+    tests: ["test/group/group.test.ts"],
+    swarm: SWARM_VIEWS,
+  },
+  {
+    id: "group-delivers-while-wedged",
+    bug: "a member keeps delivering multicasts after promising a view change: it delivers messages past the cut the others stop at",
+    file: "src/group/group.ts",
+    from: "    if (this.wedgedUntilMs === undefined && this.hasState)",
+    to: "    if (this.hasState)",
+    tests: ["test/sim/sim.test.ts"],
+    swarm: SWARM_VIEWS,
+  },
+  {
+    id: "group-any-quorum",
+    bug: "a view change needs no majority of the previous view: both sides of a partition go on with views of their own",
+    file: "src/group/group.ts",
+    from: "    if (voters.size >= this.quorum(founding)) return true;",
+    to: "    if (voters.size >= 1) return true;",
+    tests: ["test/group/group.test.ts"],
+    swarm: SWARM_VIEWS,
+  },
+  {
+    id: "group-state-never-sent",
+    bug: "the member chosen to send the state to joiners never does: a restarted process stays in the view without the group's state",
+    file: "src/group/group.ts",
+    from: "    if (i.value.stateProvider === this.host.selfId && this.hasState) this.sendState",
+    to: "    if (i.value.stateProvider === -1 && this.hasState) this.sendState",
+    tests: ["test/sim/sim.test.ts"],
+    swarm: SWARM_VIEWS,
   },
 ];
 

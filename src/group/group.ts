@@ -547,7 +547,8 @@ export class Group implements Module {
         if (j !== undefined) members.set(id, { id, epoch: j.epoch });
       }
     } else {
-      for (const m of this.view!.members) if (c.promises.has(m.id) && this.alive(m)) members.set(m.id, m);
+      // Every promiser, even one that died since: the new view then holds the quorum that chose it, and the next change removes the dead.
+      for (const m of this.view!.members) if (c.promises.has(m.id)) members.set(m.id, m);
       for (const j of this.liveJoiners()) if (!members.has(j.id)) members.set(j.id, j);
     }
     const cut = c.founding ? [] : this.view!.members.map((_, i) => this.maxCount(c.promises, i));
