@@ -1,6 +1,9 @@
 /**
  * rollcall's public face. Everything a user needs, and nothing else:
  *
+ * - process groups (docs/groups.md): `startGroup` runs the group layer on a
+ *   peer (agreed views, virtual synchrony, state transfer); `Group` is its
+ *   sans-I/O core on the module host interface (`Host`, `Module`);
  * - the runtime: `startPeer` gives a peer on a real UDP socket (READY,
  *   send, broadcast, events, stats, close), and `TypedChannel` carries the
  *   application's own protobuf-es messages over it;
@@ -18,6 +21,17 @@
  */
 
 export { InputError } from "./errors.ts";
+export {
+  DEFAULT_GROUP_TIMING,
+  Group,
+  type GroupEvent,
+  type GroupOptions,
+  type GroupProcess,
+  type GroupTiming,
+  type View,
+} from "./group/group.ts";
+export { type GroupAppEvent, RollcallGroup, type StartGroupOptions, startGroup } from "./group/start.ts";
+export type { Host, HostPeerEvent, HostSendResult, Module } from "./host/host.ts";
 export { DEFAULT_PORT, findSelf, type HostEntry, type HostsList, loadHosts, parseHosts } from "./hosts/hosts.ts";
 export { PEERS_MAX } from "./limits.ts";
 export {
@@ -77,4 +91,5 @@ export {
   type SimWorld,
   simulate,
 } from "./sim/simulate.ts";
+export { runViews, type ViewsOptions, type ViewsResult, type ViewsWorkload } from "./sim/views.ts";
 export { VirtualScheduler } from "./sim/virtual-time.ts";

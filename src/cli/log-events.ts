@@ -3,6 +3,7 @@
  * into log lines. The names here (`peer-up`, `drop`, ...) are what users'
  * scripts read; docs/api.md and README list them.
  */
+import type { GroupEvent, GroupProcess } from "../group/group.ts";
 import { canonical, type HostsList } from "../hosts/hosts.ts";
 import type { LoopTraceRecord } from "../runtime/loop.ts";
 import type { RollcallEvent, RollcallPeer } from "../runtime/rollcall-peer.ts";
@@ -197,5 +198,46 @@ export function logTrace(log: Logger, r: LoopTraceRecord): void {
       bytes: r.bytes,
       epoch: r.epoch,
     });
+  }
+}
+
+/** One JSON line per group event (--group; docs/groups.md): views at info with member ids ascending. */
+export function logGroupEvent(log: Logger, e: GroupEvent): void {
+  const ids = (ps: readonly GroupProcess[]) => ps.map((p) => p.id);
+  switch (e.type) {
+    case "view":
+      log.info("view", {
+        viewId: e.view.id,
+        members: ids(e.view.members),
+        joined: ids(e.joined),
+        left: ids(e.left),
+        epochs: e.view.members.map((m) => m.epoch),
+        group: e.view.group,
+      });
+      return;
+    case "message":
+      log.debug("group-message", { from: e.from, viewId: e.viewId, bytes: e.body.length });
+      return;
+    case "blocked":
+      log.warn("group-blocked", {
+        viewId: e.viewId,
+        reachable: e.reachable,
+        needed: e.needed,
+        note: "a majority of the view is unreachable: no new view until it is back",
+      });
+      return;
+    case "excluded":
+      log.warn("group-excluded", {
+        viewId: e.viewId,
+        groupViewId: e.groupViewId,
+        note: "the group went on without me; asking to join",
+      });
+      return;
+    case "restarted":
+      log.info("group-restarted", { replacedEpoch: e.replacedEpoch });
+      return;
+    case "state":
+      log.info("group-state", { viewId: e.viewId, bytes: e.bytes });
+      return;
   }
 }

@@ -7,13 +7,14 @@
  */
 import { hostname } from "node:os";
 import { InputError } from "../errors.ts";
+import { Group } from "../group/group.ts";
 import { DEFAULT_PORT, findSelf, loadHosts } from "../hosts/hosts.ts";
 import { checkMembershipConfig, DEFAULT_MEMBERSHIP_CONFIG, type MembershipConfig } from "../membership/config.ts";
 import { faultsActive, parseChaos } from "../runtime/faults.ts";
 import { AGENT, keyringModule, type RollcallPeer, startPeer } from "../runtime/rollcall-peer.ts";
 import { parseFlags } from "./args.ts";
 import { LOG_LEVELS, type LogFormat, Logger, type LogLevel } from "./log.ts";
-import { logEvent, logTrace, statsFields } from "./log-events.ts";
+import { logEvent, logGroupEvent, logTrace, statsFields } from "./log-events.ts";
 
 export const USAGE = `usage: bun run peer -h HOSTS_FILE [options]
 
@@ -31,6 +32,7 @@ options:
       --log-format FORMAT  json (JSON Lines, default) | pretty
       --ready-timeout SEC  exit with code 3 if not READY within SEC seconds (default: wait forever)
       --chaos SPEC         inject faults on sent datagrams, e.g. loss=0.3,dup=0.05,corrupt=0.01,delay=20,jitter=10
+      --group              run the group layer (docs/groups.md): agreed views, logged as {"event":"view",...}
 
 security (docs/security.md):
       --key-file FILE      authenticate and encrypt every frame with the keys in FILE (one base64 key of
@@ -61,6 +63,8 @@ export interface PeerArgs {
   /** Key file for key mode, from --key-file or ROLLCALL_KEY_FILE. */
   keyFile: string | undefined;
   allowNat: boolean;
+  /** Run the group layer (--group). */
+  group: boolean;
   /** Failure detector settings given on the command line; the rest keep their defaults. */
   membership: Partial<MembershipConfig>;
 }
@@ -108,6 +112,7 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
       chaos: { type: "string" },
       "key-file": { type: "string" },
       "allow-nat": { type: "boolean" },
+      group: { type: "boolean" },
       "protocol-period-ms": { type: "string" },
       "probe-timeout-ms": { type: "string" },
       "indirect-probes": { type: "string" },
@@ -163,6 +168,7 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
     chaos: values.chaos as string | undefined,
     keyFile,
     allowNat: values["allow-nat"] === true,
+    group: values.group === true,
     membership: parseMembershipFlags(values),
   };
 }
@@ -176,6 +182,7 @@ async function main(): Promise<void> {
   let args: ReturnType<typeof parsePeerArgs>;
   let log: Logger;
   let peer: RollcallPeer;
+  let group: Group | undefined;
   try {
     args = parsePeerArgs(process.argv.slice(2));
     if (args === "help") {
@@ -225,6 +232,11 @@ async function main(): Promise<void> {
       agent: AGENT,
     });
     if (hosts.entries.length === 1) log.info("alone", { note: "the hosts file lists only me: READY at once" });
+    if (args.group) {
+      const member = new Group({ onEvent: (e) => logGroupEvent(logger, e) });
+      member.start(peer.attach(member));
+      group = member;
+    }
   } catch (error) {
     if (error instanceof InputError) fatal(error.message, 2);
     throw error;
@@ -237,6 +249,7 @@ async function main(): Promise<void> {
       process.exit(0); // second signal: leave now
     }
     stopping = true;
+    group?.close();
     const clean = await peer.close(signal);
     log.info("stop", { reason: signal, goodbyesDelivered: clean, ...statsFields(peer) });
     log.flush();

@@ -15,6 +15,7 @@
  * back the senders (they retransmit later), and nothing is lost.
  */
 import { InputError } from "../errors.ts";
+import type { Host, Module } from "../host/host.ts";
 import { findSelf, type HostsList, loadHosts, parseHosts } from "../hosts/hosts.ts";
 import type { MembershipConfig } from "../membership/config.ts";
 import type { MembershipStats, MemberView } from "../membership/membership.ts";
@@ -425,6 +426,15 @@ export class RollcallPeer {
    * included: `alive`, `suspect`, `failed`, `left`, or `unknown` before it
    * was first heard from.
    */
+  /**
+   * Runs a protocol module on this peer (src/host/host.ts): its channel's
+   * messages and the peer's events go to it, and the host it gets back is
+   * how it sends and keeps time. One module per channel; `startGroup` uses it.
+   */
+  attach(module: Module): Host {
+    return this.loop.attach(module);
+  }
+
   members(): MemberView[] {
     return this.loop.peer.members();
   }
