@@ -26,6 +26,7 @@
  * 4. Install(value): members deliver up to the cut, then install view k+1;
  *    joiners receive the state as of that point, before any message of it.
  */
+import { createHash } from "node:crypto";
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {
   type GroupBallot,
@@ -113,6 +114,8 @@ const STORE_PER_SENDER_MAX = 65_536;
 const EARLY_MAX = 65_536;
 /** State is sent in chunks of this many bytes. */
 const STATE_CHUNK_BYTES = 256 * 1024;
+/** Largest state a member takes (1 GiB); a larger one is refused and the member stays without state. */
+const STATE_BYTES_MAX = 1024 * 1024 * 1024;
 
 type Ballot = { round: number; coordinator: number };
 
@@ -206,7 +209,14 @@ export class Group implements Module {
   private readonly joiners = new Map<number, { epoch: number; needsState: boolean }>();
   /** State being received: chunks in order. */
   private incoming:
-    | { viewId: number; total: number; chunks: Uint8Array[]; bytes: number; replacedEpoch: number }
+    | {
+        viewId: number;
+        total: number;
+        chunks: Uint8Array[];
+        bytes: number;
+        replacedEpoch: number;
+        sha256?: Uint8Array;
+      }
     | undefined;
   /** Sends refused for a full queue, re-sent in order on `writable`. */
   private readonly backlog = new Map<number, { body: Uint8Array; control: boolean }[]>();
@@ -219,6 +229,8 @@ export class Group implements Module {
   private retryAtMs = 0;
   private nextStableMs = 0;
   private closed = false;
+  /** States received whole whose SHA-256 did not match (not taken). */
+  stateRejected = 0;
 
   constructor(options: GroupOptions) {
     this.options = options;
@@ -311,6 +323,7 @@ export class Group implements Module {
           Number(m.value.offset),
           m.value.data,
           m.value.replacedEpoch,
+          m.value.sha256,
         );
         break;
       case "excluded":
@@ -1006,6 +1019,10 @@ export class Group implements Module {
   private sendState(view: View, recipients: number[]): void {
     if (recipients.length === 0) return;
     const state = this.options.getState?.() ?? new Uint8Array(0);
+    const sha256 = new Uint8Array(createHash("sha256").update(state).digest());
+    // Every chunk for every recipient is encoded now and queued on its stream
+    // (paced by flow control through the backlog): memory is bounded by the
+    // state's size times the recipients.
     for (const id of recipients) {
       if (id === this.host.selfId) continue;
       const member = view.members.find((m) => m.id === id);
@@ -1013,10 +1030,19 @@ export class Group implements Module {
       const seen = this.epochsSeen.get(id);
       const replacedEpoch = seen !== undefined && seen !== member.epoch ? seen : 0;
       for (let offset = 0; offset < state.length || offset === 0; offset += STATE_CHUNK_BYTES) {
-        const data = state.subarray(offset, Math.min(state.length, offset + STATE_CHUNK_BYTES));
+        const end = Math.min(state.length, offset + STATE_CHUNK_BYTES);
+        const data = state.subarray(offset, end);
         const chunk = this.encode({
           case: "state",
-          value: { viewId: view.id, totalBytes: BigInt(state.length), offset: BigInt(offset), data, replacedEpoch },
+          value: {
+            viewId: view.id,
+            totalBytes: BigInt(state.length),
+            offset: BigInt(offset),
+            data,
+            replacedEpoch,
+            // In the last chunk: the receiver checks the whole.
+            sha256: end === state.length ? sha256 : new Uint8Array(0),
+          },
         });
         this.send(id, chunk, false);
         if (state.length === 0) break;
@@ -1024,15 +1050,25 @@ export class Group implements Module {
     }
   }
 
-  private onState(viewId: number, total: number, offset: number, data: Uint8Array, replacedEpoch: number): void {
+  private onState(
+    viewId: number,
+    total: number,
+    offset: number,
+    data: Uint8Array,
+    replacedEpoch: number,
+    sha256: Uint8Array,
+  ): void {
     // The state may overtake the Install it belongs to (they come from different members): kept until then.
     if (this.hasState && this.view !== undefined && viewId <= this.view.id) return;
     if (this.view !== undefined && viewId < this.view.id) return;
+    // Refused whole past STATE_BYTES_MAX: the member stays without the state.
+    if (total > STATE_BYTES_MAX) return;
     if (offset === 0) this.incoming = { viewId, total, chunks: [], bytes: 0, replacedEpoch };
     const incoming = this.incoming;
     if (incoming === undefined || incoming.viewId !== viewId || offset !== incoming.bytes) return;
     incoming.chunks.push(data);
     incoming.bytes += data.length;
+    if (sha256.length > 0) incoming.sha256 = sha256;
     this.applyState();
   }
 
@@ -1048,6 +1084,12 @@ export class Group implements Module {
       at += c.length;
     }
     this.incoming = undefined;
+    const digest = new Uint8Array(createHash("sha256").update(state).digest());
+    if (incoming.sha256 === undefined || !equalBytes(digest, incoming.sha256)) {
+      // Damaged or incomplete: not taken. I stay without the state, so my next promise asks for it again.
+      this.stateRejected++;
+      return;
+    }
     this.options.setState?.(state);
     this.hasState = true;
     if (incoming.replacedEpoch !== 0)
@@ -1109,4 +1151,10 @@ export class Group implements Module {
 
 function ballotOf(b: GroupBallot | undefined): Ballot {
   return { round: b?.round ?? 0, coordinator: b?.coordinator ?? 0 };
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

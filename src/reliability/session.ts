@@ -368,7 +368,15 @@ export class Session {
         this.wantWritable = true;
         return { ok: false, reason: "queue-full" };
       }
-      if (this.queueDelayMs(this.queueBytes + message.length) > this.config.sendQueueDelayMsMax) {
+      // The time bound is for waiting behind other messages: a message alone
+      // in the queue is taken whatever its size, or a large one (above
+      // QUEUE_BYTES_UNTIMED) on a slow path would be refused with nothing
+      // queued, so nothing would ever drain, re-measure the rate or bring
+      // `writable` (a 64 MiB group state stalled on a 256 KiB chunk).
+      if (
+        this.queuedMessages > 0 &&
+        this.queueDelayMs(this.queueBytes + message.length) > this.config.sendQueueDelayMsMax
+      ) {
         this.stats.queueFullByTime++;
         this.wantWritable = true;
         return { ok: false, reason: "queue-full" };

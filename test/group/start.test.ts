@@ -65,3 +65,42 @@ test("three processes: one view, multicasts delivered in order everywhere, a lea
   const last = events[0]!.filter((e) => e.type === "view").at(-1) as Extract<GroupAppEvent, { type: "view" }>;
   expect(last.left.map((m) => m.id)).toEqual([3]);
 }, 30_000);
+
+test("a 64 MiB state reaches a newcomer intact (chunked, flow-controlled, SHA-256 checked), before any message of its view", async () => {
+  const base = portBlock(2);
+  const hosts = [0, 1].map((i) => `127.0.0.1:${base + i}`);
+  const big = new Uint8Array(64 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) & 0xff;
+  big[big.length - 1] = 0x5a;
+  const first = await startGroup({ hosts, name: hosts[0]!, getState: () => big });
+  groups.push(first);
+  // The two found the group with the empty state; then the second restarts and joins as a new process.
+  const second = await startGroup({ hosts, name: hosts[1]! });
+  await Promise.all([first.ready, second.ready]);
+  await second.close("restart", 500);
+  let received: Uint8Array | undefined;
+  const order: string[] = [];
+  const joinedAt = performance.now();
+  const third = await startGroup({
+    hosts,
+    name: hosts[1]!,
+    setState: (s) => {
+      received = s;
+      order.push("state");
+    },
+    onGroupEvent: (e) => {
+      if (e.type === "message") order.push("message");
+    },
+  });
+  groups.push(third);
+  await third.ready;
+  console.log(
+    `64 MiB state: the restarted process a member with it ${(performance.now() - joinedAt).toFixed(0)} ms after its start`,
+  );
+  expect(received?.length).toBe(big.length);
+  expect(Buffer.compare(Buffer.from(received!), Buffer.from(big))).toBe(0);
+  first.multicast(new TextEncoder().encode("after the state"));
+  const deadline = Date.now() + 10_000;
+  while (!order.includes("message") && Date.now() < deadline) await Bun.sleep(10);
+  expect(order).toEqual(["state", "message"]);
+}, 60_000);

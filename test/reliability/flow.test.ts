@@ -177,4 +177,23 @@ describe("the send queue, bounded in time", () => {
     }
     expect(writable).toBeGreaterThan(0);
   });
+
+  test("a message alone in the queue is taken whatever its size: above 64 KiB on a slow path it is not refused for time", () => {
+    const p = new Pair({ sendQueueDelayMsMax: 5 });
+    warmUp(p, 10);
+    // The same slow path: let it measure its rate with a backlog, then drain it.
+    for (let i = 0; i < 200; i++) p.a.session.send(p.now, new Uint8Array(1300));
+    for (let step = 0; step < 400 && p.a.session.queuedMessages > 0; step++) {
+      p.deliver(p.b, p.drain(p.a).slice(0, 10));
+      for (let e = p.b.session.pollEvent(); e !== undefined; e = p.b.session.pollEvent()) {}
+      p.now += 10;
+      p.deliver(p.a, p.drain(p.b));
+      p.a.session.handleTimeout(p.now);
+    }
+    expect(p.a.session.queuedMessages).toBe(0);
+    // 256 KiB is far more than 5 ms of this path; refused with nothing queued, nothing would ever bring writable.
+    expect(p.a.session.send(p.now, new Uint8Array(256 * 1024))).toEqual({ ok: true });
+    // Behind it, the bound applies again.
+    expect(p.a.session.send(p.now, new Uint8Array(256 * 1024))).toEqual({ ok: false, reason: "queue-full" });
+  });
 });
