@@ -30,7 +30,6 @@ export {
   type GroupTiming,
   type View,
 } from "./group/group.ts";
-export { type GroupAppEvent, RollcallGroup, type StartGroupOptions, startGroup } from "./group/start.ts";
 export type { Host, HostPeerEvent, HostSendResult, Module } from "./host/host.ts";
 export { DEFAULT_PORT, findSelf, type HostEntry, type HostsList, loadHosts, parseHosts } from "./hosts/hosts.ts";
 export { PEERS_MAX } from "./limits.ts";
@@ -67,6 +66,7 @@ export {
   startPeer,
 } from "./runtime/rollcall-peer.ts";
 export { type Cancel, realScheduler, type Scheduler } from "./runtime/scheduler.ts";
+export { type GroupAppEvent, RollcallGroup, type StartGroupOptions, startGroup } from "./runtime/start-group.ts";
 export type { Datagram, Transport, TransportError, TransportHandlers } from "./runtime/transport.ts";
 export { type ByteSender, TypedChannel, type TypedReceive } from "./runtime/typed.ts";
 export { type UdpAddress, UdpTransport } from "./runtime/udp.ts";

@@ -4,7 +4,7 @@
  * member leave as a view change, and a newcomer receives the state.
  */
 import { afterEach, expect, test } from "bun:test";
-import { type GroupAppEvent, type RollcallGroup, startGroup } from "../../src/group/start.ts";
+import { type GroupAppEvent, type RollcallGroup, startGroup } from "../../src/runtime/start-group.ts";
 import { portBlock } from "../process/group.ts";
 
 let groups: RollcallGroup[] = [];

@@ -1,13 +1,13 @@
 /**
  * `startGroup`: the group layer (src/group/group.ts) on a real peer. The
- * thin adapter between the sans-I/O core and `RollcallPeer`; the core never
- * imports the runtime, this file is where the two meet.
+ * thin adapter between the sans-I/O core and `RollcallPeer`: it lives in the
+ * runtime so that the core never imports it.
  */
 import { InputError } from "../errors.ts";
+import { Group, type GroupEvent, type GroupProcess, type GroupTiming } from "../group/group.ts";
 import type { SendResult } from "../reliability/session.ts";
-import type { RollcallPeer, StartOptions } from "../runtime/rollcall-peer.ts";
-import { startPeer } from "../runtime/rollcall-peer.ts";
-import { Group, type GroupEvent, type GroupProcess, type GroupTiming } from "./group.ts";
+import type { RollcallPeer, StartOptions } from "./rollcall-peer.ts";
+import { startPeer } from "./rollcall-peer.ts";
 
 export interface StartGroupOptions extends StartOptions {
   /** The application's state as bytes, as of now: sent to each member that joins (docs/groups.md). */
