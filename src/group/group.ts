@@ -73,6 +73,8 @@ export type GroupEvent =
    * my id (`replacedEpoch`), so the state I receive continues its work.
    */
   | { type: "restarted"; replacedEpoch: number }
+  /** Room again after `multicast` returned `queue-full` for a full stream. */
+  | { type: "writable" }
   /** The group went on without me (it installed `groupViewId`): I left my view `viewId` and ask to join again, as a new member. */
   | { type: "excluded"; viewId: number; groupViewId: number }
   /** The state to start from arrived (as of the installation of `viewId`): `setState` was called with it. */
@@ -110,6 +112,8 @@ export const DEFAULT_GROUP_TIMING: GroupTiming = {
 const OUTBOX_MAX = 4096;
 /** Messages of a view held per sender, delivered or not, until every member holds them; past it `multicast` returns `queue-full`. */
 const STORE_PER_SENDER_MAX = 65_536;
+/** Messages waiting per peer for room in its stream before `multicast` returns `queue-full`. */
+const BACKLOG_MAX = 8192;
 /** Messages of a later view buffered until its Install arrives; past it they are dropped (their sender re-sends them only in a flush). */
 const EARLY_MAX = 65_536;
 /** State is sent in chunks of this many bytes. */
@@ -218,8 +222,15 @@ export class Group implements Module {
         sha256?: Uint8Array;
       }
     | undefined;
-  /** Sends refused for a full queue, re-sent in order on `writable`. */
-  private readonly backlog = new Map<number, { body: Uint8Array; control: boolean }[]>();
+  /**
+   * Per peer, sends refused for a full queue, re-sent in order on its
+   * `writable`. Multicasts are refused while one holds BACKLOG_MAX; the
+   * protocol's own messages (a few per view change) and state chunks (the
+   * state's size) pass, so it stays bounded by those.
+   */
+  private readonly backlog = new Map<number, { items: { body: Uint8Array; control: boolean }[]; head: number }>();
+  /** A multicast was refused for a full backlog: `writable` follows once all are below half. */
+  private writableOwed = false;
   /** Highest seq asked of each (holder, view, sender); cleared with each new ballot or view. */
   private readonly fetched = new Map<string, number>();
   /** The counts of my last Stable: sent again only when they changed. */
@@ -260,7 +271,11 @@ export class Group implements Module {
    * outbox and goes out in the next view; `queue-full` past OUTBOX_MAX.
    */
   multicast(body: Uint8Array): { ok: true } | { ok: false; reason: "queue-full" } {
-    if (this.outbox.length >= OUTBOX_MAX) return { ok: false, reason: "queue-full" };
+    // Behind a member whose stream is full (its backlog at BACKLOG_MAX): refused until `writable`.
+    if (this.outbox.length >= OUTBOX_MAX || this.backlogFull()) {
+      this.writableOwed = true;
+      return { ok: false, reason: "queue-full" };
+    }
     const own = this.view === undefined ? undefined : this.streams[this.indexOf(this.host.selfId)];
     if (own !== undefined && own.held.length >= STORE_PER_SENDER_MAX) return { ok: false, reason: "queue-full" };
     this.outbox.push(body);
@@ -1111,25 +1126,38 @@ export class Group implements Module {
     if (to === this.host.selfId) return;
     const waiting = this.backlog.get(to);
     if (waiting !== undefined) {
-      waiting.push({ body, control });
+      waiting.items.push({ body, control });
       return;
     }
     const result = this.host.send(to, body, control);
-    if (!result.ok && result.reason === "queue-full") this.backlog.set(to, [{ body, control }]);
+    if (!result.ok && result.reason === "queue-full") this.backlog.set(to, { items: [{ body, control }], head: 0 });
   }
 
   private flushBacklog(to: number): void {
     const waiting = this.backlog.get(to);
     if (waiting === undefined) return;
-    this.backlog.delete(to);
-    for (let i = 0; i < waiting.length; i++) {
-      const { body, control } = waiting[i]!;
+    while (waiting.head < waiting.items.length) {
+      const { body, control } = waiting.items[waiting.head]!;
       const result = this.host.send(to, body, control);
-      if (!result.ok && result.reason === "queue-full") {
-        this.backlog.set(to, waiting.slice(i));
-        return;
-      }
+      if (!result.ok && result.reason === "queue-full") break;
+      waiting.items[waiting.head++] = undefined as never;
     }
+    if (waiting.head >= waiting.items.length) this.backlog.delete(to);
+    else if (waiting.head > 1024 && waiting.head * 2 > waiting.items.length) {
+      waiting.items = waiting.items.slice(waiting.head);
+      waiting.head = 0;
+    }
+    // Room again for the application's multicasts once every stream is below half its bound.
+    if (this.writableOwed && !this.backlogFull(BACKLOG_MAX / 2)) {
+      this.writableOwed = false;
+      this.options.onEvent({ type: "writable" });
+    }
+  }
+
+  /** True when some member's backlog holds `limit` messages or more. */
+  private backlogFull(limit = BACKLOG_MAX): boolean {
+    for (const b of this.backlog.values()) if (b.items.length - b.head >= limit) return true;
+    return false;
   }
 
   private armTimer(): void {

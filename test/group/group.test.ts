@@ -138,3 +138,27 @@ test("the views workload's checkers pass on fixed seeds: crashes, partitions, lo
   expect(views).toBeGreaterThan(50);
   expect(transfers).toBeGreaterThan(20);
 }, 120_000);
+
+test("multicast is bounded behind a member that takes nothing: queue-full, then writable once it drains, nothing lost", () => {
+  const g = groupCluster(3);
+  g.cluster.run(5000);
+  // Member 3 stops answering (its datagrams lost both ways), but not for long enough to be declared failed.
+  g.cluster.drop = (from, to) => from === 3 || to === 3;
+  let accepted = 0;
+  let refused = false;
+  for (let i = 0; i < 100_000 && !refused; i++) {
+    if (g.groups[1]!.multicast(text(`b${i}`)).ok) accepted++;
+    else refused = true;
+    if (i % 1000 === 0) g.cluster.run(1);
+  }
+  expect(refused).toBe(true);
+  expect(accepted).toBeLessThan(100_000);
+  g.cluster.drop = () => false;
+  g.cluster.run(20_000);
+  expect(g.events[1]!.some((e) => e.type === "writable")).toBe(true);
+  // Member 3 may have been left out and let in again meanwhile; whoever stayed a member has all of them, in order.
+  for (const id of [1, 2]) {
+    const mine = g.logs[id]!.filter((m) => m.startsWith("b"));
+    expect(mine).toEqual(Array.from({ length: accepted }, (_, i) => `b${i}`));
+  }
+}, 60_000);
