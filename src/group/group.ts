@@ -39,6 +39,7 @@ import {
 } from "../gen/rollcall/v1/rollcall_pb.ts";
 import type { Host, HostPeerEvent, Module } from "../host/host.ts";
 import { GROUP_CHANNEL } from "../wire/channels.ts";
+import { decodeGroupData, encodeGroupData } from "./data-codec.ts";
 
 /** A process: a peer id and its epoch. */
 export interface GroupProcess {
@@ -293,6 +294,13 @@ export class Group implements Module {
 
   handleMessage(from: number, fromEpoch: number, body: Uint8Array): void {
     if (this.closed) return;
+    // The hot path, a multicast, without protobuf-es.
+    // (A multicast changes no membership: no step, whose liveness checks cost more than the delivery.)
+    const data = decodeGroupData(body);
+    if (data !== undefined) {
+      this.onData(from, data.viewId, data.seq, data.body);
+      return;
+    }
     let message: GroupMessage;
     try {
       message = fromBinary(GroupMessageSchema, body);
@@ -910,7 +918,7 @@ export class Group implements Module {
     while (this.outbox.length > 0) {
       const body = this.outbox.shift()!;
       const seq = ++this.sent;
-      const data = this.encode({ case: "data", value: { viewId: view.id, seq, body } });
+      const data = encodeGroupData(view.id, seq, body);
       for (const m of view.members) if (m.id !== this.host.selfId) this.send(m.id, data, false);
       // My own copy: held for the flush, delivered at once.
       this.receive(me, seq, body);

@@ -82,3 +82,48 @@ export function appDataBody(bytes: Uint8Array): Uint8Array | undefined {
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
   return decodeEnvelopeFast(bytes);
 }
+
+/** Envelope field 16 (module), length-delimited: a two-byte tag. */
+const TAG_MODULE = [0x82, 0x01] as const;
+const TAG_CHANNEL = 0x08; // ModuleMessage field 1, varint
+const TAG_MODULE_BODY = 0x12; // ModuleMessage field 2, length-delimited
+
+/**
+ * `Envelope{module: {channel, body}}` in one allocation, byte-identical to
+ * protobuf-es's encoding (a zero channel and an empty body omitted), for
+ * the module traffic on the hot path (a group's multicasts).
+ */
+export function encodeModuleEnvelopeFast(channel: number, body: Uint8Array): Uint8Array {
+  const inner =
+    (channel === 0 ? 0 : 1 + varintBytes(channel)) +
+    (body.length === 0 ? 0 : 1 + varintBytes(body.length) + body.length);
+  const out = new Uint8Array(2 + varintBytes(inner) + inner);
+  out[0] = TAG_MODULE[0];
+  out[1] = TAG_MODULE[1];
+  let at = writeVarint(out, 2, inner);
+  if (channel !== 0) {
+    out[at++] = TAG_CHANNEL;
+    at = writeVarint(out, at, channel);
+  }
+  if (body.length > 0) {
+    out[at++] = TAG_MODULE_BODY;
+    at = writeVarint(out, at, body.length);
+    out.set(body, at);
+  }
+  return out;
+}
+
+/**
+ * Channel and body when `bytes` is exactly a canonical module envelope with
+ * both fields set, else undefined (then `decodeEnvelope` decides).
+ */
+export function moduleEnvelopeFields(bytes: Uint8Array): { channel: number; body: Uint8Array } | undefined {
+  if (bytes.length < 4 || bytes[0] !== TAG_MODULE[0] || bytes[1] !== TAG_MODULE[1]) return undefined;
+  const outer = readVarint(bytes, 2);
+  if (outer === undefined || outer[1] + outer[0] !== bytes.length || bytes[outer[1]] !== TAG_CHANNEL) return undefined;
+  const channel = readVarint(bytes, outer[1] + 1);
+  if (channel === undefined || channel[0] === 0 || bytes[channel[1]] !== TAG_MODULE_BODY) return undefined;
+  const length = readVarint(bytes, channel[1] + 1);
+  if (length === undefined || length[0] === 0 || length[1] + length[0] !== bytes.length) return undefined;
+  return { channel: channel[0], body: bytes.subarray(length[1]) };
+}

@@ -37,13 +37,14 @@ import {
   type ProbeFrame,
   type SealInfo,
 } from "../wire/frame.ts";
+import { encodeAliveEnvelope, encodeAliveReplyEnvelope, encodeGoodbyeEnvelope } from "../wire/messages.ts";
 import {
-  encodeAliveEnvelope,
-  encodeAliveReplyEnvelope,
-  encodeGoodbyeEnvelope,
-  encodeModuleEnvelope,
-} from "../wire/messages.ts";
-import { appDataBody, decodeEnvelope, encodeAppDataEnvelope } from "./envelope.ts";
+  appDataBody,
+  decodeEnvelope,
+  encodeAppDataEnvelope,
+  encodeModuleEnvelopeFast,
+  moduleEnvelopeFields,
+} from "./envelope.ts";
 import { TimerHeap } from "./timer-heap.ts";
 
 export interface PeerOptions {
@@ -469,7 +470,7 @@ export class Peer {
     const session = this.sessions[to];
     if (session === undefined)
       throw new RangeError(`no peer with id ${to} (ids are 1..${this.peerCount}, mine is ${this.selfId})`);
-    const result = session.send(now, encodeModuleEnvelope(channel, body), control);
+    const result = session.send(now, encodeModuleEnvelopeFast(channel, body), control);
     this.pending.add(to);
     return result;
   }
@@ -991,6 +992,16 @@ export class Peer {
     this.trace?.({ kind: "drop", peer, reason, detail });
   }
 
+  /** A module's message, held against its sender's credit like an application message; dropped on a channel I do not serve. */
+  private pushModule(peer: number, channel: number, body: Uint8Array): void {
+    if (!this.channels.has(channel)) {
+      this.drop(peer, "unknown-channel", `channel ${channel}: no module of mine serves it`);
+      return;
+    }
+    this.sessions[peer]!.holdMessage();
+    this.events.push({ type: "module", from: peer, epoch: this.sessions[peer]!.remoteEpoch, channel, body });
+  }
+
   /** An application message, held against its sender's credit until the application takes it. */
   private pushMessage(from: number, body: Uint8Array): void {
     this.sessions[from]!.holdMessage();
@@ -1111,6 +1122,11 @@ export class Peer {
       this.pushMessage(peer, fastBody);
       return;
     }
+    const fastModule = this.mismatched.has(peer) ? undefined : moduleEnvelopeFields(bytes);
+    if (fastModule !== undefined) {
+      this.pushModule(peer, fastModule.channel, fastModule.body);
+      return;
+    }
     let envelope: Envelope;
     try {
       envelope = decodeEnvelope(bytes);
@@ -1133,22 +1149,9 @@ export class Peer {
       case "data":
         this.pushMessage(peer, body.value.body);
         return;
-      case "module": {
-        const { channel, body: moduleBody } = body.value;
-        if (!this.channels.has(channel)) {
-          this.drop(peer, "unknown-channel", `channel ${channel}: no module of mine serves it`);
-          return;
-        }
-        this.sessions[peer]!.holdMessage();
-        this.events.push({
-          type: "module",
-          from: peer,
-          epoch: this.sessions[peer]!.remoteEpoch,
-          channel,
-          body: moduleBody,
-        });
+      case "module":
+        this.pushModule(peer, body.value.channel, body.value.body);
         return;
-      }
       case "goodbye":
         this.left.add(peer);
         this.membership.memberLeft(now, peer, this.sessions[peer]!.remoteEpoch, body.value.reason);

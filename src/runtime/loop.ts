@@ -188,7 +188,9 @@ export class PeerLoop<A> {
       now: () => this.scheduler.now(),
       random: this.random,
       send: (to, body, control) => {
-        const result = peer.sendModule(this.scheduler.now(), to, module.channel, body, control);
+        // One clock reading per synchronous burst, as `send` does (a multicast is a send per member).
+        this.burstNowMs ??= this.scheduler.now();
+        const result = peer.sendModule(this.burstNowMs, to, module.channel, body, control);
         this.scheduleFlush();
         return result;
       },

@@ -18,6 +18,7 @@ import {
   ProbeKind,
   ProbeSchema,
 } from "../../src/gen/rollcall/v1/rollcall_pb.ts";
+import { encodeModuleEnvelopeFast, moduleEnvelopeFields } from "../../src/peer/envelope.ts";
 import { bundleBytes, encodeBundle, writeBundle } from "../../src/wire/bundle.ts";
 import {
   decodeAckFast,
@@ -125,6 +126,37 @@ test("module envelopes (field 16, channel and body) are exactly protobuf-es's by
       const back = decodeEnvelopeFast(ours);
       expect(back.body.case).toBe("module");
       expect(back.body.value).toMatchObject({ channel, body });
+    }),
+    RUNS,
+  );
+});
+
+test("the module envelope's hot path (src/peer/envelope.ts) writes protobuf-es's bytes, and reads only what decodeEnvelope reads the same", () => {
+  fc.assert(
+    fc.property(u32, bytes(300), (channel, body) => {
+      const theirs = toBinary(
+        EnvelopeSchema,
+        create(EnvelopeSchema, { body: { case: "module", value: { channel, body } } }),
+      );
+      same(encodeModuleEnvelopeFast(channel, body), theirs);
+      const fast = moduleEnvelopeFields(theirs);
+      if (channel !== 0 && body.length > 0) expect(fast).toEqual({ channel, body });
+      else expect(fast).toBeUndefined();
+    }),
+    RUNS,
+  );
+  const mutated = fc.tuple(u32, bytes(30), fc.nat(), fc.nat({ max: 255 })).map(([channel, body, at, x]) => {
+    const b = encodeModuleEnvelopeFast(channel, body).slice();
+    b[at % b.length] = x;
+    return b;
+  });
+  fc.assert(
+    fc.property(mutated, (input) => {
+      const fast = moduleEnvelopeFields(input);
+      if (fast === undefined) return;
+      const full = decodeEnvelopeFast(input);
+      expect(full.body.case).toBe("module");
+      expect(full.body.value).toMatchObject(fast);
     }),
     RUNS,
   );
