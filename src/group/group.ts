@@ -237,6 +237,8 @@ export class Group implements Module {
   /** The counts of my last Stable: sent again only when they changed. */
   private lastStable = "";
   private nextJoinMs = 0;
+  /** A member of my view is wedged with no change under way: run one (I coordinate). */
+  private unwedgeRequested = false;
   /** After a change that could not make a view, the next waits until then. */
   private retryAtMs = 0;
   private nextStableMs = 0;
@@ -259,6 +261,11 @@ export class Group implements Module {
   /** The installed view, if any. */
   get currentView(): View | undefined {
     return this.view;
+  }
+
+  /** True while a view change holds my multicasts back (I promised a ballot and no view was installed since). */
+  get isWedged(): boolean {
+    return this.wedgedUntilMs !== undefined;
   }
 
   /** True once a view is installed and its state received: multicasts are delivered. */
@@ -445,7 +452,10 @@ export class Group implements Module {
     }
     const gone = view.members.some((m) => !this.alive(m));
     const joining = this.liveJoiners().length > 0;
-    if (gone || joining) this.startChange(view.id + 1, false);
+    if (gone || joining || this.unwedgeRequested) {
+      this.unwedgeRequested = false;
+      this.startChange(view.id + 1, false);
+    }
   }
 
   private startChange(viewId: number, founding: boolean): void {
@@ -686,8 +696,17 @@ export class Group implements Module {
   // --- the view change: every member -------------------------------------------------------
 
   private onJoin(from: number, fromEpoch: number, lastViewId: number): void {
-    // A member of my view asking has waited long for a view change (its Install may be on its way): nothing to add.
-    if (this.view?.members.some((m) => m.id === from && m.epoch === fromEpoch)) return;
+    // A member of my view asking has been wedged long: by a change that was
+    // given up (no quorum then), or its Install is on its way. Its coordinator
+    // runs a change anyway, with the same members if nothing else changed:
+    // that ends every wedge (a member stayed wedged, asking, for 190 s).
+    if (this.view?.members.some((m) => m.id === from && m.epoch === fromEpoch)) {
+      if (lastViewId === this.view.id) {
+        this.unwedgeRequested = true;
+        this.step();
+      }
+      return;
+    }
     // A member of an earlier view of mine, not in it: tell it the group went on.
     if (this.view !== undefined && lastViewId !== 0 && lastViewId < this.view.id) {
       this.send(from, this.encode({ case: "excluded", value: { viewId: this.view.id, group: this.view.group } }), true);

@@ -17,7 +17,7 @@
  * - state transfer: a joiner's state equals the state every member had at
  *   that view's installation;
  * - liveness: once the faults stop, every live process is in one view with
- *   all the others, with the state, before the run ends.
+ *   all the others, with the state and not wedged, before the run ends.
  */
 import { Group, type GroupEvent, type View } from "../group/group.ts";
 import { membershipChecker } from "./membership-checker.ts";
@@ -33,6 +33,8 @@ export interface ViewsOptions extends Omit<SimOptions, "app" | "checkers"> {
   workload: ViewsWorkload;
   /** Plants a bug in the checked run (npm run mutants); none by default. */
   plant?: (group: Group) => void;
+  /** Called after the run, before the result is built: a test's or a debugger's look at the end state. */
+  inspect?: (world: SimWorld) => void;
 }
 
 export interface ViewsResult {
@@ -225,7 +227,7 @@ class ViewsChecker implements Checker {
     for (const n of live) {
       const g = this.groups.get(`${n.id}@${n.peer!.epoch}`);
       const v = g?.group.currentView;
-      if (g === undefined || v === undefined || !g.group.isMember) return false;
+      if (g === undefined || v === undefined || !g.group.isMember || g.group.isWedged) return false;
       if (view === undefined) view = v;
       else if (v.id !== view.id || v.group !== view.group) return false;
     }
@@ -252,7 +254,7 @@ class ViewsChecker implements Checker {
         .map((n) => {
           const g = this.groups.get(`${n.id}@${n.peer!.epoch}`)?.group;
           const v = g?.currentView;
-          return `${n.id}: ${v === undefined ? "no view" : `${viewKey(v)} {${membersText(v)}}${g!.isMember ? "" : " without state"}`}`;
+          return `${n.id}: ${v === undefined ? "no view" : `${viewKey(v)} {${membersText(v)}}${g!.isMember ? "" : " without state"}${g!.isWedged ? " wedged" : ""}`}`;
         });
       this.violate(`after the faults healed the live processes are not in one view with state: ${views.join("; ")}`);
     }
@@ -266,7 +268,8 @@ export function runViews(options: ViewsOptions): ViewsResult {
     ...options,
     checkers: (world) => {
       checker = new ViewsChecker(world);
-      return [bootstrapChecker(world), membershipChecker(world, options.membership), checker];
+      const inspector: Checker = { name: "inspect", finish: () => options.inspect?.(world) };
+      return [bootstrapChecker(world), membershipChecker(world, options.membership), checker, inspector];
     },
     app: (node, world) => {
       const c = checker!;

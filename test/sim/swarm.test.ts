@@ -7,8 +7,9 @@
  * accounted for.
  */
 import { expect, test } from "bun:test";
-import { drawSettings, runOptions } from "../../src/sim/cli.ts";
+import { drawSettings, runOptions, viewsOptions } from "../../src/sim/cli.ts";
 import { runExactlyOnce } from "../../src/sim/exactly-once.ts";
+import { runViews } from "../../src/sim/views.ts";
 
 test("200 seeds of the swarm pass, 20+ peer groups included, and every summary adds up", () => {
   const failures: string[] = [];
@@ -76,3 +77,25 @@ test("restarts on a slow lossy link with the send queue full: the stream splits 
   // Sends refused while a restart was not yet seen, withdrawn at the peerRestarted.
   expect(withdrawn).toBeGreaterThan(0);
 });
+
+test("200 seeds of the views workload pass (the group layer under every fault mix, key mode and the adversary included), exactly as `bun run sim --seeds 200 --seed 1 --workload views --messages 20` draws them", () => {
+  const failures: string[] = [];
+  let views = 0;
+  let transfers = 0;
+  let crashes = 0;
+  let partitions = 0;
+  for (let seed = 1; seed <= 200; seed++) {
+    const settings = drawSettings({ workload: "views", messages: 20 }, seed);
+    const r = runViews(viewsOptions(settings));
+    if (!r.ok) failures.push(`seed ${seed}: ${r.violations.slice(0, 3).join("; ")}`);
+    views += r.views;
+    transfers += r.stateTransfers;
+    crashes += r.crashes;
+    partitions += r.partitions;
+  }
+  expect(failures).toEqual([]);
+  expect(views).toBeGreaterThan(400);
+  expect(transfers).toBeGreaterThan(200);
+  expect(crashes).toBeGreaterThan(50);
+  expect(partitions).toBeGreaterThan(20);
+}, 300_000);
