@@ -211,10 +211,7 @@ export class Group implements Module {
   private roundSeen = 0;
   private change: Change | undefined;
   /** Processes outside my view asking to join, by id. */
-  private readonly joiners = new Map<
-    number,
-    { epoch: number; needsState: boolean; lastViewId: number; atMs: number }
-  >();
+  private readonly joiners = new Map<number, { epoch: number; needsState: boolean }>();
   /** State being received: chunks in order. */
   private incoming:
     | {
@@ -419,13 +416,9 @@ export class Group implements Module {
 
   private shouldCoordinate(): boolean {
     if (this.view === undefined) {
-      // No view yet: the lowest id among the processes without one that I know of founds the group
-      // (a process that asks from a view is not a founder: it may join the founding).
+      // No view yet: the lowest id among the processes without one that I know of founds the group.
       if (this.joiners.size === 0) return false;
-      // A request not heard again lately is stale: the process may have joined a view since, and asks from it now.
-      const now = this.host.now();
-      for (const [id, j] of this.joiners)
-        if (id < this.host.selfId && j.lastViewId === 0 && now - j.atMs <= 4 * this.timing.joinIntervalMs) return false;
+      for (const id of this.joiners.keys()) if (id < this.host.selfId) return false;
       return true;
     }
     return this.coordinatorOf(this.view) === this.host.selfId;
@@ -585,9 +578,6 @@ export class Group implements Module {
     let best: { ballot: Ballot; value: Value } | undefined;
     for (const p of c.promises.values()) {
       if (p.accepted === undefined) continue;
-      // A first view accepted in an earlier founding whose live members could never make a view
-      // again is dead, not pending: finishing it installed a view for replaced processes, over and over.
-      if (c.founding && p.accepted.members.filter((m) => this.alive(m)).length < this.majorityOfHosts()) continue;
       const b = ballotOf(p.acceptedBallot);
       if (best === undefined || compareBallots(b, best.ballot) > 0) best = { ballot: b, value: toValue(p.accepted) };
     }
@@ -722,27 +712,16 @@ export class Group implements Module {
       this.send(from, this.encode({ case: "excluded", value: { viewId: this.view.id, group: this.view.group } }), true);
     }
     const known = this.joiners.get(from);
-    this.joiners.set(from, { epoch: fromEpoch, needsState: true, lastViewId, atMs: this.host.now() });
+    this.joiners.set(from, { epoch: fromEpoch, needsState: true });
     if (known === undefined || known.epoch !== fromEpoch) this.step();
   }
 
   private onPrepare(from: number, viewId: number, ballot: Ballot, group: number): void {
     this.roundSeen = Math.max(this.roundSeen, ballot.round);
     if (this.view !== undefined && group !== this.view.group) {
-      if (group === 0 && this.viewCannotGoOn()) {
-        // A founding, while my view has too few live members ever to make
-        // another: leave it and take part (its members that restarted are
-        // founding; waiting for my view kept both sides stuck for good).
-        this.leaveView(0);
-      } else {
-        // Another founding (or a founder who does not know the group): tell it mine.
-        this.send(
-          from,
-          this.encode({ case: "excluded", value: { viewId: this.view.id, group: this.view.group } }),
-          true,
-        );
-        return;
-      }
+      // Another founding (or a founder who does not know the group): tell it mine.
+      this.send(from, this.encode({ case: "excluded", value: { viewId: this.view.id, group: this.view.group } }), true);
+      return;
     }
     const myViewId = this.view?.id ?? 0;
     if (viewId <= myViewId) {
@@ -923,31 +902,16 @@ export class Group implements Module {
     }
     if (group !== this.view.group) {
       // Another founding goes on: mine can only if a majority of the hosts file is alive in it.
-      if (!this.viewCannotGoOn()) return;
+      if (this.view.members.filter((m) => this.alive(m)).length >= this.majorityOfHosts()) return;
     } else if (viewId <= this.view.id) return;
     // The group went on without me: leave the view and ask to join, as a process without state.
-    this.leaveView(viewId);
-  }
-
-  /** Fewer live members (not replaced, not failed) than any view must hold: this view can never be followed. */
-  private viewCannotGoOn(): boolean {
-    return this.view!.members.filter((m) => this.alive(m)).length < this.majorityOfHosts();
-  }
-
-  /** Leaves my view (the group went on without me: `groupViewId`; or 0, a new founding) and asks to join as a new member. */
-  private leaveView(groupViewId: number): void {
-    this.options.onEvent({ type: "excluded", viewId: this.view!.id, groupViewId });
+    this.options.onEvent({ type: "excluded", viewId: this.view.id, groupViewId: viewId });
     this.change = undefined;
     this.retryAtMs = this.host.now() + this.timing.phaseTimeoutMs;
     this.view = undefined;
     this.streams = [];
     this.hasState = false;
     this.wedgedUntilMs = undefined;
-    this.promisedViewId = 0;
-    this.promised = undefined;
-    this.accepted = undefined;
-    this.accepting = undefined;
-    this.installing = undefined;
     this.nextJoinMs = this.host.now();
     this.askToJoin();
   }
