@@ -38,6 +38,7 @@ import {
   GroupViewValueSchema,
 } from "../gen/rollcall/v1/rollcall_pb.ts";
 import type { Host, HostPeerEvent, Module } from "../host/host.ts";
+import { equalBytes } from "../util/bytes.ts";
 import { GROUP_CHANNEL } from "../wire/channels.ts";
 import { decodeGroupData, encodeGroupData } from "./data-codec.ts";
 
@@ -1206,10 +1207,4 @@ export class Group implements Module {
 
 function ballotOf(b: GroupBallot | undefined): Ballot {
   return { round: b?.round ?? 0, coordinator: b?.coordinator ?? 0 };
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

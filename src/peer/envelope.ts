@@ -93,7 +93,7 @@ const TAG_MODULE_BODY = 0x12; // ModuleMessage field 2, length-delimited
  * protobuf-es's encoding (a zero channel and an empty body omitted), for
  * the module traffic on the hot path (a group's multicasts).
  */
-export function encodeModuleEnvelopeFast(channel: number, body: Uint8Array): Uint8Array {
+export function encodeModuleEnvelope(channel: number, body: Uint8Array): Uint8Array {
   const inner =
     (channel === 0 ? 0 : 1 + varintBytes(channel)) +
     (body.length === 0 ? 0 : 1 + varintBytes(body.length) + body.length);

@@ -25,6 +25,7 @@ import { type SendResult, Session, type SessionEvent } from "../reliability/sess
 import type { FrameSealer, Keyring } from "../security/keyring.ts";
 import { ReplayWindow } from "../security/replay.ts";
 import { PROCESS_SALT_BYTES, SEAL_BYTES } from "../security/seal-format.ts";
+import { equalBytes } from "../util/bytes.ts";
 import { CHANNEL_MAX } from "../wire/channels.ts";
 import {
   type DecodedFrame,
@@ -42,7 +43,7 @@ import {
   appDataBody,
   decodeEnvelope,
   encodeAppDataEnvelope,
-  encodeModuleEnvelopeFast,
+  encodeModuleEnvelope,
   moduleEnvelopeFields,
 } from "./envelope.ts";
 import { TimerHeap } from "./timer-heap.ts";
@@ -200,12 +201,16 @@ const TOKEN_LIFETIME_MS = 10_000;
  */
 const RESPONSES_PER_SECOND = 500;
 
-/** What a peer's process must prove in key mode before its frames are read. */
-interface KnownProcess {
+/** A peer's process as key mode tells processes apart (epoch and salt), with its replay window. */
+interface SeenProcess {
   epoch: number;
   saltHi: number;
   saltLo: number;
   replay: ReplayWindow;
+}
+
+/** What a peer's process must prove in key mode before its frames are read. */
+interface KnownProcess extends SeenProcess {
   /**
    * Packet number of its answer to my challenge. A frame numbered below it
    * that does not carry my epoch was sent before that process heard of mine:
@@ -215,7 +220,7 @@ interface KnownProcess {
 }
 
 /** True when a sealed frame comes from this process. */
-function isProcess(known: KnownProcess | undefined, epoch: number, seal: SealInfo): known is KnownProcess {
+function isProcess<P extends SeenProcess>(known: P | undefined, epoch: number, seal: SealInfo): known is P {
   return known !== undefined && known.epoch === epoch && known.saltHi === seal.saltHi && known.saltLo === seal.saltLo;
 }
 
@@ -229,13 +234,6 @@ function isProcess(known: KnownProcess | undefined, epoch: number, seal: SealInf
  * process replaced (`stale-epoch`).
  */
 const UNVALIDATED_PROCESSES_PER_PEER_MAX = 8;
-
-interface SeenProcess {
-  epoch: number;
-  saltHi: number;
-  saltLo: number;
-  replay: ReplayWindow;
-}
 
 interface Challenge {
   token: string;
@@ -470,7 +468,7 @@ export class Peer {
     const session = this.sessions[to];
     if (session === undefined)
       throw new RangeError(`no peer with id ${to} (ids are 1..${this.peerCount}, mine is ${this.selfId})`);
-    const result = session.send(now, encodeModuleEnvelopeFast(channel, body), control);
+    const result = session.send(now, encodeModuleEnvelope(channel, body), control);
     this.pending.add(to);
     return result;
   }
@@ -756,12 +754,10 @@ export class Peer {
         this.drop(peer, "stale-epoch", `challenge from epoch ${epoch}, which was replaced by a newer process`);
         return false;
       }
-      const seen = this.unvalidated[peer]!;
-      let entry = seen.find((p) => p.epoch === epoch && p.saltHi === seal.saltHi && p.saltLo === seal.saltLo);
+      let entry = this.unvalidated[peer]!.find((p) => isProcess(p, epoch, seal));
       if (entry === undefined) {
-        if (seen.length >= UNVALIDATED_PROCESSES_PER_PEER_MAX) seen.shift();
         entry = { epoch, saltHi: seal.saltHi, saltLo: seal.saltLo, replay: new ReplayWindow() };
-        seen.push(entry);
+        this.keepAside(peer, entry);
       }
       replay = entry.replay;
     }
@@ -771,6 +767,14 @@ export class Peer {
     }
     replay.record(seal.packetNumber);
     return true;
+  }
+
+  /** Keeps a process's replay window among the peer's others; at UNVALIDATED_PROCESSES_PER_PEER_MAX the oldest is forgotten. */
+  private keepAside(peer: number, process: SeenProcess): void {
+    const seen = this.unvalidated[peer]!;
+    if (seen.length >= UNVALIDATED_PROCESSES_PER_PEER_MAX) seen.shift();
+    const { epoch, saltHi, saltLo, replay } = process;
+    seen.push({ epoch, saltHi, saltLo, replay });
   }
 
   /** A PATH_RESPONSE: valid when it echoes a token I sent to that process of the peer, to my current process. */
@@ -803,24 +807,17 @@ export class Peer {
     this.stats.pathValidations++;
     if (frame.seal !== undefined) {
       if (!isProcess(known, frame.senderEpoch, frame.seal)) {
-        const { saltHi, saltLo, packetNumber } = frame.seal;
+        const seal = frame.seal;
+        const { saltHi, saltLo, packetNumber } = seal;
         // The challenges it sent me stay answered once: their window becomes the process's.
         const seen = this.unvalidated[peer]!;
-        const at = seen.findIndex((p) => p.epoch === frame.senderEpoch && p.saltHi === saltHi && p.saltLo === saltLo);
+        const at = seen.findIndex((p) => isProcess(p, frame.senderEpoch, seal));
         const replay = at >= 0 ? seen.splice(at, 1)[0]!.replay : new ReplayWindow();
         if (!replay.isReplay(packetNumber)) replay.record(packetNumber);
         // The process it replaces keeps its window among the others, so its recorded challenges stay answered.
         // (Read again: the type guard above narrows `known` to undefined on this branch.)
         const previous = this.processes[peer];
-        if (previous !== undefined) {
-          if (seen.length >= UNVALIDATED_PROCESSES_PER_PEER_MAX) seen.shift();
-          seen.push({
-            epoch: previous.epoch,
-            saltHi: previous.saltHi,
-            saltLo: previous.saltLo,
-            replay: previous.replay,
-          });
-        }
+        if (previous !== undefined) this.keepAside(peer, previous);
         this.processes[peer] = { epoch: frame.senderEpoch, saltHi, saltLo, replay, floor: packetNumber };
       } else known.replay.record(frame.seal.packetNumber);
     }
@@ -1201,10 +1198,4 @@ function toHex(bytes: Uint8Array): string {
   let hex = "";
   for (const b of bytes) hex += b.toString(16).padStart(2, "0");
   return hex;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

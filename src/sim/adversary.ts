@@ -195,21 +195,13 @@ export class Adversary {
         if (victimEpoch === 0) return;
         let subject = r.int(1, this.peers);
         if (subject === victim) subject = claimed;
-        const probe = encodeProbe({
-          kind: ProbeKind.GOSSIP,
-          probeId: 0,
-          targetId: 0,
-          targetEpoch: 0,
-          updates: [
-            {
-              id: subject,
-              epoch: this.epochs.get(subject) ?? 1,
-              incarnation: 1_000_000,
-              state: r.chance(0.5) ? MemberState.LEFT : MemberState.FAILED,
-              reporter: claimed,
-            },
-          ],
-        });
+        const probe = gossip(
+          subject,
+          this.epochs.get(subject) ?? 1,
+          1_000_000,
+          r.chance(0.5) ? MemberState.LEFT : MemberState.FAILED,
+          claimed,
+        );
         frame = { h: header({ type: FrameType.Probe, seq: 0 }), body: probe };
         break;
       }
@@ -269,21 +261,13 @@ export class Adversary {
     const victim = live[r.int(0, live.length - 1)]!;
     const subjects = live.filter((id) => id !== victim);
     const subject = subjects[r.int(0, subjects.length - 1)]!;
-    const probe = encodeProbe({
-      kind: ProbeKind.GOSSIP,
-      probeId: 0,
-      targetId: 0,
-      targetEpoch: 0,
-      updates: [
-        {
-          id: subject,
-          epoch: this.epochs.get(subject)!,
-          incarnation: r.chance(0.5) ? 0 : 1_000_000,
-          state: MemberState.LEFT,
-          reporter: r.chance(0.5) ? claimed : subject,
-        },
-      ],
-    });
+    const probe = gossip(
+      subject,
+      this.epochs.get(subject)!,
+      r.chance(0.5) ? 0 : 1_000_000,
+      MemberState.LEFT,
+      r.chance(0.5) ? claimed : subject,
+    );
     const h: FrameHeader = {
       type: FrameType.Probe,
       flags: 0,
@@ -299,6 +283,17 @@ export class Adversary {
     this.downGoodbyes++;
     return true;
   }
+}
+
+/** A GOSSIP probe carrying one membership update (arguments in the order the random draws are made). */
+function gossip(id: number, epoch: number, incarnation: number, state: MemberState, reporter: number): Uint8Array {
+  return encodeProbe({
+    kind: ProbeKind.GOSSIP,
+    probeId: 0,
+    targetId: 0,
+    targetEpoch: 0,
+    updates: [{ id, epoch, incarnation, state, reporter }],
+  });
 }
 
 /**

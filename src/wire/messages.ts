@@ -553,18 +553,6 @@ export function encodeGoodbyeEnvelope(reason: string): Uint8Array {
   return writeFields([[3, "msg", writeFields([[1, "bytes", text(reason)]])]]);
 }
 
-/**
- * `Envelope{module: {channel, body}}` (field 16: a two-byte tag), as
- * protobuf-es encodes it: a zero channel and an empty body are omitted.
- */
-export function encodeModuleEnvelope(channel: number, body: Uint8Array): Uint8Array {
-  checkU32(channel);
-  const fields: Field[] = [];
-  if (channel !== 0) fields.push([1, "u32", channel]);
-  if (body.length > 0) fields.push([2, "bytes", body]);
-  return writeFields([[ENVELOPE_FIELD_MODULE, "msg", writeFields(fields)]]);
-}
-
 /** Envelope's oneof case for protocol modules' messages. */
 const ENVELOPE_FIELD_MODULE = 16;
 
