@@ -201,8 +201,22 @@ export function logTrace(log: Logger, r: LoopTraceRecord): void {
   }
 }
 
-/** One JSON line per group event (--group; docs/groups.md): views at info with member ids ascending. */
-export function logGroupEvent(log: Logger, e: GroupEvent): void {
+/**
+ * One JSON line per group event (--group; docs/groups.md): views at info
+ * with member ids ascending, and each delivery at info with `index`
+ * counting this process's deliveries from 1 and the body as UTF-8 text.
+ */
+export function groupEventLogger(log: Logger): (e: GroupEvent) => void {
+  let delivered = 0;
+  const text = new TextDecoder();
+  return (e) => {
+    if (e.type !== "message") return logGroupEvent(log, e);
+    delivered++;
+    log.info("deliver", { from: e.from, viewId: e.viewId, index: delivered, body: text.decode(e.body) });
+  };
+}
+
+function logGroupEvent(log: Logger, e: GroupEvent): void {
   const ids = (ps: readonly GroupProcess[]) => ps.map((p) => p.id);
   switch (e.type) {
     case "view":
@@ -216,8 +230,7 @@ export function logGroupEvent(log: Logger, e: GroupEvent): void {
       });
       return;
     case "message":
-      log.debug("group-message", { from: e.from, viewId: e.viewId, bytes: e.body.length });
-      return;
+      return; // groupEventLogger's
     case "blocked":
       log.warn("group-blocked", {
         viewId: e.viewId,

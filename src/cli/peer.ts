@@ -14,7 +14,7 @@ import { faultsActive, parseChaos } from "../runtime/faults.ts";
 import { AGENT, keyringModule, type RollcallPeer, startPeer } from "../runtime/rollcall-peer.ts";
 import { parseFlags } from "./args.ts";
 import { LOG_LEVELS, type LogFormat, Logger, type LogLevel } from "./log.ts";
-import { logEvent, logGroupEvent, logTrace, statsFields } from "./log-events.ts";
+import { groupEventLogger, logEvent, logTrace, statsFields } from "./log-events.ts";
 
 export const USAGE = `usage: bun run peer -h HOSTS_FILE [options]
 
@@ -32,7 +32,10 @@ options:
       --log-format FORMAT  json (JSON Lines, default) | pretty
       --ready-timeout SEC  exit with code 3 if not READY within SEC seconds (default: wait forever)
       --chaos SPEC         inject faults on sent datagrams, e.g. loss=0.3,dup=0.05,corrupt=0.01,delay=20,jitter=10
-      --group              run the group layer (docs/groups.md): agreed views, logged as {"event":"view",...}
+      --group              run the group layer (docs/groups.md): agreed views, logged as {"event":"view",...},
+                           and every delivered multicast as {"event":"deliver","from","viewId","index","body"}
+      --multicast-stdin    with --group: multicast each line read on stdin (without its newline; lines over
+                           64 KiB are skipped with a warning); the peer stays up after stdin ends
 
 security (docs/security.md):
       --key-file FILE      authenticate and encrypt every frame with the keys in FILE (one base64 key of
@@ -65,6 +68,8 @@ export interface PeerArgs {
   allowNat: boolean;
   /** Run the group layer (--group). */
   group: boolean;
+  /** Multicast each stdin line to the group (--multicast-stdin; needs --group). */
+  multicastStdin: boolean;
   /** Failure detector settings given on the command line; the rest keep their defaults. */
   membership: Partial<MembershipConfig>;
 }
@@ -113,6 +118,7 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
       "key-file": { type: "string" },
       "allow-nat": { type: "boolean" },
       group: { type: "boolean" },
+      "multicast-stdin": { type: "boolean" },
       "protocol-period-ms": { type: "string" },
       "probe-timeout-ms": { type: "string" },
       "indirect-probes": { type: "string" },
@@ -157,6 +163,9 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
   if (name.trim() === "") throw new InputError("--name must not be empty");
   const keyFile = (values["key-file"] as string | undefined) ?? (process.env.ROLLCALL_KEY_FILE || undefined);
   if (keyFile !== undefined && keyFile.trim() === "") throw new InputError("--key-file must not be empty");
+  if (values["multicast-stdin"] === true && values.group !== true) {
+    throw new InputError("--multicast-stdin multicasts to the group: add --group");
+  }
   return {
     hosts,
     name,
@@ -169,8 +178,96 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
     keyFile,
     allowNat: values["allow-nat"] === true,
     group: values.group === true,
+    multicastStdin: values["multicast-stdin"] === true,
     membership: parseMembershipFlags(values),
   };
+}
+
+/** Longest stdin line that --multicast-stdin sends; a longer one is skipped with a warning (it is a line, not a file). */
+const MULTICAST_LINE_BYTES_MAX = 64 * 1024;
+/** While the group refuses a multicast (its queues full), the next try waits for `writable`, or this long at most. */
+const MULTICAST_RETRY_MS = 50;
+
+/** Wakes the stdin reader when the group has room again. */
+const groupWritable = {
+  waiter: undefined as (() => void) | undefined,
+  notify(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  },
+  next(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.waiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  },
+};
+
+/**
+ * --multicast-stdin: each line on stdin, without its newline, is one
+ * multicast. A refused multicast (the group's bounded queues full) is tried
+ * again until it goes: reading waits meanwhile, so a fast writer is slowed
+ * by the pipe rather than lines being lost.
+ */
+async function multicastStdin(group: Group, log: Logger, stopping: () => boolean): Promise<void> {
+  let lines = 0;
+  let skipped = 0;
+  let lineNumber = 0;
+  let partial: Uint8Array[] = [];
+  let partialBytes = 0;
+  let tooLong = false;
+  const send = async (line: Uint8Array) => {
+    lineNumber++;
+    if (tooLong) {
+      skipped++;
+      log.warn("multicast-line-skipped", { line: lineNumber, bytesMax: MULTICAST_LINE_BYTES_MAX });
+      return;
+    }
+    while (!stopping()) {
+      if (group.multicast(line).ok) {
+        lines++;
+        return;
+      }
+      await groupWritable.next(MULTICAST_RETRY_MS);
+    }
+  };
+  for await (const chunk of Bun.stdin.stream()) {
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, nl);
+      const line = tooLong ? piece : concat([...partial, piece], partialBytes + piece.length);
+      tooLong ||= line.length > MULTICAST_LINE_BYTES_MAX;
+      await send(line);
+      partial = [];
+      partialBytes = 0;
+      tooLong = false;
+      start = nl + 1;
+      if (stopping()) return;
+    }
+    const rest = chunk.subarray(start);
+    partialBytes += rest.length;
+    // Past the limit the line's bytes are no longer kept: it is skipped when its newline comes.
+    if (partialBytes > MULTICAST_LINE_BYTES_MAX) {
+      tooLong = true;
+      partial = [];
+    } else if (rest.length > 0) partial.push(rest.slice());
+  }
+  if (partialBytes > 0) await send(tooLong ? new Uint8Array(0) : concat(partial, partialBytes));
+  log.info("multicast-stdin-end", { lines, skipped });
+}
+
+function concat(parts: Uint8Array[], bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 function fatal(message: string, code: number): never {
@@ -183,6 +280,7 @@ async function main(): Promise<void> {
   let log: Logger;
   let peer: RollcallPeer;
   let group: Group | undefined;
+  let stopping = false;
   try {
     args = parsePeerArgs(process.argv.slice(2));
     if (args === "help") {
@@ -233,16 +331,22 @@ async function main(): Promise<void> {
     });
     if (hosts.entries.length === 1) log.info("alone", { note: "the hosts file lists only me: READY at once" });
     if (args.group) {
-      const member = new Group({ onEvent: (e) => logGroupEvent(logger, e) });
+      const logGroup = groupEventLogger(logger);
+      const member = new Group({
+        onEvent: (e) => {
+          logGroup(e);
+          if (e.type === "writable") groupWritable.notify();
+        },
+      });
       member.start(peer.attach(member));
       group = member;
+      if (args.multicastStdin) void multicastStdin(member, logger, () => stopping);
     }
   } catch (error) {
     if (error instanceof InputError) fatal(error.message, 2);
     throw error;
   }
 
-  let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
       log.flush();

@@ -47,6 +47,11 @@ describe("bad flags", () => {
     ["flag without its value", ["-h", good, "--port"], /^rollcall: Option '--port <value>' argument missing/],
     ["stray argument", ["-h", good, "extra"], /^rollcall: Unexpected argument 'extra'/],
     [
+      "multicast without the group",
+      ["-h", good, "--multicast-stdin"],
+      /^rollcall: --multicast-stdin multicasts to the group: add --group/,
+    ],
+    [
       "bad chaos key",
       ["-h", good, "--name", "127.0.0.1:7001", "--chaos", "lose=1"],
       /^rollcall: --chaos: unknown key "lose"/,

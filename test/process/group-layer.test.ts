@@ -1,9 +1,11 @@
 /**
  * The group layer with real peer processes on loopback (`--group`,
- * docs/groups.md): 5 peers agree on one view, SIGKILL the coordinator and
- * every survivor logs the same next view without it, restart it and it
- * joins with the state and learns which process it replaced; stderr stays
- * exactly READY.
+ * docs/groups.md): 5 peers agree on one view while every one multicasts
+ * lines from its stdin (`--multicast-stdin`); SIGKILL the coordinator and
+ * every survivor logs the same next view without it, having delivered the
+ * same set in the view before (FIFO per sender, no duplicate); restart it
+ * and it joins with the state and learns which process it replaced;
+ * stderr stays exactly READY.
  */
 import { afterEach, expect, test } from "bun:test";
 import { Group, type PeerProcess } from "./group.ts";
@@ -15,6 +17,45 @@ afterEach(async () => {
 });
 
 const views = (p: PeerProcess) => Group.records(p).filter((r) => r.event === "view");
+const deliveries = (p: PeerProcess, viewId: number) =>
+  Group.records(p)
+    .filter((r) => r.event === "deliver" && r.viewId === viewId)
+    .map((r) => r.body as string);
+
+/** Writes `p<id>-<n>` lines to the peer's stdin every few ms until `stop` is called. */
+function writeLines(p: PeerProcess): { stop: () => Promise<void>; written: () => number } {
+  let n = 0;
+  let running = true;
+  const loop = (async () => {
+    const stdin = p.proc.stdin as import("bun").FileSink;
+    while (running && p.proc.exitCode === null && p.proc.signalCode === null) {
+      try {
+        stdin.write(`p${p.id}-${++n}\n`);
+        await stdin.flush();
+      } catch {
+        return; // the process is gone (SIGKILLed)
+      }
+      await Bun.sleep(5);
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+    written: () => n,
+  };
+}
+
+/** FIFO per sender and no duplicate: each sender's line numbers strictly increase. */
+function expectFifo(bodies: string[]): void {
+  const last = new Map<string, number>();
+  for (const b of bodies) {
+    const [sender, n] = b.split("-");
+    expect(Number(n)).toBeGreaterThan(last.get(sender!) ?? 0);
+    last.set(sender!, Number(n));
+  }
+}
 const lastView = (p: PeerProcess) => views(p).at(-1);
 
 async function until(what: string, check: () => boolean, timeoutMs: number, story: () => string): Promise<void> {
@@ -26,12 +67,13 @@ async function until(what: string, check: () => boolean, timeoutMs: number, stor
   throw new Error(`timed out waiting for ${what}:\n${story()}`);
 }
 
-test("5 peers with --group: one view of all; the coordinator SIGKILLed, the survivors install the same view without it; its restart joins with the state", async () => {
+test("5 peers with --group, all multicasting: the coordinator SIGKILLed, the survivors install the same view without it and delivered the same set; its restart joins with the state", async () => {
   const g = new Group(5);
   group = g;
-  const flags = ["--group", "--log-level", "info"];
-  for (let id = 1; id <= 5; id++) g.start(id, flags);
+  const flags = ["--group", "--multicast-stdin", "--log-level", "info"];
+  for (let id = 1; id <= 5; id++) g.start(id, flags, "pipe");
   await g.waitReady(g.procs, 20_000);
+  const writers = g.procs.map(writeLines);
   const story = () =>
     g.procs
       .map(
@@ -43,7 +85,7 @@ test("5 peers with --group: one view of all; the coordinator SIGKILLed, the surv
       .join("\n");
   const all = [1, 2, 3, 4, 5];
   await until("one view of all 5", () => g.procs.every((p) => `${lastView(p)?.members}` === `${all}`), 15_000, story);
-  const agreed = lastView(g.procs[0]!)!.viewId;
+  const agreed = lastView(g.procs[0]!)!.viewId as number;
   for (const p of g.procs) expect(lastView(p)!.viewId).toBe(agreed);
 
   const coordinator = g.procs[0]!;
@@ -64,6 +106,14 @@ test("5 peers with --group: one view of all; the coordinator SIGKILLed, the surv
     expect(lastView(p)!.viewId).toBe(next.viewId);
     expect(lastView(p)!.left).toEqual([1]);
   }
+  // Virtual synchrony: the survivors delivered the same set in the view the coordinator died in.
+  const before = deliveries(survivors[0]!, agreed);
+  expect(before.filter((b) => b.startsWith("p1-")).length).toBeGreaterThan(0);
+  for (const p of survivors) {
+    const mine = deliveries(p, agreed);
+    expectFifo(mine);
+    expect([...mine].sort()).toEqual([...before].sort());
+  }
 
   const again = g.start(1, flags);
   await g.waitReady([again], 20_000);
@@ -73,8 +123,61 @@ test("5 peers with --group: one view of all; the coordinator SIGKILLed, the surv
     15_000,
     story,
   );
+  await Promise.all(writers.map((w) => w.stop()));
+  // From the view of all 5 on, every line a survivor wrote was delivered by every survivor, once, in order.
+  const linesFrom = (p: PeerProcess, q: PeerProcess) =>
+    Group.records(p)
+      .filter(
+        (r) => r.event === "deliver" && (r.viewId as number) >= agreed && (r.body as string).startsWith(`p${q.id}-`),
+      )
+      .map((r) => Number((r.body as string).split("-")[1]));
+  await until(
+    "every survivor's last line delivered by every survivor",
+    () => survivors.every((p) => survivors.every((q) => linesFrom(p, q).at(-1) === writers[q.id - 1]!.written())),
+    15_000,
+    story,
+  );
+  for (const p of survivors) {
+    for (const q of survivors) {
+      const ns = linesFrom(p, q);
+      expect(ns).toEqual(ns.map((_, i) => ns[0]! + i));
+    }
+    const all = Group.records(p).filter((r) => r.event === "deliver");
+    expectFifo(all.map((r) => r.body as string));
+    expect(all.map((r) => r.index)).toEqual(all.map((_, i) => i + 1));
+  }
   const records = Group.records(again);
   expect(records.find((r) => r.event === "group-restarted")).toMatchObject({ replacedEpoch: oldEpoch });
   expect(records.some((r) => r.event === "group-state")).toBe(true);
   for (const p of [again, ...survivors]) expect(p.stderr).toBe("READY\n");
 }, 90_000);
+
+test("--multicast-stdin: each line is one multicast delivered everywhere with its index; an over-long line is skipped and said; a last line without a newline counts", async () => {
+  const g = new Group(2);
+  group = g;
+  const flags = ["--group", "--multicast-stdin", "--log-level", "info"];
+  const writer = g.start(1, flags, "pipe");
+  const listener = g.start(2, ["--group", "--log-level", "info"]);
+  await g.waitReady(g.procs, 20_000);
+  const stdin = writer.proc.stdin as import("bun").FileSink;
+  stdin.write(`first line\n${"x".repeat(70_000)}\nthird — ünïcode\n\nlast`);
+  await stdin.end();
+  const delivered = (p: PeerProcess) => Group.records(p).filter((r) => r.event === "deliver");
+  await until(
+    "4 deliveries at both",
+    () => g.procs.every((p) => delivered(p).length === 4),
+    15_000,
+    () => g.procs.map((p) => p.stdout.slice(-2000)).join("\n"),
+  );
+  for (const p of [writer, listener]) {
+    expect(delivered(p).map((r) => [r.from, r.index, r.body])).toEqual([
+      [1, 1, "first line"],
+      [1, 2, "third — ünïcode"],
+      [1, 3, ""],
+      [1, 4, "last"],
+    ]);
+  }
+  const records = Group.records(writer);
+  expect(records.find((r) => r.event === "multicast-line-skipped")).toMatchObject({ line: 2, bytesMax: 65_536 });
+  expect(records.find((r) => r.event === "multicast-stdin-end")).toMatchObject({ lines: 4, skipped: 1 });
+}, 60_000);

@@ -12,7 +12,7 @@ export const PEER_MAIN = join(ROOT, "src/cli/peer.ts");
 export interface PeerProcess {
   id: number;
   name: string;
-  proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  proc: Bun.Subprocess<"ignore" | "pipe", "pipe", "pipe">;
   stdout: string;
   stderr: string;
   readyAt: number | undefined;
@@ -47,19 +47,19 @@ export class Group {
     writeFileSync(this.hostsFile, hostsText ?? `${this.names.join("\n")}\n`);
   }
 
-  /** Starts peer `id` (1-based) with extra flags. */
-  start(id: number, extra: string[] = []): PeerProcess {
-    return this.spawn(id, this.names[id - 1]!, ["-h", this.hostsFile, "--name", this.names[id - 1]!, ...extra]);
+  /** Starts peer `id` (1-based) with extra flags; `stdin: "pipe"` to write to it (`proc.stdin`). */
+  start(id: number, extra: string[] = [], stdin: "ignore" | "pipe" = "ignore"): PeerProcess {
+    return this.spawn(id, this.names[id - 1]!, ["-h", this.hostsFile, "--name", this.names[id - 1]!, ...extra], stdin);
   }
 
   /** Starts the peer CLI with arbitrary arguments. */
-  spawn(id: number, name: string, args: string[]): PeerProcess {
-    return this.spawnCommand(id, name, [process.execPath, PEER_MAIN, ...args]);
+  spawn(id: number, name: string, args: string[], stdin: "ignore" | "pipe" = "ignore"): PeerProcess {
+    return this.spawnCommand(id, name, [process.execPath, PEER_MAIN, ...args], stdin);
   }
 
   /** Starts any command that behaves like a peer (READY on stderr, JSON lines on stdout). */
-  spawnCommand(id: number, name: string, command: string[]): PeerProcess {
-    const proc = Bun.spawn(command, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  spawnCommand(id: number, name: string, command: string[], stdin: "ignore" | "pipe" = "ignore"): PeerProcess {
+    const proc = Bun.spawn(command, { stdin, stdout: "pipe", stderr: "pipe" });
     const p: PeerProcess = { id, name, proc, stdout: "", stderr: "", readyAt: undefined, done: Promise.resolve() };
     const read = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
       const decoder = new TextDecoder();
