@@ -59,7 +59,7 @@ const groupPrepare = groupMessage({
 });
 const groupData = groupMessage({
   case: "data",
-  value: create(GroupDataSchema, { viewId: 3, seq: 7, body: new TextEncoder().encode("hi") }),
+  value: create(GroupDataSchema, { viewId: 3, seq: 7, body: new TextEncoder().encode("hi"), group: 4_277_251 }),
 });
 
 /** The key file of the sealed vectors: key A (primary), key B. KEY_OTHER is in no file. */
@@ -295,7 +295,7 @@ const valid: ValidCase[] = [
   {
     name: "group-messages-on-channel-1",
     description:
-      "Two messages of the group layer in one DATA frame, each an Envelope whose module field (16, a two-byte tag 0x82 0x01) names channel 1 and carries a GroupMessage: a Prepare for view 3 under ballot (round 2, coordinator 1), and the 7th multicast of the sender in view 3.",
+      "Two messages of the group layer in one DATA frame, each an Envelope whose module field (16, a two-byte tag 0x82 0x01) names channel 1 and carries a GroupMessage: a Prepare for view 3 under ballot (round 2, coordinator 1), and the 7th multicast of the sender in view 3 of the founding 4277251.",
     frame: {
       ...base,
       ...withAck,

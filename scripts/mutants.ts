@@ -387,6 +387,22 @@ const MUTANTS: Mutant[] = [
     tests: ["test/sim/sim.test.ts"],
     swarm: SWARM_VIEWS,
   },
+  {
+    id: "group-dead-view-kept",
+    bug: "a member stays in a view that can never be followed (most of its members replaced by restarts): it waits forever, and the restarted processes, deferring to its lower id, never found the group again",
+    file: "src/group/group.ts",
+    from: "    if (this.view !== undefined && this.viewCanNeverBeFollowed(this.view)) this.leaveView(0);",
+    to: "",
+    tests: ["test/group/group.test.ts"],
+  },
+  {
+    id: "group-founding-id-reused",
+    bug: "a process that founds the group again reuses its epoch as the founding id: messages of the old founding's view 1, still in flight, are taken as the new view 1's and delivered twice",
+    file: "src/group/group.ts",
+    from: "    if (!this.foundedGroups.has(this.host.epoch)) return this.host.epoch;",
+    to: "    return this.host.epoch;",
+    tests: ["test/group/group.test.ts"],
+  },
 ];
 
 function arg(name: string): string[] {

@@ -243,7 +243,10 @@ function logGroupEvent(log: Logger, e: GroupEvent): void {
       log.warn("group-excluded", {
         viewId: e.viewId,
         groupViewId: e.groupViewId,
-        note: "the group went on without me; asking to join",
+        note:
+          e.groupViewId === 0
+            ? "my view can never be followed (most of its members restarted); asking to join"
+            : "the group went on without me; asking to join",
       });
       return;
     case "restarted":

@@ -1,6 +1,6 @@
 /**
  * The group layer's hot message, `GroupMessage{data: GroupData{view_id,
- * seq, body}}`, encoded and decoded by hand: protobuf-es's create, toBinary
+ * seq, body, group}}`, encoded and decoded by hand: protobuf-es's create, toBinary
  * and fromBinary per multicast were most of the group's cost over plain
  * broadcast. Bytes are exactly protobuf-es's (fields in number order,
  * defaults omitted); the decoder takes only that canonical layout and
@@ -13,12 +13,21 @@ const TAG_DATA = 0x52;
 const TAG_VIEW_ID = 0x08;
 const TAG_SEQ = 0x10;
 const TAG_BODY = 0x1a;
+const TAG_GROUP = 0x20;
 
-export function encodeGroupData(viewId: number, seq: number, body: Uint8Array): Uint8Array {
+export interface GroupDataFields {
+  viewId: number;
+  group: number;
+  seq: number;
+  body: Uint8Array;
+}
+
+export function encodeGroupData(viewId: number, group: number, seq: number, body: Uint8Array): Uint8Array {
   const inner =
     (viewId === 0 ? 0 : 1 + varintBytes(viewId)) +
     (seq === 0 ? 0 : 1 + varintBytes(seq)) +
-    (body.length === 0 ? 0 : 1 + varintBytes(body.length) + body.length);
+    (body.length === 0 ? 0 : 1 + varintBytes(body.length) + body.length) +
+    (group === 0 ? 0 : 1 + varintBytes(group));
   const out = new Uint8Array(1 + varintBytes(inner) + inner);
   let at = 0;
   out[at++] = TAG_DATA;
@@ -35,17 +44,23 @@ export function encodeGroupData(viewId: number, seq: number, body: Uint8Array): 
     out[at++] = TAG_BODY;
     at = writeVarint(out, at, body.length);
     out.set(body, at);
+    at += body.length;
+  }
+  if (group !== 0) {
+    out[at++] = TAG_GROUP;
+    writeVarint(out, at, group);
   }
   return out;
 }
 
 /** The fields of a canonical GroupData message, or undefined for any other bytes (decode those with protobuf-es). */
-export function decodeGroupData(b: Uint8Array): { viewId: number; seq: number; body: Uint8Array } | undefined {
+export function decodeGroupData(b: Uint8Array): GroupDataFields | undefined {
   if (b.length < 2 || b[0] !== TAG_DATA) return undefined;
   const outer = readVarint(b, 1);
   if (outer === undefined || outer[1] + outer[0] !== b.length) return undefined;
   let at = outer[1];
   let viewId = 0;
+  let group = 0;
   let seq = 0;
   let body: Uint8Array = new Uint8Array(0);
   if (b[at] === TAG_VIEW_ID) {
@@ -62,9 +77,15 @@ export function decodeGroupData(b: Uint8Array): { viewId: number; seq: number; b
   }
   if (at < b.length && b[at] === TAG_BODY) {
     const v = readVarint(b, at + 1);
-    if (v === undefined || v[0] === 0 || v[1] + v[0] !== b.length) return undefined;
-    body = b.subarray(v[1]);
-    at = b.length;
+    if (v === undefined || v[0] === 0 || v[1] + v[0] > b.length) return undefined;
+    body = b.subarray(v[1], v[1] + v[0]);
+    at = v[1] + v[0];
   }
-  return at === b.length ? { viewId, seq, body } : undefined;
+  if (at < b.length && b[at] === TAG_GROUP) {
+    const v = readVarint(b, at + 1);
+    if (v === undefined || v[0] === 0) return undefined;
+    group = v[0];
+    at = v[1];
+  }
+  return at === b.length ? { viewId, group, seq, body } : undefined;
 }

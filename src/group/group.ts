@@ -77,7 +77,12 @@ export type GroupEvent =
   | { type: "restarted"; replacedEpoch: number }
   /** Room again after `multicast` returned `queue-full` for a full stream. */
   | { type: "writable" }
-  /** The group went on without me (it installed `groupViewId`): I left my view `viewId` and ask to join again, as a new member. */
+  /**
+   * The group went on without me (it installed `groupViewId`), or my view can
+   * never be followed (`groupViewId` 0: fewer than half of its members remain,
+   * the others replaced by restarts): I left my view `viewId` and ask to join
+   * again, as a new member.
+   */
   | { type: "excluded"; viewId: number; groupViewId: number }
   /** The state to start from arrived (as of the installation of `viewId`): `setState` was called with it. */
   | { type: "state"; viewId: number; bytes: number };
@@ -189,7 +194,7 @@ export class Group implements Module {
   private installedValue: Value | undefined;
   private streams: Stream[] = [];
   /** The previous view's streams, kept to serve fetches of a coordinator finishing it. */
-  private previous: { viewId: number; members: GroupProcess[]; streams: Stream[] } | undefined;
+  private previous: { viewId: number; group: number; members: GroupProcess[]; streams: Stream[] } | undefined;
   /** Every member's last epoch seen in a view of mine, by id: a joiner with another epoch is a restart. */
   private readonly epochsSeen = new Map<number, number>();
   /** Per member, the counts it last said it holds (GroupStable). */
@@ -200,7 +205,7 @@ export class Group implements Module {
   private wedgedUntilMs: number | undefined;
   private blockedReported = false;
   private outbox: Uint8Array[] = [];
-  private early: { from: number; viewId: number; seq: number; body: Uint8Array }[] = [];
+  private early: { from: number; viewId: number; group: number; seq: number; body: Uint8Array }[] = [];
   /** Acceptor: the ballot promised and the value accepted, for view `promisedViewId`. */
   private promisedViewId = 0;
   private promised: Ballot | undefined;
@@ -217,6 +222,7 @@ export class Group implements Module {
   private incoming:
     | {
         viewId: number;
+        group: number;
         total: number;
         chunks: Uint8Array[];
         bytes: number;
@@ -244,6 +250,10 @@ export class Group implements Module {
   private retryAtMs = 0;
   private nextStableMs = 0;
   private closed = false;
+  /** Foundings I was a member of: a founding of mine never reuses one's id (bounded: one per view I left, at most one per founding). */
+  private readonly foundedGroups = new Set<number>();
+  /** The id of my next founding when my epoch is taken (0: none drawn yet). */
+  private nextFoundingId = 0;
   /** States received whole whose SHA-256 did not match (not taken). */
   stateRejected = 0;
 
@@ -306,7 +316,7 @@ export class Group implements Module {
     // (A multicast changes no membership: no step, whose liveness checks cost more than the delivery.)
     const data = decodeGroupData(body);
     if (data !== undefined) {
-      this.onData(from, data.viewId, data.seq, data.body);
+      this.onData(from, data.viewId, data.group, data.seq, data.body);
       return;
     }
     let message: GroupMessage;
@@ -327,10 +337,10 @@ export class Group implements Module {
         this.onPromise(from, m.value);
         break;
       case "fetch":
-        this.onFetch(from, m.value.viewId, m.value.sender, m.value.fromSeq, m.value.toSeq);
+        this.onFetch(from, m.value.viewId, m.value.group, m.value.sender, m.value.fromSeq, m.value.toSeq);
         break;
       case "forward":
-        this.onForward(m.value.viewId, m.value.sender, m.value.seq, m.value.body);
+        this.onForward(m.value.viewId, m.value.group, m.value.sender, m.value.seq, m.value.body);
         break;
       case "accept":
         if (m.value.value !== undefined) this.onAccept(from, ballotOf(m.value.ballot), toValue(m.value.value));
@@ -342,14 +352,15 @@ export class Group implements Module {
         if (m.value.value !== undefined) this.onInstall(from, toValue(m.value.value));
         break;
       case "data":
-        this.onData(from, m.value.viewId, m.value.seq, m.value.body);
+        this.onData(from, m.value.viewId, m.value.group, m.value.seq, m.value.body);
         break;
       case "stable":
-        this.onStable(from, m.value.viewId, m.value.counts);
+        this.onStable(from, m.value.viewId, m.value.group, m.value.counts);
         break;
       case "state":
         this.onState(
           m.value.viewId,
+          m.value.group,
           Number(m.value.totalBytes),
           Number(m.value.offset),
           m.value.data,
@@ -400,6 +411,7 @@ export class Group implements Module {
   /** Starts or moves on a view change where one is due; re-arms the timer. */
   private step(): void {
     if (this.closed) return;
+    if (this.view !== undefined && this.viewCanNeverBeFollowed(this.view)) this.leaveView(0);
     if (this.change === undefined && this.shouldCoordinate()) this.maybeStartChange();
     this.armTimer();
   }
@@ -579,6 +591,9 @@ export class Group implements Module {
     let best: { ballot: Ballot; value: Value } | undefined;
     for (const p of c.promises.values()) {
       if (p.accepted === undefined) continue;
+      // The first view of a founding I had a view of was chosen and installed: it is finished, and I left that
+      // group (its view could never be followed); an acceptor that never learned so still reports it.
+      if (c.founding && this.foundedGroups.has(p.accepted.group)) continue;
       const b = ballotOf(p.acceptedBallot);
       if (best === undefined || compareBallots(b, best.ballot) > 0) best = { ballot: b, value: toValue(p.accepted) };
     }
@@ -619,13 +634,27 @@ export class Group implements Module {
       : (sorted.find((m) => c.promises.has(m.id) && !c.promises.get(m.id)!.needsState)?.id ?? 0);
     this.adopt({
       viewId: c.viewId,
-      group: c.founding ? this.host.epoch : this.view!.group,
+      group: c.founding ? this.foundingId() : this.view!.group,
       members: sorted,
       previousViewId: c.founding ? 0 : this.view!.id,
       cut,
       stateProvider: needsState.length === 0 ? 0 : provider,
       needsState,
     });
+  }
+
+  /**
+   * The id of a founding I make: my epoch, unless a founding of that id
+   * already had a view of mine (I left a group I founded, which can happen
+   * only when its view could never be followed); then a random one, kept
+   * until a view of it is installed, so that retries of one founding are
+   * one Paxos instance and two foundings never share an id.
+   */
+  private foundingId(): number {
+    if (!this.foundedGroups.has(this.host.epoch)) return this.host.epoch;
+    while (this.nextFoundingId === 0 || this.foundedGroups.has(this.nextFoundingId))
+      this.nextFoundingId = 1 + Math.floor(this.host.random() * 0xffff_fffe);
+    return this.nextFoundingId;
   }
 
   private maxCount(promises: Map<number, GroupPromise>, index: number): number {
@@ -826,8 +855,7 @@ export class Group implements Module {
       if (have >= want) continue;
       complete = false;
       const holder = holderOf(i, want);
-      if (holder !== undefined && holder !== this.host.selfId)
-        this.fetch(holder, this.view.id, member.id, have + 1, want);
+      if (holder !== undefined && holder !== this.host.selfId) this.fetch(holder, this.view, member.id, have + 1, want);
     }
     return complete;
   }
@@ -855,8 +883,11 @@ export class Group implements Module {
         this.deliverUpTo(member.id, index, i.value.cut[index] ?? 0);
     }
     const view: View = { id: i.value.viewId, group: i.value.group, members: i.value.members };
+    this.foundedGroups.add(view.group);
     this.previous =
-      previous === undefined ? undefined : { viewId: previous.id, members: previous.members, streams: this.streams };
+      previous === undefined
+        ? undefined
+        : { viewId: previous.id, group: previous.group, members: previous.members, streams: this.streams };
     this.stableCounts.clear();
     this.fetched.clear();
     this.lastStable = "";
@@ -887,9 +918,10 @@ export class Group implements Module {
     // A state that overtook this Install.
     this.applyState();
     // Messages of this view that arrived before its Install.
+    // (Those of another founding, or an earlier view, are over: I am in this one.)
     const early = this.early;
     this.early = [];
-    for (const e of early) this.onData(e.from, e.viewId, e.seq, e.body);
+    for (const e of early) if (e.group === view.group) this.onData(e.from, e.viewId, e.group, e.seq, e.body);
     this.drainOutbox();
   }
 
@@ -906,7 +938,28 @@ export class Group implements Module {
       if (this.view.members.filter((m) => this.alive(m)).length >= this.majorityOfHosts()) return;
     } else if (viewId <= this.view.id) return;
     // The group went on without me: leave the view and ask to join, as a process without state.
-    this.options.onEvent({ type: "excluded", viewId: this.view.id, groupViewId: viewId });
+    this.leaveView(viewId);
+  }
+
+  /**
+   * True when so many members of my view were replaced by new processes of
+   * their ids (certainly gone, not merely unreachable) that no quorum of it
+   * can ever form: fewer than half of it remain. Its survivors would wait
+   * forever; and since every view holds a majority of the hosts file, the
+   * live processes that could form a new group may need them.
+   */
+  private viewCanNeverBeFollowed(view: View): boolean {
+    return view.members.filter((m) => !this.superseded(m)).length < Math.ceil(view.members.length / 2);
+  }
+
+  /**
+   * Leaves my view, as a process without state that asks to join (the group
+   * installed `groupViewId` without me, or 0: my view can never be followed).
+   * From the group's side this is the crash of the old member; it takes part
+   * in views and foundings as any new process would.
+   */
+  private leaveView(groupViewId: number): void {
+    this.options.onEvent({ type: "excluded", viewId: this.view!.id, groupViewId });
     this.change = undefined;
     this.retryAtMs = this.host.now() + this.timing.phaseTimeoutMs;
     this.view = undefined;
@@ -938,19 +991,21 @@ export class Group implements Module {
     while (this.outbox.length > 0) {
       const body = this.outbox.shift()!;
       const seq = ++this.sent;
-      const data = encodeGroupData(view.id, seq, body);
+      const data = encodeGroupData(view.id, view.group, seq, body);
       for (const m of view.members) if (m.id !== this.host.selfId) this.send(m.id, data, false);
       // My own copy: held for the flush, delivered at once.
       this.receive(me, seq, body);
     }
   }
 
-  private onData(from: number, viewId: number, seq: number, body: Uint8Array): void {
+  private onData(from: number, viewId: number, group: number, seq: number, body: Uint8Array): void {
     const view = this.view;
-    if (view === undefined || viewId > view.id) {
-      if (this.early.length < EARLY_MAX) this.early.push({ from, viewId, seq, body });
+    if (view === undefined || (group === view.group && viewId > view.id)) {
+      if (this.early.length < EARLY_MAX) this.early.push({ from, viewId, group, seq, body });
       return;
     }
+    // Another founding's: I am not in it (a process moves to another founding only through having no view).
+    if (group !== view.group) return;
     if (viewId < view.id) {
       // An earlier view's message: over. A sender outside my view learns the group went on.
       if (this.indexOf(from) < 0)
@@ -962,8 +1017,8 @@ export class Group implements Module {
     this.receive(index, seq, body);
   }
 
-  private onForward(viewId: number, sender: number, seq: number, body: Uint8Array): void {
-    if (this.view === undefined || viewId !== this.view.id) return;
+  private onForward(viewId: number, group: number, sender: number, seq: number, body: Uint8Array): void {
+    if (this.view === undefined || viewId !== this.view.id || group !== this.view.group) return;
     const index = this.indexOf(sender);
     if (index >= 0) this.receive(index, seq, body);
     this.tryAccept();
@@ -1006,25 +1061,30 @@ export class Group implements Module {
    * it before: every forward that arrives re-checks what is missing, and
    * asking again for what is on its way multiplied the traffic.
    */
-  private fetch(holder: number, viewId: number, sender: number, fromSeq: number, toSeq: number): void {
-    const asked = `${holder}/${viewId}/${sender}`;
+  private fetch(holder: number, view: View, sender: number, fromSeq: number, toSeq: number): void {
+    const asked = `${holder}/${view.id}/${sender}`;
     const from = Math.max(fromSeq, (this.fetched.get(asked) ?? 0) + 1);
     if (from > toSeq) return;
     this.fetched.set(asked, toSeq);
-    this.send(holder, this.encode({ case: "fetch", value: { viewId, sender, fromSeq: from, toSeq } }), true);
+    this.send(
+      holder,
+      this.encode({ case: "fetch", value: { viewId: view.id, group: view.group, sender, fromSeq: from, toSeq } }),
+      true,
+    );
   }
 
-  private onFetch(from: number, viewId: number, sender: number, fromSeq: number, toSeq: number): void {
+  private onFetch(from: number, viewId: number, group: number, sender: number, fromSeq: number, toSeq: number): void {
     let held: { members: GroupProcess[]; streams: Stream[] } | undefined;
-    if (this.view !== undefined && viewId === this.view.id)
+    if (this.view !== undefined && viewId === this.view.id && group === this.view.group)
       held = { members: this.view.members, streams: this.streams };
-    else if (this.previous !== undefined && viewId === this.previous.viewId) held = this.previous;
+    else if (this.previous !== undefined && viewId === this.previous.viewId && group === this.previous.group)
+      held = this.previous;
     if (held === undefined) return;
     const s = held.streams[held.members.findIndex((m) => m.id === sender)];
     if (s === undefined) return;
     for (let seq = Math.max(fromSeq, s.base + 1); seq <= Math.min(toSeq, s.count); seq++) {
       const body = s.held[seq - 1 - s.base]!;
-      this.send(from, this.encode({ case: "forward", value: { viewId, sender, seq, body } }), true);
+      this.send(from, this.encode({ case: "forward", value: { viewId, group, sender, seq, body } }), true);
     }
   }
 
@@ -1037,13 +1097,13 @@ export class Group implements Module {
     const text = counts.join(",");
     if (text === this.lastStable) return;
     this.lastStable = text;
-    const stable = this.encode({ case: "stable", value: { viewId: view.id, counts } });
+    const stable = this.encode({ case: "stable", value: { viewId: view.id, group: view.group, counts } });
     for (const m of view.members) if (m.id !== this.host.selfId) this.send(m.id, stable, true);
-    this.onStable(this.host.selfId, view.id, counts);
+    this.onStable(this.host.selfId, view.id, view.group, counts);
   }
 
-  private onStable(from: number, viewId: number, counts: number[]): void {
-    if (this.view === undefined || viewId !== this.view.id) return;
+  private onStable(from: number, viewId: number, group: number, counts: number[]): void {
+    if (this.view === undefined || viewId !== this.view.id || group !== this.view.group) return;
     this.stableCounts.set(from, counts);
     if (this.stableCounts.size < this.view.members.length) return;
     // Forget what every member holds and I delivered: no flush can need it again.
@@ -1079,6 +1139,7 @@ export class Group implements Module {
           case: "state",
           value: {
             viewId: view.id,
+            group: view.group,
             totalBytes: BigInt(state.length),
             offset: BigInt(offset),
             data,
@@ -1095,6 +1156,7 @@ export class Group implements Module {
 
   private onState(
     viewId: number,
+    group: number,
     total: number,
     offset: number,
     data: Uint8Array,
@@ -1102,13 +1164,15 @@ export class Group implements Module {
     sha256: Uint8Array,
   ): void {
     // The state may overtake the Install it belongs to (they come from different members): kept until then.
-    if (this.hasState && this.view !== undefined && viewId <= this.view.id) return;
-    if (this.view !== undefined && viewId < this.view.id) return;
+    const view = this.view;
+    if (view !== undefined && group === view.group && (viewId < view.id || (this.hasState && viewId === view.id)))
+      return;
     // Refused whole past STATE_BYTES_MAX: the member stays without the state.
     if (total > STATE_BYTES_MAX) return;
-    if (offset === 0) this.incoming = { viewId, total, chunks: [], bytes: 0, replacedEpoch };
+    if (offset === 0) this.incoming = { viewId, group, total, chunks: [], bytes: 0, replacedEpoch };
     const incoming = this.incoming;
-    if (incoming === undefined || incoming.viewId !== viewId || offset !== incoming.bytes) return;
+    if (incoming === undefined || incoming.viewId !== viewId || incoming.group !== group || offset !== incoming.bytes)
+      return;
     incoming.chunks.push(data);
     incoming.bytes += data.length;
     if (sha256.length > 0) incoming.sha256 = sha256;
@@ -1119,7 +1183,13 @@ export class Group implements Module {
   private applyState(): void {
     const incoming = this.incoming;
     if (incoming === undefined || incoming.bytes < incoming.total) return;
-    if (this.view === undefined || this.hasState || incoming.viewId !== this.view.id) return;
+    if (
+      this.view === undefined ||
+      this.hasState ||
+      incoming.viewId !== this.view.id ||
+      incoming.group !== this.view.group
+    )
+      return;
     const state = new Uint8Array(incoming.total);
     let at = 0;
     for (const c of incoming.chunks) {
