@@ -1,7 +1,9 @@
 /**
  * Real containers: the image built from the real Dockerfile, peers on a
  * user-defined bridge network, packet loss by nft inside each container's
- * network namespace, a SIGKILLed container restarted, and compose.yaml.
+ * network namespace, a SIGKILLed container restarted, the group layer
+ * (5 attached containers multicasting their stdin, the coordinator
+ * SIGKILLed and started again), and compose.yaml.
  *
  * test/containers/setup.sh installs Docker, Compose and nftables from Debian
  * if missing, starts dockerd, and builds the base image from the Bun binary
@@ -146,21 +148,73 @@ function runPeer(
   hosts: string,
   options: { network?: string; logLevel?: string; args?: string[] } = {},
 ): void {
-  startContainer(name, options.network ?? NETWORK, [
-    "-v",
-    `${hosts}:/etc/rollcall/hosts:ro`,
-    IMAGE,
-    "--log-level",
-    options.logLevel ?? process.env.ROLLCALL_TEST_LOG_LEVEL ?? "info",
-    ...(options.args ?? []),
-  ]);
+  startContainer(name, options.network ?? NETWORK, peerArgs(hosts, options.logLevel, options.args));
+}
+
+/** The `docker run` arguments from the hosts file mount on: the image, then the peer's arguments. */
+function peerArgs(hosts: string, logLevel?: string, args: string[] = []): string[] {
+  const level = logLevel ?? process.env.ROLLCALL_TEST_LOG_LEVEL ?? "info";
+  return ["-v", `${hosts}:/etc/rollcall/hosts:ro`, IMAGE, "--log-level", level, ...args];
 }
 
 /** `docker run -d` of a container of this run, named (and host-named) `name`, on `network`; `rest` follows. */
 function startContainer(name: string, network: string, rest: string[]): void {
+  sh(["docker", "run", "-d", ...containerArgs(name, network), ...rest]);
+}
+
+/** Names (and host-names) a container of this run `name`, on `network`, with this run's label. */
+function containerArgs(name: string, network: string): string[] {
   // Docker refuses a hostname for a container that joins another's namespace; it gets that one's.
   const hostname = network.startsWith("container:") ? [] : ["--hostname", name];
-  sh(["docker", "run", "-d", "--name", name, ...hostname, "--network", network, "--label", LABEL, ...rest]);
+  return ["--name", name, ...hostname, "--network", network, "--label", LABEL];
+}
+
+/** A docker client attached to a container: what the test writes to its stdin is the peer's stdin. */
+type Attached = Bun.Subprocess<"pipe", "ignore", "pipe">;
+
+/**
+ * Starts a peer container like runPeer, but attached (`docker run -i`, no
+ * -d): the image has no shell to run a writer inside the container, so the
+ * test writes the peer's stdin through the client. The client's copy of the
+ * peer's stdout is dropped (the log is read with `docker logs`, as for every
+ * other container; an attached reader that fell behind could hold the
+ * container's writes back); its stderr is kept for why it failed, if it does.
+ */
+function runAttachedPeer(name: string, hosts: string, logLevel: string, args: string[]): Attached {
+  return attach(["docker", "run", "-i", ...containerArgs(name, NETWORK), ...peerArgs(hosts, logLevel, args)]);
+}
+
+/** `docker start -a -i` of a stopped container that was run attached: a new process, attached again. */
+const startAttached = (name: string): Attached => attach(["docker", "start", "-a", "-i", name]);
+
+function attach(cmd: string[]): Attached {
+  return Bun.spawn(cmd, { stdin: "pipe", stdout: "ignore", stderr: "pipe" });
+}
+
+/**
+ * Waits until each of these containers printed its `count`th READY; fails
+ * at once, with the client's stderr, if one's client exits first.
+ */
+async function waitAttachedReady(names: string[], clients: Attached[], count: number, timeoutMs: number) {
+  const exited = () => clients.findIndex((c) => c.exitCode !== null);
+  const ready = async (n: string) => (await logsAsync(n)).stderr.split("\n").filter((l) => l === "READY").length;
+  await waitFor(
+    `READY (${count}) at ${names.join(", ")}`,
+    async () => exited() >= 0 || (await Promise.all(names.map(ready))).every((c) => c === count),
+    timeoutMs,
+  );
+  const i = exited();
+  if (i >= 0) {
+    const why = await new Response(clients[i]!.stderr).text();
+    throw new Error(`the docker client of ${names[i]} exited ${clients[i]!.exitCode}: ${why}`);
+  }
+}
+
+/** Waits (at most `timeoutMs`) for an attached client to exit; kills it (by its PID) if it does not. */
+async function clientExited(client: Attached, timeoutMs: number): Promise<boolean> {
+  const exited = await Promise.race([client.exited.then(() => true), Bun.sleep(timeoutMs).then(() => false)]);
+  if (!exited) client.kill("SIGKILL");
+  return exited;
 }
 
 function logs(name: string): { stdout: string; stderr: string } {
@@ -180,13 +234,46 @@ function records(name: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l));
 }
 
-async function waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+/** Polls `check` every 200 ms; on timeout, the error tells `story` (what was seen) if given. */
+async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  story?: () => string | Promise<string>,
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
-    if (check()) return;
+    if (await check()) return;
     await Bun.sleep(200);
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${story === undefined ? "" : `:\n${await story()}`}`,
+  );
+}
+
+/**
+ * logs() without blocking the event loop: for a test whose own timers must
+ * go on while it polls (writers feeding containers' stdin).
+ */
+async function logsAsync(name: string): Promise<{ stdout: string; stderr: string }> {
+  const p = Bun.spawn(["docker", "logs", name], {
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: 60_000,
+    killSignal: "SIGKILL",
+  });
+  const [stdout, stderr] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  await p.exited;
+  return { stdout, stderr };
+}
+
+/** The records of `name`'s log with one of these events (only those lines parsed: a group's log is long). */
+async function recordsOf(name: string, ...events: string[]): Promise<Record<string, unknown>[]> {
+  const marks = events.map((e) => `"event":"${e}"`);
+  return (await logsAsync(name)).stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{") && marks.some((m) => l.includes(m)))
+    .map((l) => JSON.parse(l));
 }
 
 function readyCount(name: string): number {
@@ -260,6 +347,75 @@ function runLossyPeer(name: string, hosts: string, percent: number, allUdp = fal
 }
 
 const peerOf = (holder: string) => `${holder}-peer`;
+
+// --- the group layer (docs/groups.md) -----------------------------------------
+const views = (name: string) => recordsOf(name, "view");
+const lastView = async (name: string) => (await views(name)).at(-1);
+
+/** The records of the last process that ran in container `name` (a restarted one's log holds every run's). */
+async function lastRun(name: string, ...events: string[]): Promise<Record<string, unknown>[]> {
+  const all = await recordsOf(name, "start", ...events);
+  return all.slice(all.findLastIndex((r) => r.event === "start") + 1);
+}
+
+/** The last view of each of `names` if it is the same one, with these members; else undefined. */
+async function agreedView(names: string[], members: number[]): Promise<Record<string, unknown> | undefined> {
+  const last = await Promise.all(names.map(lastView));
+  const same = last.every((v) => `${v?.members}` === `${members}` && v!.viewId === last[0]!.viewId);
+  return same ? last[0] : undefined;
+}
+
+/** Views at each container, for a timeout's message. */
+const viewStory = (names: string[]) => async () =>
+  (
+    await Promise.all(
+      names.map(async (n) => `${n}: ${(await views(n)).map((v) => `${v.viewId}:[${v.members}]`).join(" ")}`),
+    )
+  ).join("\n");
+
+interface Writer {
+  stop: () => Promise<void>;
+  /** The number of the last line written. */
+  written: () => number;
+}
+
+/**
+ * Writes `p<id>-<n>` lines to an attached peer's stdin, one every 5 ms,
+ * until stopped or the client exits; `n` goes on from `after` (a restarted
+ * peer's lines then still rise, so FIFO holds across its processes).
+ */
+function writeLines(id: number, client: Attached, after = 0): Writer {
+  let n = after;
+  let running = true;
+  const loop = (async () => {
+    while (running && client.exitCode === null && client.signalCode === null) {
+      try {
+        client.stdin.write(`p${id}-${++n}\n`);
+        await client.stdin.flush();
+      } catch {
+        return; // the client is gone (its container was killed)
+      }
+      await Bun.sleep(5);
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+    written: () => n,
+  };
+}
+
+/** FIFO per sender and no duplicate: each sender's line numbers strictly increase. */
+function expectFifo(bodies: string[]): void {
+  const last = new Map<string, number>();
+  for (const b of bodies) {
+    const [sender, n] = b.split("-");
+    expect(Number(n)).toBeGreaterThan(last.get(sender!) ?? 0);
+    last.set(sender!, Number(n));
+  }
+}
 
 /** Removes what carries `label`; returns what was still there after. */
 function removeLabelled(label: string): string[] {
@@ -521,6 +677,134 @@ describe("containers", () => {
       sh(["docker", "rm", "-f", ...names]);
     },
     120_000,
+  );
+
+  containerTest(
+    "group layer in 5 containers all multicasting their stdin: docker kill of the coordinator, the survivors install the same view without it having delivered the same set; started again, it joins with the state",
+    async () => {
+      const names = [1, 2, 3, 4, 5].map((i) => `${RUN_ID}-g${i}`);
+      const hosts = hostsFile(names);
+      const clients: Attached[] = [];
+      const writers: Writer[] = []; // every writer started, the killed peer's first one included
+      const story = viewStory(names);
+      try {
+        for (const n of names) clients.push(runAttachedPeer(n, hosts, "info", ["--group", "--multicast-stdin"]));
+        await waitAttachedReady(names, clients, 1, 60_000);
+        // From here on, what waits must not block the event loop (no spawnSync): the writers run in it.
+        const writing = names.map((_, i) => writeLines(i + 1, clients[i]!));
+        writers.push(...writing);
+        const all = [1, 2, 3, 4, 5];
+        await waitFor("one view of all 5 at every peer", async () => !!(await agreedView(names, all)), 30_000, story);
+        const agreed = (await lastView(names[0]!))!.viewId as number;
+        // A second of all 5 multicasting in that view: the kill then cuts streams in full flow.
+        await Bun.sleep(1_000);
+
+        // The coordinator: the lowest id, the first line of the hosts file.
+        const victim = names[0]!;
+        const survivors = names.slice(1);
+        const oldEpoch = (await recordsOf(victim, "start"))[0]!.epoch as number;
+        expect((await logsAsync(victim)).stderr).toBe("READY\n");
+        const killedAt = Date.now();
+        const kill = Bun.spawn(["docker", "kill", "-s", "KILL", victim], { stdout: "ignore", stderr: "pipe" });
+        expect(await kill.exited).toBe(0);
+        expect(await clientExited(clients[0]!, 30_000)).toBe(true);
+        await writing[0]!.stop();
+        const without = [2, 3, 4, 5];
+        await waitFor(
+          "the survivors' view without peer 1",
+          async () => !!(await agreedView(survivors, without)),
+          detectionBoundMs(DEFAULT_MEMBERSHIP_CONFIG, 5) + 10_000,
+          story,
+        );
+        const next = (await lastView(survivors[0]!))!;
+        const viewAt = async (n: string) =>
+          Date.parse(String((await views(n)).find((v) => v.viewId === next.viewId)!.ts)) - killedAt;
+        const killToView = await Promise.all(survivors.map(viewAt));
+        for (const n of survivors) {
+          const [diedIn, now] = (await views(n)).slice(-2);
+          expect(now!.left).toEqual([1]);
+          // The view it died in is still the agreed one: no view came between.
+          expect(diedIn!.viewId).toBe(agreed);
+        }
+        // Virtual synchrony: the survivors delivered the same set in the view the coordinator died in.
+        const deliveredIn = async (n: string, viewId: number) =>
+          (await recordsOf(n, "deliver")).filter((r) => r.viewId === viewId).map((r) => r.body as string);
+        const before = await deliveredIn(survivors[0]!, agreed);
+        const fromVictim = before.filter((b) => b.startsWith("p1-")).length;
+        console.log(
+          `docker kill of the coordinator to the survivors' new view: ${killToView.join(", ")} ms ` +
+            `(in the view it died in, each survivor delivered ${before.length} lines, ${fromVictim} of them from peer 1)`,
+        );
+        expect(fromVictim).toBeGreaterThan(0);
+        for (const n of survivors) {
+          const mine = await deliveredIn(n, agreed);
+          expectFifo(mine);
+          expect([...mine].sort()).toEqual([...before].sort());
+        }
+
+        // Started again: a new process in the same container, attached and multicasting again.
+        clients[0] = startAttached(victim);
+        const firstRunWrote = writing[0]!.written();
+        writing[0] = writeLines(1, clients[0], firstRunWrote);
+        writers.push(writing[0]);
+        await waitAttachedReady([victim], [clients[0]], 2, 60_000);
+        const newEpoch = (await recordsOf(victim, "start")).at(-1)?.epoch;
+        expect(newEpoch).toBeDefined();
+        expect(newEpoch).not.toBe(oldEpoch);
+        await waitFor("a view of all 5 again", async () => !!(await agreedView(names, all)), 30_000, story);
+        const rejoined = (await lastView(victim))!.viewId as number;
+        // A second of all 5 multicasting in it, then quiet.
+        await Bun.sleep(1_000);
+        await Promise.all(writing.map((w) => w.stop()));
+
+        // From the agreed view on (the restarted process: from the view it rejoined in), each peer
+        // delivered every line each survivor wrote, and every line peer 1 wrote once started again,
+        // once and in order.
+        const since = (n: string) => (n === victim ? rejoined : agreed);
+        /** Per writer (index id - 1): the numbers of its lines `n` delivered, as counted above. */
+        const linesAt = async (n: string) => {
+          const bodies = (await lastRun(n, "deliver"))
+            .filter((r) => (r.viewId as number) >= since(n))
+            .map((r) => (r.body as string).split("-"));
+          return all.map((id) =>
+            bodies
+              .filter(([sender]) => sender === `p${id}`)
+              .map(([, line]) => Number(line))
+              .filter((line) => id !== 1 || line > firstRunWrote),
+          );
+        };
+        const lastWritten = all.map((id) => writing[id - 1]!.written());
+        const lastDelivered = async () => Promise.all(names.map(async (n) => (await linesAt(n)).map((l) => l.at(-1))));
+        await waitFor(
+          "every peer's last line delivered by every peer",
+          async () => (await lastDelivered()).every((last) => `${last}` === `${lastWritten}`),
+          30_000,
+          async () =>
+            `written ${lastWritten}; delivered:\n${(await lastDelivered()).map((l, i) => `${names[i]}: ${l}`).join("\n")}`,
+        );
+        for (const n of names) {
+          const lines = await linesAt(n);
+          for (const ns of lines) expect(ns).toEqual(ns.map((_, i) => ns[0]! + i));
+          // None of what the restarted process wrote before its first view was lost.
+          expect(lines[0]![0]).toBe(firstRunWrote + 1);
+          // Every delivery of this process, in every view: FIFO per sender, none twice, indexed from 1.
+          const delivered = await lastRun(n, "deliver");
+          expectFifo(delivered.map((r) => r.body as string));
+          expect(delivered.map((r) => r.index)).toEqual(delivered.map((_, i) => i + 1));
+        }
+        const again = await lastRun(victim, "group-restarted", "group-state");
+        expect(again.find((r) => r.event === "group-restarted")).toMatchObject({ replacedEpoch: oldEpoch });
+        expect(again.some((r) => r.event === "group-state")).toBe(true);
+        // Each process printed its own READY and nothing else: the killed one before the kill, then the new one.
+        for (const n of names) expect(logs(n).stderr).toBe(n === victim ? "READY\nREADY\n" : "READY\n");
+      } finally {
+        await Promise.all(writers.map((w) => w.stop()));
+        sh(["docker", "rm", "-f", ...names], { allowFail: true });
+        // Removing a container ends its client; one that does not end is killed.
+        await Promise.all(clients.map((c) => clientExited(c, 30_000)));
+      }
+    },
+    240_000,
   );
 
   containerTest(
