@@ -59,7 +59,12 @@ const groupPrepare = groupMessage({
 });
 const groupData = groupMessage({
   case: "data",
-  value: create(GroupDataSchema, { viewId: 3, seq: 7, body: new TextEncoder().encode("hi"), group: 4_277_251 }),
+  value: create(GroupDataSchema, {
+    viewId: 3,
+    seq: 7,
+    body: [new TextEncoder().encode("hi"), new TextEncoder().encode("you")],
+    group: 4_277_251,
+  }),
 });
 
 /** The key file of the sealed vectors: key A (primary), key B. KEY_OTHER is in no file. */
@@ -295,7 +300,7 @@ const valid: ValidCase[] = [
   {
     name: "group-messages-on-channel-1",
     description:
-      "Two messages of the group layer in one DATA frame, each an Envelope whose module field (16, a two-byte tag 0x82 0x01) names channel 1 and carries a GroupMessage: a Prepare for view 3 under ballot (round 2, coordinator 1), and the 7th multicast of the sender in view 3 of the founding 4277251.",
+      "Two messages of the group layer in one DATA frame, each an Envelope whose module field (16, a two-byte tag 0x82 0x01) names channel 1 and carries a GroupMessage: a Prepare for view 3 under ballot (round 2, coordinator 1), and the 7th and 8th multicasts of the sender in view 3 of the founding 4277251, gathered in one GroupData.",
     frame: {
       ...base,
       ...withAck,

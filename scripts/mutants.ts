@@ -403,6 +403,14 @@ const MUTANTS: Mutant[] = [
     to: "    return this.host.epoch;",
     tests: ["test/group/group.test.ts"],
   },
+  {
+    id: "group-batch-one-seq",
+    bug: "a receiver numbers every body of a gathered batch of multicasts with the batch's first seq: all but the first are taken as duplicates and never delivered",
+    file: "src/group/group.ts",
+    from: "    for (let i = 0; i < bodies.length; i++) this.receive(index, seq + i, bodies[i]!);",
+    to: "    for (let i = 0; i < bodies.length; i++) this.receive(index, seq, bodies[i]!);",
+    tests: ["test/group/group.test.ts"],
+  },
 ];
 
 function arg(name: string): string[] {

@@ -1,6 +1,6 @@
 /**
  * The group layer's hot message, `GroupMessage{data: GroupData{view_id,
- * seq, body, group}}`, encoded and decoded by hand: protobuf-es's create, toBinary
+ * seq, body (repeated), group}}`, encoded and decoded by hand: protobuf-es's create, toBinary
  * and fromBinary per multicast were most of the group's cost over plain
  * broadcast. Bytes are exactly protobuf-es's (fields in number order,
  * defaults omitted); the decoder takes only that canonical layout and
@@ -18,16 +18,17 @@ const TAG_GROUP = 0x20;
 export interface GroupDataFields {
   viewId: number;
   group: number;
+  /** The first body's seq; the others follow it. */
   seq: number;
-  body: Uint8Array;
+  bodies: Uint8Array[];
 }
 
-export function encodeGroupData(viewId: number, group: number, seq: number, body: Uint8Array): Uint8Array {
-  const inner =
-    (viewId === 0 ? 0 : 1 + varintBytes(viewId)) +
-    (seq === 0 ? 0 : 1 + varintBytes(seq)) +
-    (body.length === 0 ? 0 : 1 + varintBytes(body.length) + body.length) +
-    (group === 0 ? 0 : 1 + varintBytes(group));
+/** `GroupMessage{data: {viewId, seq, body: bodies, group}}` in one allocation. */
+export function encodeGroupData(viewId: number, group: number, seq: number, bodies: readonly Uint8Array[]): Uint8Array {
+  let inner = (viewId === 0 ? 0 : 1 + varintBytes(viewId)) + (seq === 0 ? 0 : 1 + varintBytes(seq));
+  // Repeated bytes: every element written, an empty one too.
+  for (const body of bodies) inner += 1 + varintBytes(body.length) + body.length;
+  inner += group === 0 ? 0 : 1 + varintBytes(group);
   const out = new Uint8Array(1 + varintBytes(inner) + inner);
   let at = 0;
   out[at++] = TAG_DATA;
@@ -40,7 +41,7 @@ export function encodeGroupData(viewId: number, group: number, seq: number, body
     out[at++] = TAG_SEQ;
     at = writeVarint(out, at, seq);
   }
-  if (body.length > 0) {
+  for (const body of bodies) {
     out[at++] = TAG_BODY;
     at = writeVarint(out, at, body.length);
     out.set(body, at);
@@ -62,7 +63,7 @@ export function decodeGroupData(b: Uint8Array): GroupDataFields | undefined {
   let viewId = 0;
   let group = 0;
   let seq = 0;
-  let body: Uint8Array = new Uint8Array(0);
+  const bodies: Uint8Array[] = [];
   if (b[at] === TAG_VIEW_ID) {
     const v = readVarint(b, at + 1);
     if (v === undefined || v[0] === 0) return undefined;
@@ -75,10 +76,10 @@ export function decodeGroupData(b: Uint8Array): GroupDataFields | undefined {
     seq = v[0];
     at = v[1];
   }
-  if (at < b.length && b[at] === TAG_BODY) {
+  while (at < b.length && b[at] === TAG_BODY) {
     const v = readVarint(b, at + 1);
-    if (v === undefined || v[0] === 0 || v[1] + v[0] > b.length) return undefined;
-    body = b.subarray(v[1], v[1] + v[0]);
+    if (v === undefined || v[1] + v[0] > b.length) return undefined;
+    bodies.push(b.subarray(v[1], v[1] + v[0]));
     at = v[1] + v[0];
   }
   if (at < b.length && b[at] === TAG_GROUP) {
@@ -87,5 +88,5 @@ export function decodeGroupData(b: Uint8Array): GroupDataFields | undefined {
     group = v[0];
     at = v[1];
   }
-  return at === b.length ? { viewId, group, seq, body } : undefined;
+  return at === b.length ? { viewId, group, seq, bodies } : undefined;
 }

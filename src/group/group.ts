@@ -41,6 +41,7 @@ import type { Host, HostPeerEvent, Module } from "../host/host.ts";
 import { equalBytes } from "../util/bytes.ts";
 import { GROUP_CHANNEL } from "../wire/channels.ts";
 import { decodeGroupData, encodeGroupData } from "./data-codec.ts";
+import { MessageLog } from "./message-log.ts";
 
 /** A process: a peer id and its epoch. */
 export interface GroupProcess {
@@ -75,7 +76,7 @@ export type GroupEvent =
    * my id (`replacedEpoch`), so the state I receive continues its work.
    */
   | { type: "restarted"; replacedEpoch: number }
-  /** Room again after `multicast` returned `queue-full` for a full stream. */
+  /** Room again after `multicast` returned `queue-full`: every bound it met is below half. */
   | { type: "writable" }
   /**
    * The group went on without me (it installed `groupViewId`), or my view can
@@ -119,8 +120,10 @@ export const DEFAULT_GROUP_TIMING: GroupTiming = {
 const OUTBOX_MAX = 4096;
 /** Messages of a view held per sender, delivered or not, until every member holds them; past it `multicast` returns `queue-full`. */
 const STORE_PER_SENDER_MAX = 65_536;
-/** Messages waiting per peer for room in its stream before `multicast` returns `queue-full`. */
-const BACKLOG_MAX = 8192;
+/** Bytes waiting per peer for room in its stream before `multicast` returns `queue-full` (multicasts travel in batches). */
+const BACKLOG_BYTES_MAX = 1024 * 1024;
+/** A batch of multicasts is sent once its bodies reach this many bytes (a burst of small ones still goes as one message per member). */
+const BATCH_BYTES_MAX = 16 * 1024;
 /** Messages of a later view buffered until its Install arrives; past it they are dropped (their sender re-sends them only in a flush). */
 const EARLY_MAX = 65_536;
 /** State is sent in chunks of this many bytes. */
@@ -158,10 +161,8 @@ const toValue = (v: GroupViewValue): Value => ({
 
 /** Per sender of the current view: what I hold and what I delivered. */
 interface Stream {
-  /** Messages held, by seq - 1 - base. */
-  held: Uint8Array[];
-  /** Seqs 1..base were forgotten (every member held them). */
-  base: number;
+  /** Messages held, until every member holds them (`log.base`: seqs forgotten). */
+  log: MessageLog;
   /** Contiguous messages held from seq 1. */
   count: number;
   delivered: number;
@@ -205,6 +206,8 @@ export class Group implements Module {
   private wedgedUntilMs: number | undefined;
   private blockedReported = false;
   private outbox: Uint8Array[] = [];
+  /** My multicasts numbered and delivered in this burst, not sent yet (`flush`); bounded by BATCH_BYTES_MAX and the outbox. */
+  private batch = { firstSeq: 0, bodies: [] as Uint8Array[], bytes: 0 };
   private early: { from: number; viewId: number; group: number; seq: number; body: Uint8Array }[] = [];
   /** Acceptor: the ballot promised and the value accepted, for view `promisedViewId`. */
   private promisedViewId = 0;
@@ -232,12 +235,15 @@ export class Group implements Module {
     | undefined;
   /**
    * Per peer, sends refused for a full queue, re-sent in order on its
-   * `writable`. Multicasts are refused while one holds BACKLOG_MAX; the
+   * `writable`. Multicasts are refused while one holds BACKLOG_BYTES_MAX; the
    * protocol's own messages (a few per view change) and state chunks (the
    * state's size) pass, so it stays bounded by those.
    */
-  private readonly backlog = new Map<number, { items: { body: Uint8Array; control: boolean }[]; head: number }>();
-  /** A multicast was refused for a full backlog: `writable` follows once all are below half. */
+  private readonly backlog = new Map<
+    number,
+    { items: { body: Uint8Array; control: boolean }[]; head: number; bytes: number }
+  >();
+  /** A multicast was refused (`queue-full`): `writable` follows once every bound it met is below half. */
   private writableOwed = false;
   /** Highest seq asked of each (holder, view, sender); cleared with each new ballot or view. */
   private readonly fetched = new Map<string, number>();
@@ -285,18 +291,18 @@ export class Group implements Module {
   }
 
   /**
-   * Multicasts `body` to every member of the current view, FIFO from me.
-   * During a view change (or before the first view) it waits in a bounded
-   * outbox and goes out in the next view; `queue-full` past OUTBOX_MAX.
+   * Multicasts `body` to every member of the current view, FIFO from me;
+   * my own copy is delivered at once, and the multicasts of one burst go out
+   * together at its end (`flush`). During a view change (or before the
+   * first view) it waits in a bounded outbox and goes out in the next view.
+   * `queue-full` past OUTBOX_MAX, BACKLOG_BYTES_MAX or STORE_PER_SENDER_MAX;
+   * `writable` follows. `body` must not change afterwards.
    */
   multicast(body: Uint8Array): { ok: true } | { ok: false; reason: "queue-full" } {
-    // Behind a member whose stream is full (its backlog at BACKLOG_MAX): refused until `writable`.
-    if (this.outbox.length >= OUTBOX_MAX || this.backlogFull()) {
+    if (this.multicastBlocked(1)) {
       this.writableOwed = true;
       return { ok: false, reason: "queue-full" };
     }
-    const own = this.view === undefined ? undefined : this.streams[this.indexOf(this.host.selfId)];
-    if (own !== undefined && own.held.length >= STORE_PER_SENDER_MAX) return { ok: false, reason: "queue-full" };
     this.outbox.push(body);
     this.drainOutbox();
     return { ok: true };
@@ -316,7 +322,7 @@ export class Group implements Module {
     // (A multicast changes no membership: no step, whose liveness checks cost more than the delivery.)
     const data = decodeGroupData(body);
     if (data !== undefined) {
-      this.onData(from, data.viewId, data.group, data.seq, data.body);
+      this.onData(from, data.viewId, data.group, data.seq, data.bodies);
       return;
     }
     let message: GroupMessage;
@@ -876,6 +882,9 @@ export class Group implements Module {
       this.view !== undefined && i.value.group === this.view.group && i.value.previousViewId === this.view.id;
     if (continuing && !this.holdsCut(i.value, () => i.from)) return;
     this.installing = undefined;
+    // My multicasts of the old view still gathered: the cut covers them (they were numbered before I promised),
+    // and members that lack them fetch them; sent anyway, they spare those fetches.
+    this.sendBatch();
     const previous = this.view;
     if (continuing) {
       // Deliver up to the cut: what every member coming from this view delivers in it.
@@ -894,7 +903,7 @@ export class Group implements Module {
     if (this.change !== undefined && this.change.viewId <= i.value.viewId) this.change = undefined;
     this.view = view;
     this.installedValue = i.value;
-    this.streams = view.members.map(() => ({ held: [], base: 0, count: 0, delivered: 0, waiting: new Map() }));
+    this.streams = view.members.map(() => ({ log: new MessageLog(), count: 0, delivered: 0, waiting: new Map() }));
     this.sent = 0;
     this.wedgedUntilMs = undefined;
     this.blockedReported = false;
@@ -921,7 +930,7 @@ export class Group implements Module {
     // (Those of another founding, or an earlier view, are over: I am in this one.)
     const early = this.early;
     this.early = [];
-    for (const e of early) if (e.group === view.group) this.onData(e.from, e.viewId, e.group, e.seq, e.body);
+    for (const e of early) if (e.group === view.group) this.onData(e.from, e.viewId, e.group, e.seq, [e.body]);
     this.drainOutbox();
   }
 
@@ -960,6 +969,7 @@ export class Group implements Module {
    */
   private leaveView(groupViewId: number): void {
     this.options.onEvent({ type: "excluded", viewId: this.view!.id, groupViewId });
+    this.batch = { firstSeq: 0, bodies: [], bytes: 0 };
     this.change = undefined;
     this.retryAtMs = this.host.now() + this.timing.phaseTimeoutMs;
     this.view = undefined;
@@ -984,24 +994,51 @@ export class Group implements Module {
     return this.view === undefined ? -1 : this.view.members.findIndex((m) => m.id === id);
   }
 
+  /**
+   * Numbers the waiting multicasts in my view, delivers my own copies and
+   * gathers them into the batch that `flush` sends (one GroupData per
+   * member for the whole burst; a full batch goes at once).
+   */
   private drainOutbox(): void {
     const view = this.view;
-    if (view === undefined || !this.hasState || this.wedgedUntilMs !== undefined) return;
+    if (view === undefined || !this.hasState || this.wedgedUntilMs !== undefined || this.outbox.length === 0) return;
     const me = this.indexOf(this.host.selfId);
-    while (this.outbox.length > 0) {
-      const body = this.outbox.shift()!;
+    const outbox = this.outbox;
+    this.outbox = [];
+    for (const body of outbox) {
       const seq = ++this.sent;
-      const data = encodeGroupData(view.id, view.group, seq, body);
-      for (const m of view.members) if (m.id !== this.host.selfId) this.send(m.id, data, false);
+      if (this.batch.bodies.length === 0) this.batch.firstSeq = seq;
+      this.batch.bodies.push(body);
+      this.batch.bytes += body.length;
       // My own copy: held for the flush, delivered at once.
       this.receive(me, seq, body);
+      if (this.batch.bytes >= BATCH_BYTES_MAX) this.sendBatch();
     }
+    if (this.batch.bodies.length > 0) this.host.flushSoon();
+    this.maybeWritable();
   }
 
-  private onData(from: number, viewId: number, group: number, seq: number, body: Uint8Array): void {
+  /** The end of a burst (`Host.flushSoon`): the gathered multicasts go out. */
+  flush(): void {
+    this.sendBatch();
+  }
+
+  /** Sends the gathered multicasts of my view to every other member, as one message. */
+  private sendBatch(): void {
+    const batch = this.batch;
+    const view = this.view;
+    if (batch.bodies.length === 0 || view === undefined) return;
+    const data = encodeGroupData(view.id, view.group, batch.firstSeq, batch.bodies);
+    batch.bodies = [];
+    batch.bytes = 0;
+    for (const m of view.members) if (m.id !== this.host.selfId) this.send(m.id, data, false);
+  }
+
+  private onData(from: number, viewId: number, group: number, seq: number, bodies: readonly Uint8Array[]): void {
     const view = this.view;
     if (view === undefined || (group === view.group && viewId > view.id)) {
-      if (this.early.length < EARLY_MAX) this.early.push({ from, viewId, group, seq, body });
+      for (const [i, body] of bodies.entries())
+        if (this.early.length < EARLY_MAX) this.early.push({ from, viewId, group, seq: seq + i, body });
       return;
     }
     // Another founding's: I am not in it (a process moves to another founding only through having no view).
@@ -1014,7 +1051,7 @@ export class Group implements Module {
     }
     const index = this.indexOf(from);
     if (index < 0) return;
-    this.receive(index, seq, body);
+    for (let i = 0; i < bodies.length; i++) this.receive(index, seq + i, bodies[i]!);
   }
 
   private onForward(viewId: number, group: number, sender: number, seq: number, body: Uint8Array): void {
@@ -1034,11 +1071,11 @@ export class Group implements Module {
       s.waiting.set(seq, body);
       return;
     }
-    s.held.push(body);
+    s.log.push(body);
     s.count++;
     for (let next = s.waiting.get(s.count + 1); next !== undefined; next = s.waiting.get(s.count + 1)) {
       s.waiting.delete(s.count + 1);
-      s.held.push(next);
+      s.log.push(next);
       s.count++;
     }
     if (this.wedgedUntilMs === undefined && this.hasState)
@@ -1050,7 +1087,7 @@ export class Group implements Module {
     const viewId = this.view!.id;
     while (s.delivered < Math.min(upTo, s.count)) {
       const seq = s.delivered + 1;
-      const body = s.held[seq - 1 - s.base];
+      const body = s.log.get(seq);
       s.delivered = seq;
       if (body !== undefined && this.hasState) this.options.onEvent({ type: "message", from, viewId, body });
     }
@@ -1082,8 +1119,8 @@ export class Group implements Module {
     if (held === undefined) return;
     const s = held.streams[held.members.findIndex((m) => m.id === sender)];
     if (s === undefined) return;
-    for (let seq = Math.max(fromSeq, s.base + 1); seq <= Math.min(toSeq, s.count); seq++) {
-      const body = s.held[seq - 1 - s.base]!;
+    for (let seq = Math.max(fromSeq, s.log.base + 1); seq <= Math.min(toSeq, s.count); seq++) {
+      const body = s.log.get(seq)!;
       this.send(from, this.encode({ case: "forward", value: { viewId, group, sender, seq, body } }), true);
     }
   }
@@ -1110,11 +1147,9 @@ export class Group implements Module {
     this.streams.forEach((s, i) => {
       let min = s.delivered;
       for (const m of this.view!.members) min = Math.min(min, this.stableCounts.get(m.id)?.[i] ?? 0);
-      if (min > s.base) {
-        s.held.splice(0, min - s.base);
-        s.base = min;
-      }
+      s.log.forgetThrough(min);
     });
+    this.maybeWritable();
   }
 
   // --- state transfer -----------------------------------------------------------------------------
@@ -1225,10 +1260,12 @@ export class Group implements Module {
     const waiting = this.backlog.get(to);
     if (waiting !== undefined) {
       waiting.items.push({ body, control });
+      waiting.bytes += body.length;
       return;
     }
     const result = this.host.send(to, body, control);
-    if (!result.ok && result.reason === "queue-full") this.backlog.set(to, { items: [{ body, control }], head: 0 });
+    if (!result.ok && result.reason === "queue-full")
+      this.backlog.set(to, { items: [{ body, control }], head: 0, bytes: body.length });
   }
 
   private flushBacklog(to: number): void {
@@ -1238,6 +1275,7 @@ export class Group implements Module {
       const { body, control } = waiting.items[waiting.head]!;
       const result = this.host.send(to, body, control);
       if (!result.ok && result.reason === "queue-full") break;
+      waiting.bytes -= body.length;
       waiting.items[waiting.head++] = undefined as never;
     }
     if (waiting.head >= waiting.items.length) this.backlog.delete(to);
@@ -1245,17 +1283,26 @@ export class Group implements Module {
       waiting.items = waiting.items.slice(waiting.head);
       waiting.head = 0;
     }
-    // Room again for the application's multicasts once every stream is below half its bound.
-    if (this.writableOwed && !this.backlogFull(BACKLOG_MAX / 2)) {
-      this.writableOwed = false;
-      this.options.onEvent({ type: "writable" });
-    }
+    this.maybeWritable();
   }
 
-  /** True when some member's backlog holds `limit` messages or more. */
-  private backlogFull(limit = BACKLOG_MAX): boolean {
-    for (const b of this.backlog.values()) if (b.items.length - b.head >= limit) return true;
-    return false;
+  /**
+   * True when a multicast must wait, at `share` of the bounds: the outbox
+   * full, a member's backlog full (its stream takes nothing), or my own
+   * messages of this view that not every member holds yet at their bound.
+   */
+  private multicastBlocked(share: number): boolean {
+    if (this.outbox.length >= OUTBOX_MAX * share) return true;
+    for (const b of this.backlog.values()) if (b.bytes >= BACKLOG_BYTES_MAX * share) return true;
+    const own = this.view === undefined ? undefined : this.streams[this.indexOf(this.host.selfId)];
+    return own !== undefined && own.log.length >= STORE_PER_SENDER_MAX * share;
+  }
+
+  /** Room again for the application's multicasts once every bound is below half. */
+  private maybeWritable(): void {
+    if (!this.writableOwed || this.multicastBlocked(0.5)) return;
+    this.writableOwed = false;
+    this.options.onEvent({ type: "writable" });
   }
 
   private armTimer(): void {

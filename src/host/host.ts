@@ -44,9 +44,18 @@ export interface Host {
    * `to`: reliable, in order, exactly once per pair of processes (a message
    * queued for a process that restarts is dropped with it). `control`
    * passes a full queue (for the few messages a protocol cannot do without;
-   * never for application data).
+   * never for application data). `body` must not change afterwards: a
+   * multicast passes one body to every member, and the host may keep it and
+   * reuse its encoding.
    */
   send(to: number, body: Uint8Array, control?: boolean): HostSendResult;
+  /**
+   * Asks for one call of the module's `flush` once the work at hand is done
+   * (the application's synchronous burst, the datagrams just read), before
+   * the host transmits: a module gathers what that burst produced into
+   * fewer, larger messages.
+   */
+  flushSoon(): void;
   /** Arms the module's one timer (`undefined`: none); an earlier setting is replaced. */
   setTimer(atMs: number | undefined): void;
   /** The current epoch of each peer as the peer knows it (0: not heard from, or restarted and not heard from since), by id. */
@@ -63,4 +72,6 @@ export interface Module {
   handlePeerEvent(event: HostPeerEvent): void;
   /** The timer set with `Host.setTimer` is due. */
   handleTimeout(): void;
+  /** Asked for with `Host.flushSoon`: send what was gathered. */
+  flush?(): void;
 }

@@ -468,10 +468,19 @@ export class Peer {
     const session = this.sessions[to];
     if (session === undefined)
       throw new RangeError(`no peer with id ${to} (ids are 1..${this.peerCount}, mine is ${this.selfId})`);
-    const result = session.send(now, encodeModuleEnvelope(channel, body), control);
+    // A multicast sends one body to every member: encoded once, the same bytes queued on each stream.
+    let last = this.lastModuleEnvelope;
+    if (last === undefined || last.body !== body || last.channel !== channel) {
+      last = { channel, body, envelope: encodeModuleEnvelope(channel, body) };
+      this.lastModuleEnvelope = last;
+    }
+    const result = session.send(now, last.envelope, control);
     this.pending.add(to);
     return result;
   }
+
+  /** The module envelope last encoded, for the next send of the same body (its bytes are never changed once queued). */
+  private lastModuleEnvelope: { channel: number; body: Uint8Array; envelope: Uint8Array } | undefined;
 
   /**
    * Says goodbye to every peer that may still listen: those heard from and

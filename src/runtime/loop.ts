@@ -73,6 +73,13 @@ const HINTED_ADDRESSES_MAX = 256;
 const HINT_INTERVAL_MS = 10_000;
 /** Unauthenticated hints per HINT_INTERVAL_MS, all addresses together; beyond it they are not reported (the drops are still counted). */
 const HINTS_MAX = 16;
+/** A module attached to the loop: its timer, and whether it asked for a flush (`Host.flushSoon`). */
+interface ModuleBinding {
+  module: Module;
+  cancelTimer: Cancel | undefined;
+  flushWanted: boolean;
+}
+
 /** Datagrams held per peer while its address or process is validated (about a round trip's worth at bootstrap). */
 const HELD_PER_PEER_MAX = 8;
 
@@ -116,7 +123,7 @@ export class PeerLoop<A> {
   private closing: { cancelDeadline: Cancel; waiters: ((clean: boolean) => void)[] } | undefined;
   private closed = false;
   /** Protocol modules by channel, each with its one timer. */
-  private readonly modules = new Map<number, { module: Module; cancelTimer: Cancel | undefined }>();
+  private readonly modules = new Map<number, ModuleBinding>();
   /** Uniform in [0, 1) for modules: the peer's own source (seeded in the simulator). */
   private readonly random: () => number;
 
@@ -178,7 +185,7 @@ export class PeerLoop<A> {
   attach(module: Module): Host {
     if (this.modules.has(module.channel)) throw new Error(`channel ${module.channel} already has a module`);
     this.peer.serve(module.channel);
-    const binding: { module: Module; cancelTimer: Cancel | undefined } = { module, cancelTimer: undefined };
+    const binding: ModuleBinding = { module, cancelTimer: undefined, flushWanted: false };
     this.modules.set(module.channel, binding);
     const peer = this.peer;
     return {
@@ -193,6 +200,10 @@ export class PeerLoop<A> {
         const result = peer.sendModule(this.burstNowMs, to, module.channel, body, control);
         this.scheduleFlush();
         return result;
+      },
+      flushSoon: () => {
+        binding.flushWanted = true;
+        this.scheduleFlush();
       },
       setTimer: (atMs) => {
         binding.cancelTimer?.();
@@ -433,6 +444,12 @@ export class PeerLoop<A> {
   /** Sends what the peer has to send, hands over its events, re-arms the timer. */
   private flush(): void {
     if (this.closed) return;
+    // Modules first: what they gathered in this burst goes out in this flush's datagrams.
+    for (const binding of this.modules.values()) {
+      if (!binding.flushWanted) continue;
+      binding.flushWanted = false;
+      binding.module.flush?.();
+    }
     const now = this.scheduler.now();
     if (this.outQueue.length === 0 || this.sendQueued()) {
       for (let out = this.peer.pollTransmit(now); out !== undefined; out = this.peer.pollTransmit(now)) {

@@ -37,6 +37,8 @@ const USAGE = `usage: bun run sim [options]
   --jobs N          run a swarm in N processes at once (default: the number of CPUs, at most 8)
   --workload NAME   exactly-once (default: messages between pairs of peers) or views (the group layer:
                     views, virtual synchrony, state transfer; docs/groups.md)
+  --burst N         views: each send is a burst of 1 to N multicasts in one go, gathered into one
+                    message per member (default 1)
   --verbose         print every run's result in a swarm`;
 
 /** Every setting of one run: what the replay line prints and the run is built from. */
@@ -58,6 +60,8 @@ export interface RunSettings {
   sendWindow: number;
   healAt: number;
   workload: "exactly-once" | "views";
+  /** Views: multicasts per send, drawn from 1..burst (1: one, and no draw, so older seeds replay). */
+  burst: number;
 }
 
 /**
@@ -143,6 +147,7 @@ export function drawSettings(given: Partial<RunSettings>, seed: number): RunSett
     sendWindow: given.sendWindow ?? 5000,
     healAt,
     workload: given.workload ?? "exactly-once",
+    burst: given.burst ?? 1,
   };
 }
 
@@ -156,6 +161,7 @@ function replayArgs(s: RunSettings): string {
     s.adversary ? "--adversary" : "--no-adversary",
     `--messages ${s.messages} --body-max ${s.bodyMax} --send-window ${s.sendWindow} --heal-at ${s.healAt}`,
     s.workload === "views" ? "--workload views" : "",
+    s.burst > 1 ? `--burst ${s.burst}` : "",
   ]
     .filter((part) => part !== "")
     .join(" ");
@@ -206,6 +212,7 @@ async function main(): Promise<number> {
       sendWindow: num("send-window", 10_000_000),
       healAt: num("heal-at", 10_000_000),
       workload: workloadOf(args.workload as string | undefined),
+      burst: num("burst", 64, true),
     };
     if (given.peers !== undefined && given.peers < 1) throw new Error("--peers must be at least 1");
     if (given.bodyMax !== undefined && given.bodyMax < 16) throw new Error("--body-max must be at least 16");
@@ -234,6 +241,7 @@ async function main(): Promise<number> {
       sendWindow: given.sendWindow ?? Math.max(1000, healAt * 0.75),
       healAt,
       workload: given.workload ?? "exactly-once",
+      burst: given.burst ?? 1,
     };
     console.log(`sim: ${replayArgs(settings)}`);
     if (settings.workload === "views") {
@@ -389,7 +397,7 @@ function workloadOf(value: string | undefined): RunSettings["workload"] | undefi
 /** The views workload's options: the same network and faults as any run, multicasts in place of pair messages. */
 export function viewsOptions(s: RunSettings): ViewsOptions {
   const { workload: _, ...rest } = runOptions(s);
-  return { ...rest, workload: { messagesPerPeer: s.messages, sendWindowMs: s.sendWindow } };
+  return { ...rest, workload: { messagesPerPeer: s.messages, sendWindowMs: s.sendWindow, burstMax: s.burst } };
 }
 
 function reportViews(r: ViewsResult, wallMs: number, s: RunSettings): void {
@@ -478,6 +486,7 @@ function parse() {
       verbose: { type: "boolean" },
       jobs: { type: "string" },
       workload: { type: "string" },
+      burst: { type: "string" },
     },
     strict: true,
   }).values;

@@ -27,6 +27,8 @@ export interface ViewsWorkload {
   /** Multicasts per process incarnation, spread over `sendWindowMs`. */
   messagesPerPeer: number;
   sendWindowMs: number;
+  /** Each send is a burst of 1..burstMax multicasts in one go (gathered into one message per member); 1 by default. */
+  burstMax?: number;
 }
 
 export interface ViewsOptions extends Omit<SimOptions, "app" | "checkers"> {
@@ -300,13 +302,17 @@ export function runViews(options: ViewsOptions): ViewsResult {
       let index = 0;
       for (let i = 0; i < w.messagesPerPeer; i++) {
         node.setTimer(world.rng.int(0, w.sendWindowMs), () => {
-          const n = ++index;
-          // Recorded first: my own copy is delivered inside multicast.
-          c.sent.add(key(node.id, epoch, n));
-          if (group.multicast(body(node.id, epoch, n)).ok) c.multicasts++;
-          else {
-            c.sent.delete(key(node.id, epoch, n));
-            index--;
+          // No draw for bursts of one: seeds from before bursts replay as they did.
+          const burst = (w.burstMax ?? 1) > 1 ? world.rng.int(1, w.burstMax!) : 1;
+          for (let b = 0; b < burst; b++) {
+            const n = ++index;
+            // Recorded first: my own copy is delivered inside multicast.
+            c.sent.add(key(node.id, epoch, n));
+            if (group.multicast(body(node.id, epoch, n)).ok) c.multicasts++;
+            else {
+              c.sent.delete(key(node.id, epoch, n));
+              index--;
+            }
           }
         });
       }

@@ -13,24 +13,30 @@ const u32 = fc.oneof(fc.constantFrom(0, 1, 127, 128, 16_383, 16_384, 0xffffffff)
 
 test("encodeGroupData writes protobuf-es's bytes and decodes back", () => {
   fc.assert(
-    fc.property(u32, u32, u32, fc.uint8Array({ maxLength: 300 }), (viewId, group, seq, body) => {
-      const ours = encodeGroupData(viewId, group, seq, body);
-      const theirs = toBinary(
-        GroupMessageSchema,
-        create(GroupMessageSchema, { body: { case: "data", value: { viewId, group, seq, body } } }),
-      );
-      expect(ours).toEqual(theirs);
-      const back = decodeGroupData(ours);
-      // Zero fields are omitted; the decoder declines nothing it wrote.
-      expect(back).toEqual({ viewId, group, seq, body });
-    }),
+    fc.property(
+      u32,
+      u32,
+      u32,
+      fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 5 }),
+      (viewId, group, seq, body) => {
+        const ours = encodeGroupData(viewId, group, seq, body);
+        const theirs = toBinary(
+          GroupMessageSchema,
+          create(GroupMessageSchema, { body: { case: "data", value: { viewId, group, seq, body } } }),
+        );
+        expect(ours).toEqual(theirs);
+        const back = decodeGroupData(ours);
+        // Zero fields are omitted; the decoder declines nothing it wrote.
+        expect(back).toEqual({ viewId, group, seq, bodies: body });
+      },
+    ),
     { numRuns: 2000, seed: 20261207 },
   );
 });
 
 test("on any bytes, decodeGroupData either declines or agrees with protobuf-es", () => {
   const valid = fc
-    .tuple(u32, u32, u32, fc.uint8Array({ maxLength: 40 }))
+    .tuple(u32, u32, u32, fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 3 }))
     .map(([v, g, s, b]) => encodeGroupData(v, g, s, b));
   const mutated = fc.tuple(valid, fc.nat(), fc.nat({ max: 255 })).map(([b, at, x]) => {
     const c = b.slice();
@@ -43,8 +49,8 @@ test("on any bytes, decodeGroupData either declines or agrees with protobuf-es",
       if (ours === undefined) return;
       const theirs = fromBinary(GroupMessageSchema, bytes);
       expect(theirs.body.case).toBe("data");
-      const d = theirs.body.value as { viewId: number; group: number; seq: number; body: Uint8Array };
-      expect({ viewId: d.viewId, group: d.group, seq: d.seq, body: d.body }).toEqual(ours);
+      const d = theirs.body.value as { viewId: number; group: number; seq: number; body: Uint8Array[] };
+      expect({ viewId: d.viewId, group: d.group, seq: d.seq, bodies: d.body }).toEqual(ours);
     }),
     { numRuns: 5000, seed: 20261207 },
   );

@@ -191,3 +191,28 @@ test("a view that can never be followed is left: its survivor and the restarted 
   expect(r.violations).toEqual([]);
   expect(r.ok).toBe(true);
 }, 60_000);
+
+test("a burst of multicasts travels as one message per member (split past 16 KiB), the sender's own copies delivered at once", () => {
+  const g = groupCluster(3);
+  g.cluster.run(5000);
+  const dataFrom1: number[] = [];
+  const member2 = g.groups[2]!;
+  const handle = member2.handleMessage.bind(member2);
+  member2.handleMessage = (from, epoch, body) => {
+    if (from === 1 && body[0] === 0x52) dataFrom1.push(body.length); // GroupMessage.data
+    handle(from, epoch, body);
+  };
+  const before = g.logs[1]!.length;
+  for (let i = 0; i < 100; i++) expect(g.groups[1]!.multicast(text(`burst-${i}`)).ok).toBe(true);
+  expect(g.logs[1]!.slice(before)).toEqual(Array.from({ length: 100 }, (_, i) => `burst-${i}`));
+  g.cluster.run(1000);
+  expect(dataFrom1.length).toBe(1);
+  expect(g.logs[2]!.slice(-100)).toEqual(Array.from({ length: 100 }, (_, i) => `burst-${i}`));
+  dataFrom1.length = 0;
+  const kib = "k".repeat(1023);
+  for (let i = 0; i < 40; i++) expect(g.groups[1]!.multicast(text(`${kib}${i % 10}`)).ok).toBe(true);
+  g.cluster.run(1000);
+  expect(dataFrom1.length).toBe(3);
+  for (const id of [2, 3])
+    expect(g.logs[id]!.slice(-40)).toEqual(Array.from({ length: 40 }, (_, i) => `${kib}${i % 10}`));
+}, 60_000);
