@@ -411,6 +411,30 @@ const MUTANTS: Mutant[] = [
     to: "    for (let i = 0; i < bodies.length; i++) this.receive(index, seq, bodies[i]!);",
     tests: ["test/group/group.test.ts"],
   },
+  {
+    id: "group-outsiders-never-told",
+    bug: "a coordinator never tells live processes outside its view that the group went on: a silent member left out while unreachable stays in its old view for good",
+    file: "src/group/group.ts",
+    from: "    if (view === undefined || this.change !== undefined || this.coordinatorOf(view) !== this.host.selfId) return;",
+    to: "    return;",
+    tests: ["test/group/group.test.ts"],
+  },
+  {
+    id: "group-behind-member-kept-as-coordinator",
+    bug: "a member of the view that asks to join from an older view (it never received this view's Install) is still taken as the coordinator: the group waits for it, and it for the group",
+    file: "src/group/group.ts",
+    from: "      this.behind.add(processKey(from, fromEpoch));",
+    to: "",
+    tests: ["test/group/group.test.ts"],
+  },
+  {
+    id: "group-older-state-replaces-newer",
+    bug: "a member keeps one state in flight: an older view's state arriving late replaces the one for the view it is joining, and it stays without state",
+    file: "src/group/group.ts",
+    from: "const INCOMING_STATES_MAX = 2;",
+    to: "const INCOMING_STATES_MAX = 1;",
+    tests: ["test/group/group.test.ts"],
+  },
 ];
 
 function arg(name: string): string[] {

@@ -126,12 +126,17 @@ const BACKLOG_BYTES_MAX = 1024 * 1024;
 const BATCH_BYTES_MAX = 16 * 1024;
 /** Messages of a later view buffered until its Install arrives; past it they are dropped (their sender re-sends them only in a flush). */
 const EARLY_MAX = 65_536;
+/** States received at once (for different views); past it the oldest view's is dropped. */
+const INCOMING_STATES_MAX = 2;
 /** State is sent in chunks of this many bytes. */
 const STATE_CHUNK_BYTES = 256 * 1024;
 /** Largest state a member takes (1 GiB); a larger one is refused and the member stays without state. */
 const STATE_BYTES_MAX = 1024 * 1024 * 1024;
 
 type Ballot = { round: number; coordinator: number };
+
+/** A process as a map key. */
+const processKey = (id: number, epoch: number) => `${id}@${epoch}`;
 
 function compareBallots(a: Ballot | undefined, b: Ballot | undefined): number {
   if (a === undefined) return b === undefined ? 0 : -1;
@@ -221,18 +226,24 @@ export class Group implements Module {
   private change: Change | undefined;
   /** Processes outside my view asking to join, by id. */
   private readonly joiners = new Map<number, { epoch: number; needsState: boolean }>();
-  /** State being received: chunks in order. */
-  private incoming:
-    | {
-        viewId: number;
-        group: number;
-        total: number;
-        chunks: Uint8Array[];
-        bytes: number;
-        replacedEpoch: number;
-        sha256?: Uint8Array;
-      }
-    | undefined;
+  /**
+   * States being received, by `group/viewId`: chunks in order. More than one:
+   * a later view's state may arrive before an older one still in flight from
+   * another member, and replacing it lost the one that mattered (swarm seed
+   * 1796 with --burst 4). At INCOMING_STATES_MAX the oldest view's is dropped.
+   */
+  private readonly incoming = new Map<
+    string,
+    {
+      viewId: number;
+      group: number;
+      total: number;
+      chunks: Uint8Array[];
+      bytes: number;
+      replacedEpoch: number;
+      sha256?: Uint8Array;
+    }
+  >();
   /**
    * Per peer, sends refused for a full queue, re-sent in order on its
    * `writable`. Multicasts are refused while one holds BACKLOG_BYTES_MAX; the
@@ -256,6 +267,10 @@ export class Group implements Module {
   private retryAtMs = 0;
   private nextStableMs = 0;
   private closed = false;
+  /** Members of my view (`id@epoch`) that asked to join from an older view: they never installed mine (`onJoin`). */
+  private readonly behind = new Set<string>();
+  /** Processes outside my view told so (`tellOutside`), by id: the epoch told; cleared at every installation. */
+  private readonly toldOutside = new Map<number, number>();
   /** Foundings I was a member of: a founding of mine never reuses one's id (bounded: one per view I left, at most one per founding). */
   private readonly foundedGroups = new Set<number>();
   /** The id of my next founding when my epoch is taken (0: none drawn yet). */
@@ -392,6 +407,7 @@ export class Group implements Module {
       this.backlog.delete(event.peer);
       this.joiners.delete(event.peer);
     }
+    if (event.type === "peerUp" || event.type === "peerAlive" || event.type === "peerRestarted") this.tellOutside();
     this.step();
   }
 
@@ -399,6 +415,7 @@ export class Group implements Module {
     if (this.closed) return;
     const now = this.host.now();
     if (this.change !== undefined && now >= this.change.deadlineMs) this.phaseTimedOut();
+
     if (this.view === undefined || this.wedgedTooLong(now)) {
       if (now >= this.nextJoinMs) {
         this.nextJoinMs = now + this.timing.joinIntervalMs;
@@ -408,6 +425,8 @@ export class Group implements Module {
     if (this.view !== undefined && this.hasState && now >= this.nextStableMs) {
       this.nextStableMs = now + this.timing.stableIntervalMs;
       this.sendStable();
+      // (A process may count as alive only some time after its peerUp.)
+      this.tellOutside();
     }
     this.step();
   }
@@ -429,7 +448,7 @@ export class Group implements Module {
 
   /** The coordinator of my view: its lowest-id member I believe alive. */
   private coordinatorOf(view: View): number | undefined {
-    for (const m of view.members) if (this.alive(m)) return m.id;
+    for (const m of view.members) if (this.alive(m) && !this.behind.has(processKey(m.id, m.epoch))) return m.id;
     return undefined;
   }
 
@@ -469,7 +488,7 @@ export class Group implements Module {
       this.startChange(1, true);
       return;
     }
-    const gone = view.members.some((m) => !this.alive(m));
+    const gone = view.members.some((m) => !this.alive(m) || this.behind.has(processKey(m.id, m.epoch)));
     const joining = this.liveJoiners().length > 0;
     if (gone || joining || this.unwedgeRequested) {
       this.unwedgeRequested = false;
@@ -632,7 +651,9 @@ export class Group implements Module {
       : sorted
           .filter(
             (m) =>
-              !this.view!.members.some((v) => v.id === m.id && v.epoch === m.epoch) || c.promises.get(m.id)?.needsState,
+              !this.view!.members.some((v) => v.id === m.id && v.epoch === m.epoch) ||
+              c.promises.get(m.id)?.needsState ||
+              (!c.promises.has(m.id) && this.behind.has(processKey(m.id, m.epoch))),
           )
           .map((m) => m.id);
     const provider = c.founding
@@ -740,8 +761,11 @@ export class Group implements Module {
       if (lastViewId === this.view.id) {
         this.unwedgeRequested = true;
         this.step();
+        return;
       }
-      return;
+      // A member of my view that never installed it (it left an older one): it holds neither this view's
+      // messages nor its state. It coordinates nothing, and the next change takes it in again, with the state.
+      this.behind.add(processKey(from, fromEpoch));
     }
     // A member of an earlier view of mine, not in it: tell it the group went on.
     if (this.view !== undefined && lastViewId !== 0 && lastViewId < this.view.id) {
@@ -932,6 +956,36 @@ export class Group implements Module {
     this.early = [];
     for (const e of early) if (e.group === view.group) this.onData(e.from, e.viewId, e.group, e.seq, [e.body]);
     this.drainOutbox();
+    this.toldOutside.clear();
+    this.behind.clear();
+    this.tellOutside();
+  }
+
+  /**
+   * As coordinator of a settled view, tells every live process outside it
+   * (and not asking to join) that the group went on, once per view and
+   * process. A member left out of a view while it was unreachable believes
+   * itself in the old one; if it is silent (nothing to multicast) nothing
+   * else would tell it, and a coordinator that joined later does not know it
+   * was ever a member (swarm seed 409 with --burst 4). A process without a
+   * view, or a peer without the group layer, ignores it.
+   */
+  private tellOutside(): void {
+    const view = this.view;
+    if (view === undefined || this.change !== undefined || this.coordinatorOf(view) !== this.host.selfId) return;
+    for (let id = 1; id <= this.host.peerCount; id++) {
+      if (id === this.host.selfId || this.joiners.has(id)) continue;
+      const epoch = this.host.epochOf(id);
+      if (
+        epoch === 0 ||
+        this.toldOutside.get(id) === epoch ||
+        view.members.some((m) => m.id === id && m.epoch === epoch)
+      )
+        continue;
+      if (!this.host.isAlive(id)) continue;
+      this.toldOutside.set(id, epoch);
+      this.send(id, this.encode({ case: "excluded", value: { viewId: view.id, group: view.group } }), true);
+    }
   }
 
   private onExcluded(viewId: number, group: number): void {
@@ -1204,10 +1258,17 @@ export class Group implements Module {
       return;
     // Refused whole past STATE_BYTES_MAX: the member stays without the state.
     if (total > STATE_BYTES_MAX) return;
-    if (offset === 0) this.incoming = { viewId, group, total, chunks: [], bytes: 0, replacedEpoch };
-    const incoming = this.incoming;
-    if (incoming === undefined || incoming.viewId !== viewId || incoming.group !== group || offset !== incoming.bytes)
-      return;
+    const key = `${group}/${viewId}`;
+    if (offset === 0) {
+      this.incoming.delete(key);
+      if (this.incoming.size >= INCOMING_STATES_MAX) {
+        const oldest = [...this.incoming.entries()].sort(([, a], [, b]) => a.viewId - b.viewId)[0]!;
+        this.incoming.delete(oldest[0]);
+      }
+      this.incoming.set(key, { viewId, group, total, chunks: [], bytes: 0, replacedEpoch });
+    }
+    const incoming = this.incoming.get(key);
+    if (incoming === undefined || offset !== incoming.bytes) return;
     incoming.chunks.push(data);
     incoming.bytes += data.length;
     if (sha256.length > 0) incoming.sha256 = sha256;
@@ -1216,22 +1277,19 @@ export class Group implements Module {
 
   /** Takes a complete state for my view, then delivers what this view held back. */
   private applyState(): void {
-    const incoming = this.incoming;
+    const view = this.view;
+    if (view === undefined || this.hasState) return;
+    const incoming = this.incoming.get(`${view.group}/${view.id}`);
     if (incoming === undefined || incoming.bytes < incoming.total) return;
-    if (
-      this.view === undefined ||
-      this.hasState ||
-      incoming.viewId !== this.view.id ||
-      incoming.group !== this.view.group
-    )
-      return;
     const state = new Uint8Array(incoming.total);
     let at = 0;
     for (const c of incoming.chunks) {
       state.set(c, at);
       at += c.length;
     }
-    this.incoming = undefined;
+    // This view's and every earlier one's are over.
+    for (const [key, other] of this.incoming)
+      if (other.group !== view.group || other.viewId <= view.id) this.incoming.delete(key);
     const digest = new Uint8Array(createHash("sha256").update(state).digest());
     if (incoming.sha256 === undefined || !equalBytes(digest, incoming.sha256)) {
       // Damaged or incomplete: not taken. I stay without the state, so my next promise asks for it again.
@@ -1245,7 +1303,7 @@ export class Group implements Module {
     this.options.onEvent({ type: "state", viewId: incoming.viewId, bytes: incoming.total });
     // Messages of this view held until now are delivered now, in order; wedged, only up to the cut, at the install.
     if (this.wedgedUntilMs === undefined)
-      for (const [i, m] of this.view.members.entries()) this.deliverUpTo(m.id, i, this.streams[i]!.count);
+      for (const [i, m] of view.members.entries()) this.deliverUpTo(m.id, i, this.streams[i]!.count);
     this.drainOutbox();
   }
 

@@ -99,3 +99,23 @@ test("200 seeds of the views workload pass (the group layer under every fault mi
   expect(crashes).toBeGreaterThan(50);
   expect(partitions).toBeGreaterThan(20);
 }, 300_000);
+
+test("40 seeds of the views workload with bursts of up to 4 multicasts at once (gathered into one message per member) pass, exactly as `bun run sim --seeds 40 --seed 1 --workload views --messages 20 --burst 4` draws them", () => {
+  const failures: string[] = [];
+  let multicasts = 0;
+  let views = 0;
+  let processes = 0;
+  for (let seed = 1; seed <= 40; seed++) {
+    const settings = drawSettings({ workload: "views", messages: 20, burst: 4 }, seed);
+    processes += settings.peers;
+    const r = runViews(viewsOptions(settings));
+    if (!r.ok) failures.push(`seed ${seed}: ${r.violations.slice(0, 3).join("; ")}`);
+    multicasts += r.multicasts;
+    views += r.views;
+  }
+  expect(failures).toEqual([]);
+  expect(views).toBeGreaterThan(80);
+  // Bursts of 1..4 per send: more multicasts than the 20 sends per process that bursts of one give.
+  console.log(`bursts: ${multicasts} multicasts by ${processes} processes' 20 sends each`);
+  expect(multicasts).toBeGreaterThan(20 * processes);
+}, 120_000);
