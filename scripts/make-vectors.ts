@@ -18,6 +18,8 @@ import {
   GroupMessageSchema,
   GroupPrepareSchema,
   MemberState,
+  type OrderedMulticast,
+  OrderedMulticastSchema,
   ProbeKind,
   ProbeSchema,
 } from "../src/gen/rollcall/v1/rollcall_pb.ts";
@@ -57,12 +59,17 @@ const groupPrepare = groupMessage({
   case: "prepare",
   value: create(GroupPrepareSchema, { viewId: 3, ballot: { round: 2, coordinator: 1 } }),
 });
+/** The bodies of the vector's GroupData: a total-order message, and the sequencer's order for it (docs/groups.md). */
+const orderedBodies: OrderedMulticast[] = [
+  create(OrderedMulticastSchema, { body: { case: "total", value: new TextEncoder().encode("hi") } }),
+  create(OrderedMulticastSchema, { body: { case: "order", value: { viewId: 3, sender: [1, 2], index: [7, 1] } } }),
+];
 const groupData = groupMessage({
   case: "data",
   value: create(GroupDataSchema, {
     viewId: 3,
     seq: 7,
-    body: [new TextEncoder().encode("hi"), new TextEncoder().encode("you")],
+    body: orderedBodies.map((b) => toBinary(OrderedMulticastSchema, b)),
     group: 4_277_251,
   }),
 });
@@ -105,6 +112,8 @@ interface ValidCase {
   envelopes?: Envelope[];
   /** For each envelope on channel 1, the GroupMessage it carries (others: null). */
   groupMessages?: (GroupMessage | null)[];
+  /** The bodies of the GroupData among them, each an OrderedMulticast. */
+  orderedMulticasts?: OrderedMulticast[];
 }
 
 const bigText = "x".repeat(FRAME_BYTES_MAX - HEADER_BYTES - 9);
@@ -300,7 +309,7 @@ const valid: ValidCase[] = [
   {
     name: "group-messages-on-channel-1",
     description:
-      "Two messages of the group layer in one DATA frame, each an Envelope whose module field (16, a two-byte tag 0x82 0x01) names channel 1 and carries a GroupMessage: a Prepare for view 3 under ballot (round 2, coordinator 1), and the 7th and 8th multicasts of the sender in view 3 of the founding 4277251, gathered in one GroupData.",
+      'Two messages of the group layer in one DATA frame, each an Envelope whose module field (16, a two-byte tag 0x82 0x01) names channel 1 and carries a GroupMessage: a Prepare for view 3 under ballot (round 2, coordinator 1), and the 7th and 8th multicasts of the sender in view 3 of the founding 4277251, gathered in one GroupData: each body an OrderedMulticast, the first a total-order message ("hi"), the second the sequencer\'s order for the 7th total-order message of member 1 and the 1st of member 2 in view 3.',
     frame: {
       ...base,
       ...withAck,
@@ -311,6 +320,7 @@ const valid: ValidCase[] = [
     },
     envelopes: [groupEnvelope(groupPrepare), groupEnvelope(groupData)],
     groupMessages: [groupPrepare, groupData],
+    orderedMulticasts: orderedBodies,
   },
 ];
 
@@ -344,6 +354,7 @@ function validEntry(c: ValidCase, bytes = encodeFrame(c.frame)) {
               },
     envelopes: c.envelopes?.map((e) => toJson(EnvelopeSchema, e)),
     groupMessages: c.groupMessages?.map((g) => (g === null ? null : toJson(GroupMessageSchema, g))),
+    orderedMulticasts: c.orderedMulticasts?.map((m) => toJson(OrderedMulticastSchema, m)),
   };
 }
 

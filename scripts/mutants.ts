@@ -435,6 +435,22 @@ const MUTANTS: Mutant[] = [
     to: "const INCOMING_STATES_MAX = 1;",
     tests: ["test/group/group.test.ts"],
   },
+  {
+    id: "total-order-on-arrival",
+    bug: "a total-order message is delivered as it arrives, FIFO per sender only: members deliver concurrent messages in different orders",
+    file: "src/group/ordered.ts",
+    from: "      this.held.set(key(from, index), { from, index, body: m.body });",
+    to: '      this.onEvent({ type: "message", from, viewId, body: m.body, order: "total" });',
+    tests: ["test/group/ordered.test.ts"],
+  },
+  {
+    id: "total-order-leftovers-unsorted",
+    bug: "at a view change the messages the sequencer never ordered are delivered in each member's arrival order, not one fixed order: members that move on together disagree",
+    file: "src/group/ordered.ts",
+    from: "    const rest = [...this.held.values()].sort((a, b) => a.from - b.from || a.index - b.index);",
+    to: "    const rest = [...this.held.values()];",
+    tests: ["test/group/ordered.test.ts"],
+  },
 ];
 
 function arg(name: string): string[] {

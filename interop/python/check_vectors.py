@@ -69,6 +69,11 @@ def main(paths):
                 expected = json_format.ParseDict(group_json, pb.GroupMessage())
                 check(pb.GroupMessage.FromString(env.module.body) == expected,
                       "%s: group message %d differs" % (name, i))
+                # With ordering on, each multicast body is an OrderedMulticast.
+                if expected.WhichOneof("body") == "data" and v.get("orderedMulticasts") is not None:
+                    wanted = [json_format.ParseDict(m, pb.OrderedMulticast()) for m in v["orderedMulticasts"]]
+                    got = [pb.OrderedMulticast.FromString(b) for b in expected.data.body]
+                    check(got == wanted, "%s: ordered multicasts differ" % name)
         elif frame.type == wire.TYPE_PROBE:
             if not check_key(payload, "probe", name):
                 return

@@ -4,6 +4,7 @@
  * scripts read; docs/api.md and README list them.
  */
 import type { GroupEvent, GroupProcess } from "../group/group.ts";
+import type { OrderedEvent } from "../group/ordered.ts";
 import { canonical, type HostsList } from "../hosts/hosts.ts";
 import type { LoopTraceRecord } from "../runtime/loop.ts";
 import type { RollcallEvent, RollcallPeer } from "../runtime/rollcall-peer.ts";
@@ -206,17 +207,23 @@ export function logTrace(log: Logger, r: LoopTraceRecord): void {
  * with member ids ascending, and each delivery at info with `index`
  * counting this process's deliveries from 1 and the body as UTF-8 text.
  */
-export function groupEventLogger(log: Logger): (e: GroupEvent) => void {
+export function groupEventLogger(log: Logger): (e: OrderedEvent) => void {
   let delivered = 0;
   const text = new TextDecoder();
   return (e) => {
     if (e.type !== "message") return logGroupEvent(log, e);
     delivered++;
-    log.info("deliver", { from: e.from, viewId: e.viewId, index: delivered, body: text.decode(e.body) });
+    log.info("deliver", {
+      from: e.from,
+      viewId: e.viewId,
+      index: delivered,
+      body: text.decode(e.body),
+      order: e.order,
+    });
   };
 }
 
-function logGroupEvent(log: Logger, e: GroupEvent): void {
+function logGroupEvent(log: Logger, e: Exclude<GroupEvent, { type: "message" }>): void {
   const ids = (ps: readonly GroupProcess[]) => ps.map((p) => p.id);
   switch (e.type) {
     case "view":
@@ -229,8 +236,6 @@ function logGroupEvent(log: Logger, e: GroupEvent): void {
         group: e.view.group,
       });
       return;
-    case "message":
-      return; // groupEventLogger's
     case "blocked":
       log.warn("group-blocked", {
         viewId: e.viewId,

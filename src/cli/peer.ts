@@ -8,6 +8,7 @@
 import { hostname } from "node:os";
 import { InputError } from "../errors.ts";
 import { Group } from "../group/group.ts";
+import { type MulticastOrder, OrderedGroup } from "../group/ordered.ts";
 import { DEFAULT_PORT, findSelf, loadHosts } from "../hosts/hosts.ts";
 import { checkMembershipConfig, DEFAULT_MEMBERSHIP_CONFIG, type MembershipConfig } from "../membership/config.ts";
 import { faultsActive, parseChaos } from "../runtime/faults.ts";
@@ -36,6 +37,8 @@ options:
                            and every delivered multicast as {"event":"deliver","from","viewId","index","body"}
       --multicast-stdin    with --group: multicast each line read on stdin (without its newline; lines over
                            64 KiB are skipped with a warning); the peer stays up after stdin ends
+      --order ORDER        fifo (default: per sender) | total (one order at every member, across senders)
+      --total-algorithm A  sequencer (default and, for now, the only one: the view's lowest-id member orders)
 
 security (docs/security.md):
       --key-file FILE      authenticate and encrypt every frame with the keys in FILE (one base64 key of
@@ -70,6 +73,8 @@ export interface PeerArgs {
   group: boolean;
   /** Multicast each stdin line to the group (--multicast-stdin; needs --group). */
   multicastStdin: boolean;
+  /** The order of --multicast-stdin's multicasts (--order). */
+  order: MulticastOrder;
   /** Failure detector settings given on the command line; the rest keep their defaults. */
   membership: Partial<MembershipConfig>;
 }
@@ -119,6 +124,8 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
       "allow-nat": { type: "boolean" },
       group: { type: "boolean" },
       "multicast-stdin": { type: "boolean" },
+      order: { type: "string" },
+      "total-algorithm": { type: "string" },
       "protocol-period-ms": { type: "string" },
       "probe-timeout-ms": { type: "string" },
       "indirect-probes": { type: "string" },
@@ -166,6 +173,18 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
   if (values["multicast-stdin"] === true && values.group !== true) {
     throw new InputError("--multicast-stdin multicasts to the group: add --group");
   }
+  const order = (values.order as string | undefined) ?? "fifo";
+  if (order === "causal")
+    throw new InputError(
+      '--order causal is not available yet: use fifo or total (docs/groups.md, "Ordered multicast")',
+    );
+  if (order !== "fifo" && order !== "total") throw new InputError(`--order must be fifo or total, got "${order}"`);
+  const algorithm = (values["total-algorithm"] as string | undefined) ?? "sequencer";
+  if (algorithm === "isis")
+    throw new InputError("--total-algorithm isis is not available yet: use sequencer (the default)");
+  if (algorithm !== "sequencer") throw new InputError(`--total-algorithm must be sequencer, got "${algorithm}"`);
+  if ((values.order !== undefined || values["total-algorithm"] !== undefined) && values["multicast-stdin"] !== true)
+    throw new InputError("--order and --total-algorithm apply to --multicast-stdin: add it (and --group)");
   return {
     hosts,
     name,
@@ -179,6 +198,7 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
     allowNat: values["allow-nat"] === true,
     group: values.group === true,
     multicastStdin: values["multicast-stdin"] === true,
+    order,
     membership: parseMembershipFlags(values),
   };
 }
@@ -213,7 +233,11 @@ const groupWritable = {
  * again until it goes: reading waits meanwhile, so a fast writer is slowed
  * by the pipe rather than lines being lost.
  */
-async function multicastStdin(group: Group, log: Logger, stopping: () => boolean): Promise<void> {
+async function multicastStdin(
+  multicast: (line: Uint8Array) => boolean,
+  log: Logger,
+  stopping: () => boolean,
+): Promise<void> {
   let lines = 0;
   let skipped = 0;
   let lineNumber = 0;
@@ -228,7 +252,7 @@ async function multicastStdin(group: Group, log: Logger, stopping: () => boolean
       return;
     }
     while (!stopping()) {
-      if (group.multicast(line).ok) {
+      if (multicast(line)) {
         lines++;
         return;
       }
@@ -332,15 +356,21 @@ async function main(): Promise<void> {
     if (hosts.entries.length === 1) log.info("alone", { note: "the hosts file lists only me: READY at once" });
     if (args.group) {
       const logGroup = groupEventLogger(logger);
-      const member = new Group({
-        onEvent: (e) => {
-          logGroup(e);
-          if (e.type === "writable") groupWritable.notify();
-        },
+      let ordered: OrderedGroup | undefined;
+      const member = new Group({ onEvent: (e) => ordered!.handle(e) });
+      ordered = new OrderedGroup(member, self.id, (e) => {
+        logGroup(e);
+        if (e.type === "writable") groupWritable.notify();
       });
       member.start(peer.attach(member));
       group = member;
-      if (args.multicastStdin) void multicastStdin(member, logger, () => stopping);
+      const order = args.order;
+      if (args.multicastStdin)
+        void multicastStdin(
+          (line) => ordered!.multicast(line, order).ok,
+          logger,
+          () => stopping,
+        );
     }
   } catch (error) {
     if (error instanceof InputError) fatal(error.message, 2);

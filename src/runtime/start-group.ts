@@ -5,6 +5,7 @@
  */
 import { InputError } from "../errors.ts";
 import { Group, type GroupEvent, type GroupProcess, type GroupTiming } from "../group/group.ts";
+import { type MulticastOrder, OrderedGroup } from "../group/ordered.ts";
 import type { SendResult } from "../reliability/session.ts";
 import type { RollcallPeer, StartOptions } from "./rollcall-peer.ts";
 import { startPeer } from "./rollcall-peer.ts";
@@ -35,7 +36,8 @@ export type GroupAppEvent =
       left: GroupProcess[];
       failed: GroupProcess[];
     }
-  | { type: "message"; from: number; viewId: number; body: Uint8Array }
+  /** A multicast, delivered in the view it was sent in: FIFO per sender, and total-order ones in one order at every member. */
+  | { type: "message"; from: number; viewId: number; body: Uint8Array; order: MulticastOrder }
   | Exclude<GroupEvent, { type: "view" } | { type: "message" }>;
 
 /** A process in a group: the peer, its current view, multicast. */
@@ -52,6 +54,7 @@ export class RollcallGroup {
   constructor(
     readonly peer: RollcallPeer,
     private readonly group: Group,
+    private readonly ordered: OrderedGroup,
     private readonly eventsMax: number,
     private readonly handler: ((event: GroupAppEvent) => void) | undefined,
     ready: Promise<void>,
@@ -72,12 +75,20 @@ export class RollcallGroup {
 
   /**
    * Delivers `body` to every member of the current view, in the view it is
-   * sent in, FIFO from me (docs/groups.md). During a view change it waits
-   * in a bounded outbox: `queue-full` past 4,096.
+   * sent in, FIFO from me (docs/groups.md); with `order: "total"`, also in
+   * one order at every member, across senders (the view's sequencer orders
+   * it). During a view change it waits in a bounded outbox: `queue-full`
+   * past 4,096 (and past the group's other bounds; `writable` follows).
    */
-  multicast(body: Uint8Array): { ok: true } | { ok: false; reason: "queue-full" } {
+  multicast(
+    body: Uint8Array,
+    options: { order?: MulticastOrder } = {},
+  ): { ok: true } | { ok: false; reason: "queue-full" } {
     if (this.closed) throw new Error("multicast on a closed group");
-    return this.group.multicast(body);
+    const order = options.order ?? "fifo";
+    if (order !== "fifo" && order !== "total")
+      throw new InputError(`order must be "fifo" or "total", got ${JSON.stringify(order)}`);
+    return this.ordered.multicast(body, order);
   }
 
   /** A point-to-point message to one peer (`RollcallPeer.send`). */
@@ -146,23 +157,25 @@ export async function startGroup(options: StartGroupOptions): Promise<RollcallGr
   let app: RollcallGroup | undefined;
   const early: GroupAppEvent[] = [];
   const emit = (event: GroupAppEvent) => (app === undefined ? early.push(event) : app.deliver(event));
+  let ordered: OrderedGroup | undefined;
   const group = new Group({
     getState,
     setState,
     timing: groupTiming,
-    onEvent: (e) => {
-      if (e.type === "view") {
-        const failed = e.left.filter((m) => {
-          const view = peer.members()[m.id - 1];
-          return view !== undefined && view.state === "failed";
-        });
-        emit({ type: "view", viewId: e.view.id, members: e.view.members, joined: e.joined, left: e.left, failed });
-      } else emit(e);
-      if (group.isMember) resolveReady();
-    },
+    onEvent: (e) => ordered!.handle(e),
+  });
+  ordered = new OrderedGroup(group, peer.id, (e) => {
+    if (e.type === "view") {
+      const failed = e.left.filter((m) => {
+        const view = peer.members()[m.id - 1];
+        return view !== undefined && view.state === "failed";
+      });
+      emit({ type: "view", viewId: e.view.id, members: e.view.members, joined: e.joined, left: e.left, failed });
+    } else emit(e);
+    if (group.isMember) resolveReady();
   });
   group.start(peer.attach(group));
-  app = new RollcallGroup(peer, group, eventsMax, onGroupEvent, ready);
+  app = new RollcallGroup(peer, group, ordered, eventsMax, onGroupEvent, ready);
   for (const e of early) app.deliver(e);
   return app;
 }

@@ -36,7 +36,8 @@ const USAGE = `usage: bun run sim [options]
   --heal-at MS      virtual time when faults stop (default 20000)
   --jobs N          run a swarm in N processes at once (default: the number of CPUs, at most 8)
   --workload NAME   exactly-once (default: messages between pairs of peers) or views (the group layer:
-                    views, virtual synchrony, state transfer; docs/groups.md)
+                    views, virtual synchrony, state transfer; docs/groups.md) or total-order (the same,
+                    every multicast in total order by the view's sequencer, checked for one order)
   --burst N         views: each send is a burst of 1 to N multicasts in one go, gathered into one
                     message per member (default 1)
   --verbose         print every run's result in a swarm`;
@@ -59,7 +60,7 @@ export interface RunSettings {
   bodyMax: number;
   sendWindow: number;
   healAt: number;
-  workload: "exactly-once" | "views";
+  workload: "exactly-once" | "views" | "total-order";
   /** Views: multicasts per send, drawn from 1..burst (1: one, and no draw, so older seeds replay). */
   burst: number;
 }
@@ -160,7 +161,7 @@ function replayArgs(s: RunSettings): string {
     s.key ? "--key" : "--no-key",
     s.adversary ? "--adversary" : "--no-adversary",
     `--messages ${s.messages} --body-max ${s.bodyMax} --send-window ${s.sendWindow} --heal-at ${s.healAt}`,
-    s.workload === "views" ? "--workload views" : "",
+    s.workload !== "exactly-once" ? `--workload ${s.workload}` : "",
     s.burst > 1 ? `--burst ${s.burst}` : "",
   ]
     .filter((part) => part !== "")
@@ -244,7 +245,7 @@ async function main(): Promise<number> {
       burst: given.burst ?? 1,
     };
     console.log(`sim: ${replayArgs(settings)}`);
-    if (settings.workload === "views") {
+    if (settings.workload !== "exactly-once") {
       const result = timed(() => runViews(viewsOptions(settings)));
       reportViews(result.value, result.ms, settings);
       return result.value.ok ? 0 : 1;
@@ -272,7 +273,7 @@ async function main(): Promise<number> {
     else if (settings.peers >= 9) sizes.medium++;
     else sizes.small++;
     largest = Math.max(largest, settings.peers);
-    if (settings.workload === "views") {
+    if (settings.workload !== "exactly-once") {
       const result = timed(() => runViews(viewsOptions(settings)));
       if (!result.value.ok) {
         failures++;
@@ -390,14 +391,22 @@ async function runInProcesses(first: number, seeds: number, jobs: number): Promi
 
 function workloadOf(value: string | undefined): RunSettings["workload"] | undefined {
   if (value === undefined) return undefined;
-  if (value === "exactly-once" || value === "views") return value;
-  throw new Error(`--workload must be exactly-once or views, got "${value}"`);
+  if (value === "exactly-once" || value === "views" || value === "total-order") return value;
+  throw new Error(`--workload must be exactly-once, views or total-order, got "${value}"`);
 }
 
 /** The views workload's options: the same network and faults as any run, multicasts in place of pair messages. */
 export function viewsOptions(s: RunSettings): ViewsOptions {
   const { workload: _, ...rest } = runOptions(s);
-  return { ...rest, workload: { messagesPerPeer: s.messages, sendWindowMs: s.sendWindow, burstMax: s.burst } };
+  return {
+    ...rest,
+    workload: {
+      messagesPerPeer: s.messages,
+      sendWindowMs: s.sendWindow,
+      burstMax: s.burst,
+      order: s.workload === "total-order" ? "total" : "fifo",
+    },
+  };
 }
 
 function reportViews(r: ViewsResult, wallMs: number, s: RunSettings): void {

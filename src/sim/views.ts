@@ -20,6 +20,7 @@
  *   all the others, with the state and not wedged, before the run ends.
  */
 import { Group, type GroupEvent, type View } from "../group/group.ts";
+import { type MulticastOrder, type OrderedEvent, OrderedGroup } from "../group/ordered.ts";
 import { membershipChecker } from "./membership-checker.ts";
 import { bootstrapChecker, type Checker, type SimNode, type SimOptions, type SimWorld, simulate } from "./simulate.ts";
 
@@ -29,6 +30,8 @@ export interface ViewsWorkload {
   sendWindowMs: number;
   /** Each send is a burst of 1..burstMax multicasts in one go (gathered into one message per member); 1 by default. */
   burstMax?: number;
+  /** "total": every multicast in total order (src/group/ordered.ts), and the checker of one order; "fifo" by default. */
+  order?: MulticastOrder;
 }
 
 export interface ViewsOptions extends Omit<SimOptions, "app" | "checkers"> {
@@ -119,7 +122,46 @@ class ViewsChecker implements Checker {
   readonly sent = new Set<string>();
   readonly groups = new Map<string, { group: Group; state: AppState; node: SimNode }>();
 
-  constructor(private readonly world: SimWorld) {}
+  /** Per process (id@epoch), every message it delivered, in order (total-order workload). */
+  private readonly sequences = new Map<string, string[]>();
+
+  constructor(
+    private readonly world: SimWorld,
+    /** Every multicast in total order: any two processes deliver their common messages in the same order. */
+    private readonly totalOrder = false,
+  ) {}
+
+  violateOrder(message: string): void {
+    this.world.violate("total-order", message);
+  }
+
+  /**
+   * Total order agreement: for any two processes, the messages both
+   * delivered come in the same order. Checked pairwise: the positions in one
+   * process's sequence of the other's common messages must increase.
+   */
+  private checkTotalOrder(): void {
+    const all = [...this.sequences.entries()];
+    for (let a = 0; a < all.length; a++) {
+      const [meA, seqA] = all[a]!;
+      const position = new Map(seqA.map((k, i) => [k, i]));
+      for (let b = a + 1; b < all.length; b++) {
+        const [meB, seqB] = all[b]!;
+        let last = -1;
+        let lastKey = "";
+        for (const k of seqB) {
+          const p = position.get(k);
+          if (p === undefined) continue;
+          if (p < last) {
+            this.violateOrder(`${meA} delivered ${k} before ${lastKey}; ${meB} delivered them the other way round`);
+            return;
+          }
+          last = p;
+          lastKey = k;
+        }
+      }
+    }
+  }
 
   private violate(message: string): void {
     this.world.violate(this.name, message);
@@ -196,6 +238,11 @@ class ViewsChecker implements Checker {
         this.lastIndex.set(stream, id.index);
         this.deliveries++;
         cur?.delivered.push(key(id.id, id.epoch, id.index));
+        if (this.totalOrder) {
+          const seq = this.sequences.get(me) ?? [];
+          seq.push(key(id.id, id.epoch, id.index));
+          this.sequences.set(me, seq);
+        }
         return;
       }
       case "excluded":
@@ -248,6 +295,7 @@ class ViewsChecker implements Checker {
   }
 
   finish(): void {
+    if (this.totalOrder) this.checkTotalOrder();
     if (!this.world.healed) return;
     if (!this.converged()) {
       const views = this.world.nodes
@@ -269,7 +317,7 @@ export function runViews(options: ViewsOptions): ViewsResult {
   const result = simulate({
     ...options,
     checkers: (world) => {
-      checker = new ViewsChecker(world);
+      checker = new ViewsChecker(world, options.workload.order === "total");
       const inspector: Checker = { name: "inspect", finish: () => options.inspect?.(world) };
       return [bootstrapChecker(world), membershipChecker(world, options.membership), checker, inspector];
     },
@@ -278,22 +326,27 @@ export function runViews(options: ViewsOptions): ViewsResult {
       const epoch = node.peer!.epoch;
       const state = new AppState();
       let groupRef: Group | undefined;
+      const deliver = (e: GroupEvent | OrderedEvent) => {
+        if (e.type === "message") {
+          const id = identity(e.body);
+          if (id !== undefined) state.delivered.add(key(id.id, id.epoch, id.index));
+          if ("order" in e && e.order !== order) c.violateOrder(`${node.id}@${epoch} delivered a ${e.order} message`);
+        }
+        c.onGroupEvent(node, epoch, groupRef!, state, e as GroupEvent);
+      };
+      const order = options.workload.order ?? "fifo";
+      let ordered: OrderedGroup | undefined;
       const group = new Group({
         getState: () => state.encode(),
         setState: (bytes) => state.decode(bytes),
-        onEvent: (e) => {
-          if (e.type === "message") {
-            const id = identity(e.body);
-            if (id !== undefined) state.delivered.add(key(id.id, id.epoch, id.index));
-          }
-          c.onGroupEvent(node, epoch, groupRef!, state, e);
-        },
+        onEvent: (e) => (ordered === undefined ? deliver(e) : ordered.handle(e)),
         // Scaled to the simulated network, as an operator would for a slow one.
         timing: {
           phaseTimeoutMs: 4 * (world.options.faults.delayMs + world.options.faults.jitterMs) + 400,
         },
       });
       groupRef = group;
+      if (order === "total") ordered = new OrderedGroup(group, node.id, deliver);
       options.plant?.(group);
       group.start(node.attach(group));
       c.groups.set(`${node.id}@${epoch}`, { group, state, node });
@@ -308,7 +361,8 @@ export function runViews(options: ViewsOptions): ViewsResult {
             const n = ++index;
             // Recorded first: my own copy is delivered inside multicast.
             c.sent.add(key(node.id, epoch, n));
-            if (group.multicast(body(node.id, epoch, n)).ok) c.multicasts++;
+            const b = body(node.id, epoch, n);
+            if ((ordered === undefined ? group.multicast(b) : ordered.multicast(b, "total")).ok) c.multicasts++;
             else {
               c.sent.delete(key(node.id, epoch, n));
               index--;

@@ -47,6 +47,26 @@ describe("bad flags", () => {
     ["flag without its value", ["-h", good, "--port"], /^rollcall: Option '--port <value>' argument missing/],
     ["stray argument", ["-h", good, "extra"], /^rollcall: Unexpected argument 'extra'/],
     [
+      "causal order, not built yet",
+      ["-h", good, "--group", "--multicast-stdin", "--order", "causal"],
+      /^rollcall: --order causal is not available yet: use fifo or total/,
+    ],
+    [
+      "unknown order",
+      ["-h", good, "--group", "--multicast-stdin", "--order", "random"],
+      /^rollcall: --order must be fifo or total, got "random"/,
+    ],
+    [
+      "ISIS, not built yet",
+      ["-h", good, "--group", "--multicast-stdin", "--order", "total", "--total-algorithm", "isis"],
+      /^rollcall: --total-algorithm isis is not available yet: use sequencer/,
+    ],
+    [
+      "an order without multicasting",
+      ["-h", good, "--group", "--order", "total"],
+      /^rollcall: --order and --total-algorithm apply to --multicast-stdin: add it/,
+    ],
+    [
       "multicast without the group",
       ["-h", good, "--multicast-stdin"],
       /^rollcall: --multicast-stdin multicasts to the group: add --group/,

@@ -119,3 +119,19 @@ test("40 seeds of the views workload with bursts of up to 4 multicasts at once (
   console.log(`bursts: ${multicasts} multicasts by ${processes} processes' 20 sends each`);
   expect(multicasts).toBeGreaterThan(20 * processes);
 }, 120_000);
+
+test("100 seeds of the total-order workload pass (one order at every process, on top of every views checker), exactly as `bun run sim --seeds 100 --seed 1 --workload total-order --messages 20` draws them", () => {
+  const failures: string[] = [];
+  let deliveries = 0;
+  let crashes = 0;
+  for (let seed = 1; seed <= 100; seed++) {
+    const settings = drawSettings({ workload: "total-order", messages: 20 }, seed);
+    const r = runViews(viewsOptions(settings));
+    if (!r.ok) failures.push(`seed ${seed}: ${r.violations.slice(0, 3).join("; ")}`);
+    deliveries += r.deliveries;
+    crashes += r.crashes;
+  }
+  expect(failures).toEqual([]);
+  expect(deliveries).toBeGreaterThan(20_000);
+  expect(crashes).toBeGreaterThan(20);
+}, 300_000);
