@@ -1024,6 +1024,9 @@ export class Group implements Module {
   private leaveView(groupViewId: number): void {
     this.options.onEvent({ type: "excluded", viewId: this.view!.id, groupViewId });
     this.batch = { firstSeq: 0, bodies: [], bytes: 0 };
+    // A change of the view I leave, half done here, must never complete here later.
+    this.installing = undefined;
+    this.accepting = undefined;
     this.change = undefined;
     this.retryAtMs = this.host.now() + this.timing.phaseTimeoutMs;
     this.view = undefined;
