@@ -451,6 +451,22 @@ const MUTANTS: Mutant[] = [
     to: "    const rest = [...this.held.values()];",
     tests: ["test/group/ordered.test.ts"],
   },
+  {
+    id: "group-behind-member-not-caught-up",
+    bug: "a member of the view that asks to join from an older view is not sent the view's Install: when the view can go on only with its vote, everyone waits",
+    file: "src/group/group.ts",
+    from: "      if (this.installedValue !== undefined && lastViewId < this.view.id)",
+    to: "      if (this.installedValue === undefined && lastViewId < this.view.id)",
+    tests: ["test/group/group.test.ts"],
+  },
+  {
+    id: "group-left-view-installed-again",
+    bug: "a process that left a view takes an Install of it again (a member still in that view lets it catch up): it delivers that view's messages twice",
+    file: "src/group/group.ts",
+    from: "    if (value.viewId <= (this.leftViews.get(value.group) ?? 0)) return;",
+    to: "",
+    tests: ["test/group/group.test.ts"],
+  },
 ];
 
 function arg(name: string): string[] {

@@ -126,6 +126,8 @@ const BACKLOG_BYTES_MAX = 1024 * 1024;
 const BATCH_BYTES_MAX = 16 * 1024;
 /** Messages of a later view buffered until its Install arrives; past it they are dropped (their sender re-sends them only in a flush). */
 const EARLY_MAX = 65_536;
+/** Foundings whose left view is remembered (`leftViews`); past it the oldest is forgotten. */
+const LEFT_FOUNDINGS_MAX = 16;
 /** States received at once (for different views); past it the oldest view's is dropped. */
 const INCOMING_STATES_MAX = 2;
 /** State is sent in chunks of this many bytes. */
@@ -269,6 +271,8 @@ export class Group implements Module {
   private closed = false;
   /** Members of my view (`id@epoch`) that asked to join from an older view: they never installed mine (`onJoin`). */
   private readonly behind = new Set<string>();
+  /** Per founding, the last view I left (`leaveView`): no Install of it or an older one is taken again. */
+  private readonly leftViews = new Map<number, number>();
   /** Processes outside my view told so (`tellOutside`), by id: the epoch told; cleared at every installation. */
   private readonly toldOutside = new Map<number, number>();
   /** Foundings I was a member of: a founding of mine never reuses one's id (bounded: one per view I left, at most one per founding). */
@@ -766,6 +770,14 @@ export class Group implements Module {
       // A member of my view that never installed it (it left an older one): it holds neither this view's
       // messages nor its state. It coordinates nothing, and the next change takes it in again, with the state.
       this.behind.add(processKey(from, fromEpoch));
+      // Its Install may have died with the coordinator that sent it: mine lets it catch up (as a member that
+      // lacks the state if it comes from no view), so that it can vote in the next change (swarm seed 1889).
+      if (this.installedValue !== undefined && lastViewId < this.view.id)
+        this.send(
+          from,
+          this.encode({ case: "install", value: { value: create(GroupViewValueSchema, this.installedValue) } }),
+          true,
+        );
     }
     // A member of an earlier view of mine, not in it: tell it the group went on.
     if (this.view !== undefined && lastViewId !== 0 && lastViewId < this.view.id) {
@@ -894,6 +906,8 @@ export class Group implements Module {
     const myViewId = this.view?.id ?? 0;
     const sameGroup = this.view === undefined || value.group === this.view.group;
     if (sameGroup && value.viewId <= myViewId) return;
+    // A view I left, or an older one of that founding: over for me (what I delivered there must not come again).
+    if (value.viewId <= (this.leftViews.get(value.group) ?? 0)) return;
     if (!value.members.some((m) => m.id === this.host.selfId && m.epoch === this.host.epoch)) return;
     this.installing = { value, from };
     this.tryInstall();
@@ -1023,6 +1037,10 @@ export class Group implements Module {
    */
   private leaveView(groupViewId: number): void {
     this.options.onEvent({ type: "excluded", viewId: this.view!.id, groupViewId });
+    // Bounded: one entry per founding, and the oldest forgotten past LEFT_FOUNDINGS_MAX.
+    this.leftViews.delete(this.view!.group);
+    this.leftViews.set(this.view!.group, this.view!.id);
+    if (this.leftViews.size > LEFT_FOUNDINGS_MAX) this.leftViews.delete(this.leftViews.keys().next().value!);
     this.batch = { firstSeq: 0, bodies: [], bytes: 0 };
     // A change of the view I leave, half done here, must never complete here later.
     this.installing = undefined;
