@@ -459,7 +459,8 @@ export class Group implements Module {
   private shouldCoordinate(): boolean {
     if (this.view === undefined) {
       // No view yet: the lowest id among the processes without one that I know of founds the group.
-      if (this.joiners.size === 0) return false;
+      // Alone in the hosts file: a group of one, founded by me.
+      if (this.joiners.size === 0) return this.host.peerCount === 1;
       for (const id of this.joiners.keys()) if (id < this.host.selfId) return false;
       return true;
     }

@@ -239,3 +239,12 @@ test("a member that missed views learns it: the silent one left out, the one who
   }
   expect(failures).toEqual([]);
 }, 60_000);
+
+test("a hosts file of one: the process founds a group of one and multicasts to itself", () => {
+  const g = groupCluster(1);
+  g.cluster.run(2000);
+  expect(g.ids(g.views(1).at(-1))).toEqual([1]);
+  expect(g.groups[1]!.isMember).toBe(true);
+  expect(g.groups[1]!.multicast(text("alone")).ok).toBe(true);
+  expect(g.logs[1]).toEqual(["alone"]);
+});

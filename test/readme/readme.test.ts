@@ -62,6 +62,11 @@ const PLANS: Record<string, Plan> = {
     run: `(umask 077; head -c 32 /dev/urandom | base64 > ${dir}/peer.key) && bun run peer -h ${hostsFile} --name 127.0.0.1:${port} --key-file ${dir}/peer.key --log-level info`,
     seconds: 3,
   },
+  "node_modules/.bin/bun examples/replicated-map.ts -h hosts.txt --name 127.0.0.1:7201 --writes 1000": {
+    // A hosts file of one: a group of one, which writes, logs its digest and keeps running.
+    run: `node_modules/.bin/bun examples/replicated-map.ts -h ${hostsFile} --name 127.0.0.1:${port} --writes 100`,
+    seconds: 4,
+  },
   "docker build -t rollcall .": { coveredBy: "test/containers (builds the image from this Dockerfile)" },
   "docker network create rollcall": { coveredBy: "test/containers" },
   "printf 'peer-1\\npeer-2\\npeer-3\\n' > hosts": { coveredBy: "test/containers" },
