@@ -197,6 +197,9 @@ test("the control: the same concurrent writes in FIFO order leave the replicas' 
   const [total, fifo] = await Promise.all([run("total"), run("fifo")]);
   expect(new Set(total.map((d) => d.digest)).size).toBe(1);
   expect(new Set(total.map((d) => d.history)).size).toBe(1);
-  expect(new Set(fifo.map((d) => d.digest)).size).toBeGreaterThan(1);
-  expect(new Set(fifo.map((d) => d.history)).size).toBeGreaterThan(1);
-}, 40_000);
+  // FIFO diverging depends on the writes interleaving, which a run may (rarely) not do: up to 3 runs.
+  let diverged = new Set(fifo.map((d) => d.history)).size > 1;
+  for (let again = 0; again < 2 && !diverged; again++)
+    diverged = new Set((await run("fifo")).map((d) => d.history)).size > 1;
+  expect(diverged).toBe(true);
+}, 60_000);
