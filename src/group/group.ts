@@ -269,6 +269,9 @@ export class Group implements Module {
   private retryAtMs = 0;
   private nextStableMs = 0;
   private closed = false;
+  /** `onFlush`: the layer above's end-of-burst hook, and whether it was asked for. */
+  private flushHook: (() => void) | undefined;
+  private flushHookWanted = false;
   /** Members of my view (`id@epoch`) that asked to join from an older view: they never installed mine (`onJoin`). */
   private readonly behind = new Set<string>();
   /** Per founding, the last view I left (`leaveView`): no Install of it or an older one is taken again. */
@@ -1096,7 +1099,26 @@ export class Group implements Module {
 
   /** The end of a burst (`Host.flushSoon`): the gathered multicasts go out. */
   flush(): void {
+    if (this.flushHookWanted) {
+      this.flushHookWanted = false;
+      this.flushHook?.();
+    }
     this.sendBatch();
+  }
+
+  /**
+   * A layer above (ordered multicast) that gathers work over a burst of
+   * deliveries: `hook` runs at the end of the burst, before the burst's
+   * multicasts are sent, once asked with `flushSoon`.
+   */
+  onFlush(hook: () => void): void {
+    this.flushHook = hook;
+  }
+
+  /** Asks for the `onFlush` hook at the end of this burst. */
+  flushSoon(): void {
+    this.flushHookWanted = true;
+    this.host.flushSoon();
   }
 
   /** Sends the gathered multicasts of my view to every other member, as one message. */

@@ -119,7 +119,7 @@ export class OrderedGroup {
   /** The sequencer's order for this view, and how far it was delivered. */
   private order: number[] = [];
   private orderHead = 0;
-  /** As sequencer: assignments not multicast yet (the group refused, or the burst goes on). */
+  /** As sequencer: assignments not multicast yet (the burst goes on, or the group refused); bounded by the view's messages. */
   private unsent: { senders: number[]; indexes: number[] } = { senders: [], indexes: [] };
   /** Group events that arrived while one was being handled (my own multicasts are delivered inside `multicast`). */
   private readonly queue: GroupEvent[] = [];
@@ -131,7 +131,10 @@ export class OrderedGroup {
     private readonly group: Group,
     private readonly selfId: number,
     private readonly onEvent: (event: OrderedEvent) => void,
-  ) {}
+  ) {
+    // The sequencer's assignments for a burst of deliveries go out as one message.
+    group.onFlush(() => this.sendAssignments());
+  }
 
   /** Multicasts `body` in the given order; the same bounds as `Group.multicast`. */
   multicast(body: Uint8Array, order: MulticastOrder = "fifo"): ReturnType<Group["multicast"]> {
@@ -205,7 +208,7 @@ export class OrderedGroup {
       if (this.sequencer === this.selfId) {
         this.unsent.senders.push(from);
         this.unsent.indexes.push(index);
-        this.sendAssignments();
+        this.group.flushSoon();
       }
       this.deliverOrdered();
       return;
