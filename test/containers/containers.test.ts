@@ -21,6 +21,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_MEMBERSHIP_CONFIG, detectionBoundMs } from "../../src/membership/config.ts";
+import { expectFifo, type LineWriter, writeLines } from "../support/lines.ts";
 
 const CI = process.env.CI === "true";
 const ROOT = join(import.meta.dir, "../..");
@@ -373,49 +374,9 @@ const viewStory = (names: string[]) => async () =>
     )
   ).join("\n");
 
-interface Writer {
-  stop: () => Promise<void>;
-  /** The number of the last line written. */
-  written: () => number;
-}
-
-/**
- * Writes `p<id>-<n>` lines to an attached peer's stdin, one every 5 ms,
- * until stopped or the client exits; `n` goes on from `after` (a restarted
- * peer's lines then still rise, so FIFO holds across its processes).
- */
-function writeLines(id: number, client: Attached, after = 0): Writer {
-  let n = after;
-  let running = true;
-  const loop = (async () => {
-    while (running && client.exitCode === null && client.signalCode === null) {
-      try {
-        client.stdin.write(`p${id}-${++n}\n`);
-        await client.stdin.flush();
-      } catch {
-        return; // the client is gone (its container was killed)
-      }
-      await Bun.sleep(5);
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-    },
-    written: () => n,
-  };
-}
-
-/** FIFO per sender and no duplicate: each sender's line numbers strictly increase. */
-function expectFifo(bodies: string[]): void {
-  const last = new Map<string, number>();
-  for (const b of bodies) {
-    const [sender, n] = b.split("-");
-    expect(Number(n)).toBeGreaterThan(last.get(sender!) ?? 0);
-    last.set(sender!, Number(n));
-  }
-}
+/** Lines to an attached peer's stdin (`--multicast-stdin`) while its client runs. */
+const clientWriter = (id: number, client: Attached, after = 0): LineWriter =>
+  writeLines(id, client.stdin, () => client.exitCode === null && client.signalCode === null, after);
 
 /** Removes what carries `label`; returns what was still there after. */
 function removeLabelled(label: string): string[] {
@@ -685,13 +646,13 @@ describe("containers", () => {
       const names = [1, 2, 3, 4, 5].map((i) => `${RUN_ID}-g${i}`);
       const hosts = hostsFile(names);
       const clients: Attached[] = [];
-      const writers: Writer[] = []; // every writer started, the killed peer's first one included
+      const writers: LineWriter[] = []; // every writer started, the killed peer's first one included
       const story = viewStory(names);
       try {
         for (const n of names) clients.push(runAttachedPeer(n, hosts, "info", ["--group", "--multicast-stdin"]));
         await waitAttachedReady(names, clients, 1, 60_000);
         // From here on, what waits must not block the event loop (no spawnSync): the writers run in it.
-        const writing = names.map((_, i) => writeLines(i + 1, clients[i]!));
+        const writing = names.map((_, i) => clientWriter(i + 1, clients[i]!));
         writers.push(...writing);
         const all = [1, 2, 3, 4, 5];
         await waitFor("one view of all 5 at every peer", async () => !!(await agreedView(names, all)), 30_000, story);
@@ -745,7 +706,7 @@ describe("containers", () => {
         // Started again: a new process in the same container, attached and multicasting again.
         clients[0] = startAttached(victim);
         const firstRunWrote = writing[0]!.written();
-        writing[0] = writeLines(1, clients[0], firstRunWrote);
+        writing[0] = clientWriter(1, clients[0], firstRunWrote);
         writers.push(writing[0]);
         await waitAttachedReady([victim], [clients[0]], 2, 60_000);
         const newEpoch = (await recordsOf(victim, "start")).at(-1)?.epoch;

@@ -8,6 +8,7 @@
  * stderr stays exactly READY.
  */
 import { afterEach, expect, test } from "bun:test";
+import { expectFifo, writeLines } from "../support/lines.ts";
 import { Group, type PeerProcess } from "./group.ts";
 
 let group: Group | undefined;
@@ -22,40 +23,13 @@ const deliveries = (p: PeerProcess, viewId: number) =>
     .filter((r) => r.event === "deliver" && r.viewId === viewId)
     .map((r) => r.body as string);
 
-/** Writes `p<id>-<n>` lines to the peer's stdin every few ms until `stop` is called. */
-function writeLines(p: PeerProcess): { stop: () => Promise<void>; written: () => number } {
-  let n = 0;
-  let running = true;
-  const loop = (async () => {
-    const stdin = p.proc.stdin as import("bun").FileSink;
-    while (running && p.proc.exitCode === null && p.proc.signalCode === null) {
-      try {
-        stdin.write(`p${p.id}-${++n}\n`);
-        await stdin.flush();
-      } catch {
-        return; // the process is gone (SIGKILLed)
-      }
-      await Bun.sleep(5);
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-    },
-    written: () => n,
-  };
-}
-
-/** FIFO per sender and no duplicate: each sender's line numbers strictly increase. */
-function expectFifo(bodies: string[]): void {
-  const last = new Map<string, number>();
-  for (const b of bodies) {
-    const [sender, n] = b.split("-");
-    expect(Number(n)).toBeGreaterThan(last.get(sender!) ?? 0);
-    last.set(sender!, Number(n));
-  }
-}
+/** Lines to a peer process's stdin (`--multicast-stdin`) while it runs. */
+const processWriter = (p: PeerProcess) =>
+  writeLines(
+    p.id,
+    p.proc.stdin as import("bun").FileSink,
+    () => p.proc.exitCode === null && p.proc.signalCode === null,
+  );
 const lastView = (p: PeerProcess) => views(p).at(-1);
 
 async function until(what: string, check: () => boolean, timeoutMs: number, story: () => string): Promise<void> {
@@ -73,7 +47,7 @@ test("5 peers with --group, all multicasting: the coordinator SIGKILLed, the sur
   const flags = ["--group", "--multicast-stdin", "--log-level", "info"];
   for (let id = 1; id <= 5; id++) g.start(id, flags, "pipe");
   await g.waitReady(g.procs, 20_000);
-  const writers = g.procs.map(writeLines);
+  const writers = g.procs.map(processWriter);
   const story = () =>
     g.procs
       .map(
@@ -191,7 +165,7 @@ test("--order total: 3 peers fed lines at once, under 10% loss, log one delivery
   const story = () =>
     g.procs.map((p) => `peer ${p.id}: ${views(p).map((v) => `${v.viewId}:[${v.members}]`)}`).join("\n");
   await until("one view of all 3", () => g.procs.every((p) => `${lastView(p)?.members}` === "1,2,3"), 15_000, story);
-  const writers = g.procs.map(writeLines);
+  const writers = g.procs.map(processWriter);
   await Bun.sleep(1500);
   const sequencer = g.procs[0]!;
   sequencer.proc.kill("SIGKILL");
