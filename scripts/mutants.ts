@@ -467,6 +467,14 @@ const MUTANTS: Mutant[] = [
     to: "",
     tests: ["test/group/group.test.ts"],
   },
+  {
+    id: "group-multicast-numbered-before-state",
+    bug: "a multicast made from a handler during an installation is numbered before the state for joiners is taken: the joiner gets it in the state and again as a message",
+    file: "src/group/group.ts",
+    from: "    if (this.draining || this.installingNow) return;",
+    to: "    if (this.draining) return;",
+    tests: ["test/group/group.test.ts"],
+  },
 ];
 
 function arg(name: string): string[] {

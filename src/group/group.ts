@@ -126,6 +126,8 @@ const BACKLOG_BYTES_MAX = 1024 * 1024;
 const BATCH_BYTES_MAX = 16 * 1024;
 /** Messages of a later view buffered until its Install arrives; past it they are dropped (their sender re-sends them only in a flush). */
 const EARLY_MAX = 65_536;
+/** Foundings whose ids I keep from reuse (`foundedGroups`); past it the oldest is forgotten. */
+const FOUNDINGS_REMEMBERED = 1024;
 /** Foundings whose left view is remembered (`leftViews`); past it the oldest is forgotten. */
 const LEFT_FOUNDINGS_MAX = 16;
 /** States received at once (for different views); past it the oldest view's is dropped. */
@@ -269,6 +271,9 @@ export class Group implements Module {
   private retryAtMs = 0;
   private nextStableMs = 0;
   private closed = false;
+  /** `drainOutbox` is running, or an installation is (see `tryInstall`): a multicast waits in the outbox. */
+  private draining = false;
+  private installingNow = false;
   /** `onFlush`: the layer above's end-of-burst hook, and whether it was asked for. */
   private flushHook: (() => void) | undefined;
   private flushHookWanted = false;
@@ -278,7 +283,12 @@ export class Group implements Module {
   private readonly leftViews = new Map<number, number>();
   /** Processes outside my view told so (`tellOutside`), by id: the epoch told; cleared at every installation. */
   private readonly toldOutside = new Map<number, number>();
-  /** Foundings I was a member of: a founding of mine never reuses one's id (bounded: one per view I left, at most one per founding). */
+  /**
+   * Foundings I was a member of: a founding of mine never reuses one's id.
+   * One per founding joined (a founding happens only when a group lost its
+   * majority); past FOUNDINGS_REMEMBERED the oldest is forgotten, and an id
+   * drawn afresh could then repeat it with odds of 1 in 2^32.
+   */
   private readonly foundedGroups = new Set<number>();
   /** The id of my next founding when my epoch is taken (0: none drawn yet). */
   private nextFoundingId = 0;
@@ -659,9 +669,7 @@ export class Group implements Module {
       : sorted
           .filter(
             (m) =>
-              !this.view!.members.some((v) => v.id === m.id && v.epoch === m.epoch) ||
-              c.promises.get(m.id)?.needsState ||
-              (!c.promises.has(m.id) && this.behind.has(processKey(m.id, m.epoch))),
+              !this.view!.members.some((v) => v.id === m.id && v.epoch === m.epoch) || c.promises.get(m.id)?.needsState,
           )
           .map((m) => m.id);
     const provider = c.founding
@@ -771,8 +779,8 @@ export class Group implements Module {
         this.step();
         return;
       }
-      // A member of my view that never installed it (it left an older one): it holds neither this view's
-      // messages nor its state. It coordinates nothing, and the next change takes it in again, with the state.
+      // A member of my view that never installed it (it asks from an older view), or one ahead of me: either way
+      // it is not a coordinator I can wait for; behind, it holds neither this view's messages nor its state. It coordinates nothing, and the next change takes it in again, with the state.
       this.behind.add(processKey(from, fromEpoch));
       // Its Install may have died with the coordinator that sent it: mine lets it catch up (as a member that
       // lacks the state if it comes from no view), so that it can vote in the next change (swarm seed 1889).
@@ -924,6 +932,10 @@ export class Group implements Module {
       this.view !== undefined && i.value.group === this.view.group && i.value.previousViewId === this.view.id;
     if (continuing && !this.holdsCut(i.value, () => i.from)) return;
     this.installing = undefined;
+    // Multicasts the application makes from its handlers during the installation (the cut's deliveries, the
+    // view event) wait until the state for joiners is taken: numbered before it, one would be in the state and
+    // sent to the joiner as a message too.
+    this.installingNow = true;
     // My multicasts of the old view still gathered: the cut covers them (they were numbered before I promised),
     // and members that lack them fetch them; sent anyway, they spare those fetches.
     this.sendBatch();
@@ -935,6 +947,8 @@ export class Group implements Module {
     }
     const view: View = { id: i.value.viewId, group: i.value.group, members: i.value.members };
     this.foundedGroups.add(view.group);
+    if (this.foundedGroups.size > FOUNDINGS_REMEMBERED)
+      this.foundedGroups.delete(this.foundedGroups.values().next().value!);
     this.previous =
       previous === undefined
         ? undefined
@@ -973,6 +987,7 @@ export class Group implements Module {
     const early = this.early;
     this.early = [];
     for (const e of early) if (e.group === view.group) this.onData(e.from, e.viewId, e.group, e.seq, [e.body]);
+    this.installingNow = false;
     this.drainOutbox();
     this.toldOutside.clear();
     this.behind.clear();
@@ -1081,17 +1096,27 @@ export class Group implements Module {
   private drainOutbox(): void {
     const view = this.view;
     if (view === undefined || !this.hasState || this.wedgedUntilMs !== undefined || this.outbox.length === 0) return;
+    // A multicast made from a handler of my own delivery below joins this loop, behind those already waiting.
+    if (this.draining || this.installingNow) return;
+    this.draining = true;
     const me = this.indexOf(this.host.selfId);
     const outbox = this.outbox;
-    this.outbox = [];
-    for (const body of outbox) {
-      const seq = ++this.sent;
-      if (this.batch.bodies.length === 0) this.batch.firstSeq = seq;
-      this.batch.bodies.push(body);
-      this.batch.bytes += body.length;
-      // My own copy: held for the flush, delivered at once.
-      this.receive(me, seq, body);
-      if (this.batch.bytes >= BATCH_BYTES_MAX) this.sendBatch();
+    let at = 0;
+    try {
+      for (; at < outbox.length; at++) {
+        const body = outbox[at]!;
+        const seq = ++this.sent;
+        if (this.batch.bodies.length === 0) this.batch.firstSeq = seq;
+        this.batch.bodies.push(body);
+        this.batch.bytes += body.length;
+        // My own copy: held for the flush, delivered at once.
+        this.receive(me, seq, body);
+        if (this.batch.bytes >= BATCH_BYTES_MAX) this.sendBatch();
+      }
+    } finally {
+      // (A handler that threw leaves the rest waiting, in order, for the next drain.)
+      this.outbox = outbox.slice(at + 1);
+      this.draining = false;
     }
     if (this.batch.bodies.length > 0) this.host.flushSoon();
     this.maybeWritable();

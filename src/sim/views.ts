@@ -122,8 +122,12 @@ class ViewsChecker implements Checker {
   readonly sent = new Set<string>();
   readonly groups = new Map<string, { group: Group; state: AppState; node: SimNode }>();
 
-  /** Per process (id@epoch), every message it delivered, in order (total-order workload). */
-  private readonly sequences = new Map<string, string[]>();
+  /**
+   * Per process (id@epoch), what it delivered in order, by view (total-order
+   * workload): the views it moved on from with the others (`confirmed`), and
+   * the one it is in or was in last.
+   */
+  private readonly sequences = new Map<string, { confirmed: string[]; current: string[]; view: string }>();
 
   constructor(
     private readonly world: SimWorld,
@@ -136,12 +140,25 @@ class ViewsChecker implements Checker {
   }
 
   /**
-   * Total order agreement: for any two processes, the messages both
-   * delivered come in the same order. Checked pairwise: the positions in one
+   * Total order agreement: any two processes deliver their common messages
+   * in the same order, over what they delivered in views they moved on from
+   * with the others, and in the view they are in at the end. Not over the
+   * last view of a process that crashed or was left out: without uniform
+   * (safe) delivery, a member that delivers and then fails may have seen an
+   * order the survivors never see (a sequencer cut off in a minority orders
+   * its own way until it is left out). Checked pairwise: the positions in one
    * process's sequence of the other's common messages must increase.
    */
   private checkTotalOrder(): void {
-    const all = [...this.sequences.entries()];
+    const alive = new Set(
+      this.world.nodes.slice(1).flatMap((n) => {
+        const g = n.peer === undefined ? undefined : this.groups.get(`${n.id}@${n.peer.epoch}`)?.group.currentView;
+        return n.peer === undefined || g === undefined ? [] : [`${n.id}@${n.peer.epoch}`];
+      }),
+    );
+    const all = [...this.sequences.entries()].map(
+      ([me, s]) => [me, alive.has(me) ? [...s.confirmed, ...s.current] : s.confirmed] as const,
+    );
     for (let a = 0; a < all.length; a++) {
       const [meA, seqA] = all[a]!;
       const position = new Map(seqA.map((k, i) => [k, i]));
@@ -216,6 +233,14 @@ class ViewsChecker implements Checker {
               );
           }
         }
+        if (this.totalOrder) {
+          const seq = this.sequences.get(me) ?? { confirmed: [], current: [], view: "" };
+          // Moved on from my previous view with the others: what I delivered there counts.
+          if (seq.view === viewKey({ group: v.group, id: v.id - 1 })) seq.confirmed.push(...seq.current);
+          seq.current = [];
+          seq.view = k;
+          this.sequences.set(me, seq);
+        }
         this.current.set(me, { view: v, delivered: [], hadState: group.isMember });
         if (group.isMember) this.checkState(k, state, me);
         return;
@@ -238,11 +263,7 @@ class ViewsChecker implements Checker {
         this.lastIndex.set(stream, id.index);
         this.deliveries++;
         cur?.delivered.push(key(id.id, id.epoch, id.index));
-        if (this.totalOrder) {
-          const seq = this.sequences.get(me) ?? [];
-          seq.push(key(id.id, id.epoch, id.index));
-          this.sequences.set(me, seq);
-        }
+        if (this.totalOrder) this.sequences.get(me)?.current.push(key(id.id, id.epoch, id.index));
         return;
       }
       case "excluded":

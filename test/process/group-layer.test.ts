@@ -156,7 +156,7 @@ test("--multicast-stdin: each line is one multicast delivered everywhere with it
   expect(records.find((r) => r.event === "multicast-stdin-end")).toMatchObject({ lines: 4, skipped: 1 });
 }, 60_000);
 
-test("--order total: 3 peers fed lines at once, under 10% loss, log one delivery order; the sequencer SIGKILLed mid-stream, the survivors still agree, and with it on what it delivered", async () => {
+test("--order total: 3 peers fed lines at once, under 10% loss, log one delivery order; the sequencer SIGKILLed mid-stream, the survivors still agree", async () => {
   const g = new Group(3);
   group = g;
   const flags = ["--group", "--multicast-stdin", "--order", "total", "--log-level", "info", "--chaos", "loss=0.1"];
@@ -200,12 +200,8 @@ test("--order total: 3 peers fed lines at once, under 10% loss, log one delivery
   const [a, b] = survivors.map(order) as [string[], string[]];
   expect(a.length).toBeGreaterThan(100);
   expect(b).toEqual(a);
-  // The killed sequencer delivered a prefix-compatible order: their common messages in the same order.
-  const killed = order(sequencer);
-  const inA = new Map(a.map((x, i) => [x, i]));
-  const positions = killed.filter((x) => inA.has(x)).map((x) => inA.get(x)!);
-  expect(positions.length).toBeGreaterThan(0);
-  expect(positions).toEqual([...positions].sort((x, y) => x - y));
+  // (The killed sequencer's own order is not compared: without safe delivery, a member that delivers and then
+  // crashes may have seen an order the survivors never see; docs/groups.md, "Ordered multicast".)
   // FIFO per sender, too.
   expectFifo(a);
 }, 90_000);
