@@ -667,7 +667,13 @@ describe("containers", () => {
         expect((await logsAsync(victim)).stderr).toBe("READY\n");
         const killedAt = Date.now();
         const kill = Bun.spawn(["docker", "kill", "-s", "KILL", victim], { stdout: "ignore", stderr: "pipe" });
-        expect(await kill.exited).toBe(0);
+        if ((await kill.exited) !== 0) {
+          const state = sh(["docker", "inspect", "-f", "{{json .State}}", victim], { allowFail: true });
+          const tail = (await logsAsync(victim)).stderr.slice(-2000);
+          throw new Error(
+            `docker kill ${victim} failed: ${(await new Response(kill.stderr).text()).trim()}; state ${state}; stderr: ${tail}`,
+          );
+        }
         expect(await clientExited(clients[0]!, 30_000)).toBe(true);
         await writing[0]!.stop();
         const without = [2, 3, 4, 5];
