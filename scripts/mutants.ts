@@ -417,7 +417,7 @@ const MUTANTS: Mutant[] = [
     file: "src/group/group.ts",
     from: "    if (view === undefined || this.change !== undefined || this.coordinatorOf(view) !== this.host.selfId) return;",
     to: "    return;",
-    tests: ["test/group/group.test.ts"],
+    tests: ["test/group/by-hand.test.ts", "test/group/group.test.ts"],
   },
   {
     id: "group-behind-member-kept-as-coordinator",
@@ -425,7 +425,7 @@ const MUTANTS: Mutant[] = [
     file: "src/group/group.ts",
     from: "      this.behind.add(processKey(from, fromEpoch));",
     to: "",
-    tests: ["test/group/group.test.ts"],
+    tests: ["test/group/by-hand.test.ts", "test/group/group.test.ts"],
   },
   {
     id: "group-older-state-replaces-newer",
@@ -433,7 +433,7 @@ const MUTANTS: Mutant[] = [
     file: "src/group/group.ts",
     from: "const INCOMING_STATES_MAX = 2;",
     to: "const INCOMING_STATES_MAX = 1;",
-    tests: ["test/group/group.test.ts"],
+    tests: ["test/group/by-hand.test.ts", "test/group/group.test.ts"],
   },
   {
     id: "total-order-on-arrival",
