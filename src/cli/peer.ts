@@ -7,7 +7,7 @@
  */
 import { hostname } from "node:os";
 import { InputError } from "../errors.ts";
-import { Group } from "../group/group.ts";
+import type { Group } from "../group/group.ts";
 import { type MulticastOrder, OrderedGroup } from "../group/ordered.ts";
 import { DEFAULT_PORT, findSelf, loadHosts } from "../hosts/hosts.ts";
 import { checkMembershipConfig, DEFAULT_MEMBERSHIP_CONFIG, type MembershipConfig } from "../membership/config.ts";
@@ -356,18 +356,17 @@ async function main(): Promise<void> {
     if (hosts.entries.length === 1) log.info("alone", { note: "the hosts file lists only me: READY at once" });
     if (args.group) {
       const logGroup = groupEventLogger(logger);
-      let ordered: OrderedGroup | undefined;
-      const member = new Group({ onEvent: (e) => ordered!.handle(e) });
-      ordered = new OrderedGroup(member, self.id, (e) => {
+      const ordered = new OrderedGroup({}, self.id, (e) => {
         logGroup(e);
         if (e.type === "writable") groupWritable.notify();
       });
+      const member = ordered.group;
       member.start(peer.attach(member));
       group = member;
       const order = args.order;
       if (args.multicastStdin)
         void multicastStdin(
-          (line) => ordered!.multicast(line, order).ok,
+          (line) => ordered.multicast(line, order).ok,
           logger,
           () => stopping,
         );

@@ -20,10 +20,10 @@
  * Sans-I/O like the group: it sees the group's events and calls its
  * `multicast`, nothing else.
  */
-import { fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { OrderedMulticastSchema } from "../gen/rollcall/v1/rollcall_pb.ts";
 import { readVarint, varintBytes, writeVarint } from "../wire/varint.ts";
-import type { Group, GroupEvent, GroupProcess } from "./group.ts";
+import { Group, type GroupEvent, type GroupOptions, type GroupProcess } from "./group.ts";
 
 export type MulticastOrder = "fifo" | "total";
 
@@ -35,11 +35,6 @@ export type OrderedEvent =
 /** OrderedMulticast fields 1 (fifo) and 2 (total), length-delimited; 3 (order) goes through protobuf-es. */
 const TAG_FIFO = 0x0a;
 const TAG_TOTAL = 0x12;
-const TAG_ORDER = 0x1a;
-/** OrderAssignment fields: view_id (varint), sender and index (packed). */
-const TAG_VIEW_ID = 0x08;
-const TAG_SENDER = 0x12;
-const TAG_INDEX = 0x1a;
 /** Assignments the sequencer gathers before it multicasts them (a refused multicast keeps them for the next try). */
 const ASSIGNMENTS_PER_MESSAGE_MAX = 1024;
 
@@ -51,40 +46,19 @@ export function encodeOrderedBody(order: MulticastOrder, body: Uint8Array): Uint
   return out;
 }
 
-/** `OrderedMulticast{order: {view_id, sender, index}}`, byte-identical to protobuf-es (packed repeated fields). */
-export function encodeAssignment(viewId: number, senders: readonly number[], indexes: readonly number[]): Uint8Array {
-  const packed = (xs: readonly number[]) => xs.reduce((n, x) => n + varintBytes(x), 0);
-  const senderBytes = packed(senders);
-  const indexBytes = packed(indexes);
-  const inner =
-    (viewId === 0 ? 0 : 1 + varintBytes(viewId)) +
-    (senders.length === 0 ? 0 : 1 + varintBytes(senderBytes) + senderBytes) +
-    (indexes.length === 0 ? 0 : 1 + varintBytes(indexBytes) + indexBytes);
-  const out = new Uint8Array(1 + varintBytes(inner) + inner);
-  out[0] = TAG_ORDER;
-  let at = writeVarint(out, 1, inner);
-  if (viewId !== 0) {
-    out[at++] = TAG_VIEW_ID;
-    at = writeVarint(out, at, viewId);
-  }
-  if (senders.length > 0) {
-    out[at++] = TAG_SENDER;
-    at = writeVarint(out, at, senderBytes);
-    for (const x of senders) at = writeVarint(out, at, x);
-  }
-  if (indexes.length > 0) {
-    out[at++] = TAG_INDEX;
-    at = writeVarint(out, at, indexBytes);
-    for (const x of indexes) at = writeVarint(out, at, x);
-  }
-  return out;
+/** `OrderedMulticast{order: {view_id, sender, index}}`: one per burst of deliveries at the sequencer, so protobuf-es's encoder. */
+export function encodeAssignment(viewId: number, senders: number[], indexes: number[]): Uint8Array {
+  return toBinary(
+    OrderedMulticastSchema,
+    create(OrderedMulticastSchema, { body: { case: "order", value: { viewId, sender: senders, index: indexes } } }),
+  );
 }
 
 type Decoded =
   | { kind: "fifo" | "total"; body: Uint8Array }
   | { kind: "order"; viewId: number; senders: number[]; indexes: number[] };
 
-/** Decodes an ordered multicast: the two application kinds by hand, an assignment (or anything unusual) by protobuf-es. */
+/** Decodes an ordered multicast: the two application kinds (every message) by hand, an assignment (or anything unusual) by protobuf-es. */
 export function decodeOrdered(b: Uint8Array): Decoded | undefined {
   if (b.length >= 1 && (b[0] === TAG_FIFO || b[0] === TAG_TOTAL)) {
     const length = readVarint(b, 1);
@@ -105,10 +79,12 @@ export function decodeOrdered(b: Uint8Array): Decoded | undefined {
 const key = (sender: number, index: number) => sender * 2 ** 32 + index;
 
 /**
- * FIFO and total-order multicast over a `Group`. Build the group with
- * `onEvent: (e) => ordered.handle(e)`; the application takes `OrderedEvent`s.
+ * FIFO and total-order multicast over a `Group` of its own (`group`: start
+ * it on a host); the application takes `OrderedEvent`s.
  */
 export class OrderedGroup {
+  /** The group underneath: its events come here first. */
+  readonly group: Group;
   private viewId = 0;
   private groupId = 0;
   private members: GroupProcess[] = [];
@@ -128,12 +104,13 @@ export class OrderedGroup {
   dropped = 0;
 
   constructor(
-    private readonly group: Group,
+    options: Omit<GroupOptions, "onEvent">,
     private readonly selfId: number,
     private readonly onEvent: (event: OrderedEvent) => void,
   ) {
+    this.group = new Group({ ...options, onEvent: (e) => this.handle(e) });
     // The sequencer's assignments for a burst of deliveries go out as one message.
-    group.onFlush(() => this.sendAssignments());
+    this.group.onFlush(() => this.sendAssignments());
   }
 
   /** Multicasts `body` in the given order; the same bounds as `Group.multicast`. */

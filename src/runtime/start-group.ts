@@ -4,7 +4,7 @@
  * runtime so that the core never imports it.
  */
 import { InputError } from "../errors.ts";
-import { Group, type GroupEvent, type GroupProcess, type GroupTiming } from "../group/group.ts";
+import type { Group, GroupEvent, GroupProcess, GroupTiming } from "../group/group.ts";
 import { type MulticastOrder, OrderedGroup } from "../group/ordered.ts";
 import type { SendResult } from "../reliability/session.ts";
 import type { RollcallPeer, StartOptions } from "./rollcall-peer.ts";
@@ -157,14 +157,7 @@ export async function startGroup(options: StartGroupOptions): Promise<RollcallGr
   let app: RollcallGroup | undefined;
   const early: GroupAppEvent[] = [];
   const emit = (event: GroupAppEvent) => (app === undefined ? early.push(event) : app.deliver(event));
-  let ordered: OrderedGroup | undefined;
-  const group = new Group({
-    getState,
-    setState,
-    timing: groupTiming,
-    onEvent: (e) => ordered!.handle(e),
-  });
-  ordered = new OrderedGroup(group, peer.id, (e) => {
+  const ordered: OrderedGroup = new OrderedGroup({ getState, setState, timing: groupTiming }, peer.id, (e) => {
     if (e.type === "view") {
       const failed = e.left.filter((m) => {
         const view = peer.members()[m.id - 1];
@@ -172,8 +165,9 @@ export async function startGroup(options: StartGroupOptions): Promise<RollcallGr
       });
       emit({ type: "view", viewId: e.view.id, members: e.view.members, joined: e.joined, left: e.left, failed });
     } else emit(e);
-    if (group.isMember) resolveReady();
+    if (ordered.group.isMember) resolveReady();
   });
+  const group = ordered.group;
   group.start(peer.attach(group));
   app = new RollcallGroup(peer, group, ordered, eventsMax, onGroupEvent, ready);
   for (const e of early) app.deliver(e);

@@ -356,18 +356,17 @@ export function runViews(options: ViewsOptions): ViewsResult {
         c.onGroupEvent(node, epoch, groupRef!, state, e as GroupEvent);
       };
       const order = options.workload.order ?? "fifo";
-      let ordered: OrderedGroup | undefined;
-      const group = new Group({
+      const groupOptions = {
         getState: () => state.encode(),
-        setState: (bytes) => state.decode(bytes),
-        onEvent: (e) => (ordered === undefined ? deliver(e) : ordered.handle(e)),
+        setState: (bytes: Uint8Array) => state.decode(bytes),
         // Scaled to the simulated network, as an operator would for a slow one.
         timing: {
           phaseTimeoutMs: 4 * (world.options.faults.delayMs + world.options.faults.jitterMs) + 400,
         },
-      });
+      };
+      const ordered = order === "total" ? new OrderedGroup(groupOptions, node.id, deliver) : undefined;
+      const group = ordered?.group ?? new Group({ ...groupOptions, onEvent: deliver });
       groupRef = group;
-      if (order === "total") ordered = new OrderedGroup(group, node.id, deliver);
       options.plant?.(group);
       group.start(node.attach(group));
       c.groups.set(`${node.id}@${epoch}`, { group, state, node });

@@ -7,7 +7,7 @@
  */
 import { expect, test } from "bun:test";
 import { Group, type GroupEvent, type View } from "../../src/group/group.ts";
-import { drawSettings, runOptions, viewsOptions } from "../../src/sim/cli.ts";
+import { drawSettings, viewsOptions } from "../../src/sim/cli.ts";
 import { runViews } from "../../src/sim/views.ts";
 import { TestCluster } from "../support/cluster.ts";
 
@@ -128,8 +128,7 @@ test("the views workload's checkers pass on fixed seeds: crashes, partitions, lo
   let transfers = 0;
   for (let seed = 1; seed <= 24; seed++) {
     const s = drawSettings({ key: false, adversary: false, workload: "views", messages: 20 }, seed);
-    const { workload: _, ...options } = runOptions(s);
-    const r = runViews({ ...options, workload: { messagesPerPeer: s.messages, sendWindowMs: s.sendWindow } });
+    const r = runViews(viewsOptions(s));
     if (!r.ok) failures.push(`seed ${seed}: ${r.violations.slice(0, 2).join("; ")}`);
     views += r.views;
     transfers += r.stateTransfers;
