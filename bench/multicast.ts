@@ -2,10 +2,13 @@
  * Ordered multicast's cost, side by side with plain broadcast and FIFO group
  * multicast in one run (docs/groups.md, "Ordered multicast"; issue 21): N
  * group members (3, 5 and 9) in this process on loopback, EVERY member
- * sending 100-byte messages at once, in three variants: `peer.broadcast`
- * (a reliable stream to each other member), `multicast(body, { order:
- * "fifo" })` and `multicast(body, { order: "total" })` (the view's sequencer,
- * its lowest-id member, multicasts one assignment per message it receives).
+ * sending 100-byte messages at once, in six variants: `peer.broadcast` (a
+ * reliable stream to each other member), and `multicast(body, options)` with
+ * `{ order: "fifo" }`, `{ order: "causal" }`, `{ order: "total" }` (the
+ * view's sequencer, its lowest-id member, multicasts the assignments),
+ * `{ order: "total", algorithm: "isis" }` ("isis": every member multicasts
+ * its proposals) and `{ order: "total", safe: true }` ("safe": the
+ * sequencer's order, and every member multicasts its receipts).
  *
  * Saturated rate: each member sends its share of `--messages` as fast as the
  * API takes them (yielding every 256, retrying a refusal after a sleep(0); a
@@ -13,8 +16,8 @@
  * every member gets each message once). What is counted: messages from the
  * OTHER members delivered at a member, per second, from the first send until
  * every member has delivered all of them (group variants: and its own, which
- * a total-order sender holds until the sequencer orders it too). The same
- * count for all three variants, so the ratios compare like with like.
+ * a total-order sender holds until it is ordered too). The same count for
+ * every variant, so the ratios compare like with like.
  *
  * Latency: every member paces, in 1 ms ticks, at its share of half the
  * variant's saturated rate (the median) for one second; each body carries
@@ -33,6 +36,7 @@
  *   bun run bench/multicast.ts [--sizes 3,5,9] [--messages N] [--rounds R]
  */
 import { parseArgs } from "node:util";
+import type { MulticastOptions } from "../src/group/ordered.ts";
 import { type RollcallGroup, startGroup } from "../src/runtime/start-group.ts";
 import { portBlock } from "../test/process/group.ts";
 
@@ -52,8 +56,18 @@ const PACED_MS = 1000;
 /** A round (or the group's start) that takes longer aborts the bench. */
 const ROUND_TIMEOUT_MS = 30_000;
 
-const VARIANTS = ["broadcast", "fifo", "total"] as const;
+const VARIANTS = ["broadcast", "fifo", "causal", "total", "isis", "safe"] as const;
 type Variant = (typeof VARIANTS)[number];
+/** Each group variant's multicast options. */
+const HOW: Record<Exclude<Variant, "broadcast">, MulticastOptions> = {
+  fifo: { order: "fifo" },
+  causal: { order: "causal" },
+  total: { order: "total" },
+  isis: { order: "total", algorithm: "isis" },
+  safe: { order: "total", safe: true },
+};
+const perVariant = <T>(f: (v: Variant) => T) =>
+  Object.fromEntries(VARIANTS.map((v) => [v, f(v)])) as Record<Variant, T>;
 
 interface Bench {
   n: number;
@@ -135,7 +149,7 @@ async function group(n: number, opened: RollcallGroup[]): Promise<Bench> {
  * them only: `sendOwed`).
  */
 function trySend(m: RollcallGroup, variant: Variant, b: Uint8Array): boolean | { peer: number }[] {
-  if (variant !== "broadcast") return m.multicast(b, { order: variant }).ok;
+  if (variant !== "broadcast") return m.multicast(b, HOW[variant]).ok;
   const r = m.peer.broadcast(b);
   return r.ok || r.refused;
 }
@@ -243,8 +257,8 @@ const ratioText = (xs: number[]) =>
 interface Result {
   n: number;
   rate: Record<Variant, number>;
-  fifoOverBroadcast: number;
-  totalOverFifo: number;
+  /** Median of the rounds' ratios: fifo over broadcast, each other group variant over fifo. */
+  ratio: Record<Variant, number>;
   p50: Record<Variant, number>;
   p99: Record<Variant, number>;
 }
@@ -253,7 +267,7 @@ async function run(n: number, opened: RollcallGroup[]): Promise<Result> {
   const g = await group(n, opened);
   const perMember = Math.max(1, Math.floor(MESSAGES / n));
   // New views installed while a variant ran (a member suspected under load): the run is then not a clean one.
-  const views: Record<Variant, number> = { broadcast: 0, fifo: 0, total: 0 };
+  const views = perVariant(() => 0);
   const watched = async <T>(v: Variant, f: () => Promise<T>): Promise<T> => {
     const before = g.views.size;
     const result = await f();
@@ -262,20 +276,16 @@ async function run(n: number, opened: RollcallGroup[]): Promise<Result> {
   };
   // Warm-up, not counted: the JIT and the streams' windows.
   for (const v of VARIANTS) await watched(v, () => saturated(g, v, Math.max(1, Math.floor(perMember / 5))));
-  const rates: Record<Variant, number[]> = { broadcast: [], fifo: [], total: [] };
+  const rates = perVariant((): number[] => []);
   for (let round = 0; round < ROUNDS; round++)
     for (const v of rotated(round)) rates[v].push(await watched(v, () => saturated(g, v, perMember)));
-  const rate = { broadcast: median(rates.broadcast), fifo: median(rates.fifo), total: median(rates.total) };
+  const rate = perVariant((v) => median(rates[v]));
   // Each round's variants ran back to back: their ratio sees the same machine state.
-  const fb = rates.fifo.map((x, i) => x / rates.broadcast[i]!);
-  const tf = rates.total.map((x, i) => x / rates.fifo[i]!);
+  const base = (v: Variant): Variant => (v === "fifo" ? "broadcast" : "fifo");
+  const ratios = perVariant((v) => rates[v].map((x, i) => x / rates[base(v)][i]!));
   // Half the variant's saturated rate, per member delivered from the N - 1 others: each sends its share.
   const share = (v: Variant) => rate[v] / 2 / (n - 1);
-  const lat: Record<Variant, { p50: number[]; p99: number[]; drainMs: number[] }> = {
-    broadcast: { p50: [], p99: [], drainMs: [] },
-    fifo: { p50: [], p99: [], drainMs: [] },
-    total: { p50: [], p99: [], drainMs: [] },
-  };
+  const lat = perVariant(() => ({ p50: [] as number[], p99: [] as number[], drainMs: [] as number[] }));
   for (let round = 0; round < ROUNDS; round++)
     for (const v of rotated(round)) {
       const r = await watched(v, () => paced(g, v, share(v)));
@@ -283,11 +293,7 @@ async function run(n: number, opened: RollcallGroup[]): Promise<Result> {
       lat[v].p99.push(r.p99);
       lat[v].drainMs.push(r.drainMs);
     }
-  const of = (k: "p50" | "p99" | "drainMs") => ({
-    broadcast: median(lat.broadcast[k]),
-    fifo: median(lat.fifo[k]),
-    total: median(lat.total[k]),
-  });
+  const of = (k: "p50" | "p99" | "drainMs") => perVariant((v) => median(lat[v][k]));
   const p50 = of("p50");
   const p99 = of("p99");
   const drainMs = of("drainMs");
@@ -297,15 +303,12 @@ async function run(n: number, opened: RollcallGroup[]): Promise<Result> {
   console.log(
     "  variant    saturated msg/s/member  ratio (rounds' range)       half: msg/s/member  p50 ms  p99 ms  drain ms  views",
   );
-  const row = (v: Variant, ratio: string) =>
+  for (const v of VARIANTS)
     console.log(
-      `  ${v.padEnd(9)}  ${int(rate[v]).padStart(22)}  ${ratio.padEnd(26)}  ${int(rate[v] / 2).padStart(18)}  ${p50[v].toFixed(2).padStart(6)}  ${p99[v].toFixed(2).padStart(6)}  ${drainMs[v].toFixed(0).padStart(8)}  ${String(views[v]).padStart(5)}`,
+      `  ${v.padEnd(9)}  ${int(rate[v]).padStart(22)}  ${(v === "broadcast" ? "" : `${v}/${base(v) === "broadcast" ? "bcast" : "fifo"} ${ratioText(ratios[v])}`).padEnd(26)}  ${int(rate[v] / 2).padStart(18)}  ${p50[v].toFixed(2).padStart(6)}  ${p99[v].toFixed(2).padStart(6)}  ${drainMs[v].toFixed(0).padStart(8)}  ${String(views[v]).padStart(5)}`,
     );
-  row("broadcast", "");
-  row("fifo", `fifo/bcast ${ratioText(fb)}`);
-  row("total", `total/fifo ${ratioText(tf)}`);
   await Promise.all(g.members.map((m) => m.close("bench", 300)));
-  return { n, rate, fifoOverBroadcast: median(fb), totalOverFifo: median(tf), p50, p99 };
+  return { n, rate, ratio: perVariant((v) => (v === "broadcast" ? 1 : median(ratios[v]))), p50, p99 };
 }
 
 const opened: RollcallGroup[] = [];
@@ -319,7 +322,7 @@ try {
   const five = results.find((r) => r.n === 5);
   if (five !== undefined)
     console.log(
-      `target total/fifo >= 0.5 at N = 5: ${five.totalOverFifo.toFixed(2)} ${five.totalOverFifo >= 0.5 ? "PASS" : "MISS"}`,
+      `target total/fifo >= 0.5 at N = 5: ${five.ratio.total.toFixed(2)} ${five.ratio.total >= 0.5 ? "PASS" : "MISS"}`,
     );
   for (const r of results)
     console.log(

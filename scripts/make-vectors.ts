@@ -59,10 +59,20 @@ const groupPrepare = groupMessage({
   case: "prepare",
   value: create(GroupPrepareSchema, { viewId: 3, ballot: { round: 2, coordinator: 1 } }),
 });
-/** The bodies of the vector's GroupData: a total-order message, and the sequencer's order for it (docs/groups.md). */
+/** The bodies of the vector's GroupData: one of each kind of ordered multicast (docs/groups.md). */
 const orderedBodies: OrderedMulticast[] = [
   create(OrderedMulticastSchema, { body: { case: "total", value: new TextEncoder().encode("hi") } }),
   create(OrderedMulticastSchema, { body: { case: "order", value: { viewId: 3, sender: [1, 2], index: [7, 1] } } }),
+  create(OrderedMulticastSchema, {
+    body: { case: "causal", value: { body: new TextEncoder().encode("re"), clock: [2, 5, 0] } },
+  }),
+  create(OrderedMulticastSchema, { body: { case: "isis", value: new TextEncoder().encode("up") }, safe: true }),
+  create(OrderedMulticastSchema, {
+    body: { case: "proposals", value: { viewId: 3, sender: [1, 3], index: [4, 2], priority: [9n, 300n] } },
+  }),
+  create(OrderedMulticastSchema, {
+    body: { case: "received", value: { viewId: 3, sender: [1, 2, 3], count: [7, 0, 2] } },
+  }),
 ];
 const groupData = groupMessage({
   case: "data",
@@ -309,7 +319,7 @@ const valid: ValidCase[] = [
   {
     name: "group-messages-on-channel-1",
     description:
-      'Two messages of the group layer in one DATA frame, each an Envelope whose module field (16, a two-byte tag 0x82 0x01) names channel 1 and carries a GroupMessage: a Prepare for view 3 under ballot (round 2, coordinator 1), and the 7th and 8th multicasts of the sender in view 3 of the founding 4277251, gathered in one GroupData: each body an OrderedMulticast, the first a total-order message ("hi"), the second the sequencer\'s order for the 7th total-order message of member 1 and the 1st of member 2 in view 3.',
+      'Two messages of the group layer in one DATA frame, each an Envelope whose module field (16, a two-byte tag 0x82 0x01) names channel 1 and carries a GroupMessage: a Prepare for view 3 under ballot (round 2, coordinator 1), and the 7th to 12th multicasts of the sender in view 3 of the founding 4277251, gathered in one GroupData: each body an OrderedMulticast, one of each kind: a total-order message ("hi"); the sequencer\'s order for the 7th total-order message of member 1 and the 1st of member 2 in view 3; a causal message ("re") with the clock [2, 5, 0]; a safe ISIS message ("up"); ISIS proposals (priority 9 for the 4th ISIS message of member 1, 300 for the 2nd of member 3); and a receipt (7, 0 and 2 ordered multicasts received from members 1, 2 and 3).',
     frame: {
       ...base,
       ...withAck,

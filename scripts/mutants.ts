@@ -439,17 +439,49 @@ const MUTANTS: Mutant[] = [
     id: "total-order-on-arrival",
     bug: "a total-order message is delivered as it arrives, FIFO per sender only: members deliver concurrent messages in different orders",
     file: "src/group/ordered.ts",
-    from: "      this.held.set(key(from, index), { from, index, body: m.body });",
-    to: '      this.onEvent({ type: "message", from, viewId, body: m.body, order: "total" });',
+    from: "        this.held.set(key(from, index), { from, index, body: m.body, safe: m.safe });",
+    to: '        this.emit(from, m.body, "total", m.safe);\n        return;',
     tests: ["test/group/ordered.test.ts"],
   },
   {
     id: "total-order-leftovers-unsorted",
     bug: "at a view change the messages the sequencer never ordered are delivered in each member's arrival order, not one fixed order: members that move on together disagree",
     file: "src/group/ordered.ts",
-    from: "    const rest = [...this.held.values()].sort((a, b) => a.from - b.from || a.index - b.index);",
-    to: "    const rest = [...this.held.values()];",
+    from: "      const rest = [...this.held.values()].sort((a, b) => a.from - b.from || a.index - b.index);",
+    to: "      const rest = [...this.held.values()];",
     tests: ["test/group/ordered.test.ts"],
+  },
+  {
+    id: "causal-on-arrival",
+    bug: "a causal message waits only for its sender's earlier ones, not for what its sender had delivered: a reply can arrive before the message it answers",
+    file: "src/group/ordered.ts",
+    from: "    for (let k = 0; k < clock.length; k++) if (k !== j && clock[k]! > (this.causalDelivered[k] ?? 0)) return false;\n",
+    to: "",
+    tests: ["test/group/causal.test.ts"],
+  },
+  {
+    id: "isis-undecided-delivered",
+    bug: "ISIS delivers the held message of smallest priority before its priority is agreed: its final priority may be larger, and members deliver in different orders",
+    file: "src/group/ordered.ts",
+    from: "      if (best?.agreed === undefined) return;",
+    to: "      if (best === undefined) return;",
+    tests: ["test/group/isis.test.ts"],
+  },
+  {
+    id: "isis-own-proposal-unsent",
+    bug: "ISIS counts a member's own proposal before its multicast of it goes out: a member decides on a proposal the others may never see when the view changes, and orders differ",
+    file: "src/group/ordered.ts",
+    from: "    // My proposal counts when my multicast of it comes back, as everyone else's does: decided on\n",
+    to: "    this.propose(from, index, this.selfId, e.mine);\n",
+    tests: ["test/group/isis.test.ts"],
+  },
+  {
+    id: "safe-not-waiting",
+    bug: "a safe message is delivered as soon as its order allows, not once every member holds it: a member that delivers and crashes may have delivered what the survivors never do",
+    file: "src/group/ordered.ts",
+    from: "      if (m.id !== this.selfId) bound = Math.min(bound, this.covered.get(m.id) ?? this.gateBase);",
+    to: "      if (m.id === -1) bound = 0;",
+    tests: ["test/group/safe.test.ts"],
   },
   {
     id: "group-behind-member-not-caught-up",
@@ -552,7 +584,7 @@ try {
     const t0 = performance.now();
     let by: string | undefined;
     try {
-      if (!passes([process.execPath, "test", ...m.tests], 300_000)) by = `tests (${m.tests.join(", ")})`;
+      if (!passes([process.execPath, "test", "--bail", ...m.tests], 300_000)) by = `tests (${m.tests.join(", ")})`;
       else if (m.swarm && !passes([process.execPath, "run", "src/sim/cli.ts", ...m.swarm], 300_000))
         by = `swarm (${m.swarm.join(" ")})`;
     } finally {

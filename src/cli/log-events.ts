@@ -219,6 +219,7 @@ export function groupEventLogger(log: Logger): (e: OrderedEvent) => void {
       index: delivered,
       body: text.decode(e.body),
       order: e.order,
+      ...(e.safe ? { safe: true } : {}),
     });
   };
 }

@@ -8,7 +8,7 @@
 import { hostname } from "node:os";
 import { InputError } from "../errors.ts";
 import type { Group } from "../group/group.ts";
-import { type MulticastOrder, OrderedGroup } from "../group/ordered.ts";
+import { type MulticastOptions, OrderedGroup } from "../group/ordered.ts";
 import { DEFAULT_PORT, findSelf, loadHosts } from "../hosts/hosts.ts";
 import { checkMembershipConfig, DEFAULT_MEMBERSHIP_CONFIG, type MembershipConfig } from "../membership/config.ts";
 import { faultsActive, parseChaos } from "../runtime/faults.ts";
@@ -37,8 +37,11 @@ options:
                            and every delivered multicast as {"event":"deliver","from","viewId","index","body"}
       --multicast-stdin    with --group: multicast each line read on stdin (without its newline; lines over
                            64 KiB are skipped with a warning); the peer stays up after stdin ends
-      --order ORDER        fifo (default: per sender) | total (one order at every member, across senders)
-      --total-algorithm A  sequencer (default and, for now, the only one: the view's lowest-id member orders)
+      --order ORDER        fifo (default: per sender) | causal (after what the sender had delivered) |
+                           total (one order at every member, across senders)
+      --total-algorithm A  with --order total: sequencer (default: the view's lowest-id member orders) |
+                           isis (every member proposes a priority; the largest is agreed)
+      --safe               deliver a line only once every member of the view holds it (uniform delivery)
 
 security (docs/security.md):
       --key-file FILE      authenticate and encrypt every frame with the keys in FILE (one base64 key of
@@ -73,8 +76,8 @@ export interface PeerArgs {
   group: boolean;
   /** Multicast each stdin line to the group (--multicast-stdin; needs --group). */
   multicastStdin: boolean;
-  /** The order of --multicast-stdin's multicasts (--order). */
-  order: MulticastOrder;
+  /** How --multicast-stdin's multicasts are delivered (--order, --total-algorithm, --safe). */
+  order: MulticastOptions;
   /** Failure detector settings given on the command line; the rest keep their defaults. */
   membership: Partial<MembershipConfig>;
 }
@@ -126,6 +129,7 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
       "multicast-stdin": { type: "boolean" },
       order: { type: "string" },
       "total-algorithm": { type: "string" },
+      safe: { type: "boolean" },
       "protocol-period-ms": { type: "string" },
       "probe-timeout-ms": { type: "string" },
       "indirect-probes": { type: "string" },
@@ -174,17 +178,18 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
     throw new InputError("--multicast-stdin multicasts to the group: add --group");
   }
   const order = (values.order as string | undefined) ?? "fifo";
-  if (order === "causal")
-    throw new InputError(
-      '--order causal is not available yet: use fifo or total (docs/groups.md, "Ordered multicast")',
-    );
-  if (order !== "fifo" && order !== "total") throw new InputError(`--order must be fifo or total, got "${order}"`);
+  if (order !== "fifo" && order !== "causal" && order !== "total")
+    throw new InputError(`--order must be fifo, causal or total, got "${order}"`);
   const algorithm = (values["total-algorithm"] as string | undefined) ?? "sequencer";
-  if (algorithm === "isis")
-    throw new InputError("--total-algorithm isis is not available yet: use sequencer (the default)");
-  if (algorithm !== "sequencer") throw new InputError(`--total-algorithm must be sequencer, got "${algorithm}"`);
-  if ((values.order !== undefined || values["total-algorithm"] !== undefined) && values["multicast-stdin"] !== true)
-    throw new InputError("--order and --total-algorithm apply to --multicast-stdin: add it (and --group)");
+  if (algorithm !== "sequencer" && algorithm !== "isis")
+    throw new InputError(`--total-algorithm must be sequencer or isis, got "${algorithm}"`);
+  if (values["total-algorithm"] !== undefined && order !== "total")
+    throw new InputError("--total-algorithm orders --order total: add --order total");
+  if (
+    (values.order !== undefined || values["total-algorithm"] !== undefined || values.safe === true) &&
+    values["multicast-stdin"] !== true
+  )
+    throw new InputError("--order, --total-algorithm and --safe apply to --multicast-stdin: add it (and --group)");
   return {
     hosts,
     name,
@@ -198,7 +203,7 @@ export function parsePeerArgs(argv: string[]): PeerArgs | "help" | "version" {
     allowNat: values["allow-nat"] === true,
     group: values.group === true,
     multicastStdin: values["multicast-stdin"] === true,
-    order,
+    order: { order, algorithm, safe: values.safe === true },
     membership: parseMembershipFlags(values),
   };
 }
@@ -363,10 +368,10 @@ async function main(): Promise<void> {
       const member = ordered.group;
       member.start(peer.attach(member));
       group = member;
-      const order = args.order;
+      const how = args.order;
       if (args.multicastStdin)
         void multicastStdin(
-          (line) => ordered.multicast(line, order).ok,
+          (line) => ordered.multicast(line, how).ok,
           logger,
           () => stopping,
         );

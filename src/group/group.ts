@@ -218,7 +218,7 @@ export class Group implements Module {
   /** Set while wedged: when the wedge counts as too long (one float, compared the same way everywhere). */
   private wedgedUntilMs: number | undefined;
   private blockedReported = false;
-  private outbox: Uint8Array[] = [];
+  private outbox: (Uint8Array | (() => Uint8Array))[] = [];
   /** My multicasts numbered and delivered in this burst, not sent yet (`flush`); bounded by BATCH_BYTES_MAX and the outbox. */
   private batch = { firstSeq: 0, bodies: [] as Uint8Array[], bytes: 0 };
   private early: { from: number; viewId: number; group: number; seq: number; body: Uint8Array }[] = [];
@@ -278,6 +278,8 @@ export class Group implements Module {
   /** `drainOutbox` is running, or an installation is (see `tryInstall`): a multicast waits in the outbox. */
   private draining = false;
   private installingNow = false;
+  /** `wakeAt`: the layer above's one wake-up. */
+  private upperWake: { atMs: number; hook: () => void } | undefined;
   /** `onFlush`: the layer above's end-of-burst hook, and whether it was asked for. */
   private flushHook: (() => void) | undefined;
   private flushHookWanted = false;
@@ -332,9 +334,12 @@ export class Group implements Module {
    * together at its end (`flush`). During a view change (or before the
    * first view) it waits in a bounded outbox and goes out in the next view.
    * `queue-full` past OUTBOX_MAX, BACKLOG_BYTES_MAX or STORE_PER_SENDER_MAX;
-   * `writable` follows. `body` must not change afterwards.
+   * `writable` follows. `body` must not change afterwards; given as a
+   * function, it is called when the message is numbered in a view (just
+   * before my own copy is delivered), for a body that depends on the view it
+   * goes out in (a causal message's vector clock).
    */
-  multicast(body: Uint8Array): { ok: true } | { ok: false; reason: "queue-full" } {
+  multicast(body: Uint8Array | (() => Uint8Array)): { ok: true } | { ok: false; reason: "queue-full" } {
     if (this.multicastBlocked(1)) {
       this.writableOwed = true;
       return { ok: false, reason: "queue-full" };
@@ -435,6 +440,11 @@ export class Group implements Module {
   handleTimeout(): void {
     if (this.closed) return;
     const now = this.host.now();
+    const wake = this.upperWake;
+    if (wake !== undefined && now >= wake.atMs) {
+      this.upperWake = undefined;
+      wake.hook();
+    }
     if (this.change !== undefined && now >= this.change.deadlineMs) this.phaseTimedOut();
 
     if (this.view === undefined || this.wedgedTooLong(now)) {
@@ -1108,7 +1118,8 @@ export class Group implements Module {
     let at = 0;
     try {
       for (; at < outbox.length; at++) {
-        const body = outbox[at]!;
+        const entry = outbox[at]!;
+        const body = typeof entry === "function" ? entry() : entry;
         const seq = ++this.sent;
         if (this.batch.bodies.length === 0) this.batch.firstSeq = seq;
         this.batch.bodies.push(body);
@@ -1142,6 +1153,21 @@ export class Group implements Module {
    */
   onFlush(hook: () => void): void {
     this.flushHook = hook;
+  }
+
+  /**
+   * Asks for `hook` once the host's clock reaches `atMs` (one wake-up at a
+   * time: a later call replaces it), for a layer above that gathers work
+   * over time (ordered multicast's receipts).
+   */
+  wakeAt(atMs: number, hook: () => void): void {
+    this.upperWake = { atMs, hook };
+    if (this.host !== undefined) this.armTimer();
+  }
+
+  /** The host's clock (ms). */
+  now(): number {
+    return this.host.now();
   }
 
   /** Asks for the `onFlush` hook at the end of this burst. */
@@ -1449,6 +1475,7 @@ export class Group implements Module {
       consider(Math.max(now, this.nextJoinMs));
     else if (wedgedUntilMs !== undefined) consider(wedgedUntilMs);
     if (this.view !== undefined && this.hasState) consider(Math.max(now, this.nextStableMs));
+    if (this.upperWake !== undefined) consider(Math.max(now, this.upperWake.atMs));
     this.host.setTimer(at);
   }
 }

@@ -1,21 +1,36 @@
 /**
- * Total order on top of virtual synchrony (docs/groups.md, "Ordered
- * multicast"): the fixed-sequencer algorithm (JGroups SEQUENCER; Kaashoek's
- * Amoeba; Défago, Schiper & Urbán's taxonomy), with the view change doing
- * the hard part.
+ * Ordered multicast on top of virtual synchrony (docs/groups.md, "Ordered
+ * multicast"): FIFO, causal (vector clocks), total (a fixed sequencer, or
+ * ISIS's agreed priorities), each optionally safe (uniform). Anchors:
+ * Birman, Schiper & Stephenson 1991 (causal and atomic group multicast);
+ * Défago, Schiper & Urbán's taxonomy; JGroups SEQUENCER; Kaashoek's Amoeba.
  *
  * Every message still travels as a group multicast, FIFO per sender and
- * virtually synchronous. A total-order message is held on arrival; the view's
- * sequencer (its lowest-id member) multicasts, for each one it receives, an
- * `OrderAssignment` naming it by (sender, index in this view), and every
- * member delivers held messages in the order of those assignments.
+ * virtually synchronous; the view change does the hard part. Virtual
+ * synchrony gives every member that moves on from a view the same messages
+ * of it, the ordering's own traffic (assignments, proposals, receipts)
+ * included; so at the view change each finishes the view's orders with the
+ * same inputs and one fixed rule, and all deliver the same, in the same
+ * order, before the next view begins. No order needs a protocol of its own
+ * for failures.
  *
- * The sequencer's failure needs no protocol of its own. Virtual synchrony
- * gives every member that moves to the next view the same messages of this
- * view, assignments included; so at the view change each delivers what was
- * assigned (skipping a message nobody who survived received), then what is
- * left unassigned in one fixed order (sender id, then index), the same at
- * all of them, before the next view begins.
+ * - total, sequencer: a total-order message is held on arrival; the view's
+ *   sequencer (lowest-id member) multicasts for each one an
+ *   `OrderAssignment` naming it by (sender, index in this view), and members
+ *   deliver in that order.
+ * - total, ISIS: every member proposes a priority for each message on
+ *   arrival and multicasts its proposals (gathered per burst); a message's
+ *   agreed priority is the largest, known at every member once all the
+ *   view's proposals are in (what the sender would announce in the classic
+ *   three-phase form, one message delay sooner); a member delivers the held
+ *   message of smallest priority (its own proposal standing in while
+ *   undecided) once that one is agreed.
+ * - causal: each message carries a vector clock over the view's members and
+ *   waits until what its sender had delivered is delivered here.
+ * - safe: delivery (in whichever order) waits until every member of the view
+ *   has received what this member had received when the message became
+ *   deliverable: the message and everything that ordered it. Members
+ *   multicast what they have received once a view carries safe messages.
  *
  * Sans-I/O like the group: it sees the group's events and calls its
  * `multicast`, nothing else.
@@ -25,25 +40,63 @@ import { OrderedMulticastSchema } from "../gen/rollcall/v1/rollcall_pb.ts";
 import { readVarint, varintBytes, writeVarint } from "../wire/varint.ts";
 import { Group, type GroupEvent, type GroupOptions, type GroupProcess } from "./group.ts";
 
-export type MulticastOrder = "fifo" | "total";
+/** How a multicast is ordered: FIFO per sender, causal, or one order at every member. */
+export type MulticastOrder = "fifo" | "causal" | "total";
+/** Who orders total-order messages: the view's sequencer, or ISIS's agreed priorities. */
+export type TotalAlgorithm = "sequencer" | "isis";
 
-/** The group's events, with each message's order; `message` events of total-order messages come in that order. */
+/** How to deliver one multicast. */
+export interface MulticastOptions {
+  /** "fifo" by default. */
+  order?: MulticastOrder;
+  /** For `order: "total"`: "sequencer" by default. Total order holds among the messages of one algorithm. */
+  algorithm?: TotalAlgorithm;
+  /** Uniform delivery: delivered only once every member of the view holds it (and what ordered it). */
+  safe?: boolean;
+}
+
+/** The group's events, with each message's order; messages come in that order. */
 export type OrderedEvent =
   | Exclude<GroupEvent, { type: "message" }>
-  | { type: "message"; from: number; viewId: number; body: Uint8Array; order: MulticastOrder };
+  | { type: "message"; from: number; viewId: number; body: Uint8Array; order: MulticastOrder; safe: boolean };
 
-/** OrderedMulticast fields 1 (fifo) and 2 (total), length-delimited; 3 (order) goes through protobuf-es. */
+/** OrderedMulticast fields 1 (fifo), 2 (total) and 5 (isis), length-delimited, and 8 (safe = true); the rest through protobuf-es. */
 const TAG_FIFO = 0x0a;
 const TAG_TOTAL = 0x12;
-/** Assignments the sequencer gathers before it multicasts them (a refused multicast keeps them for the next try). */
-const ASSIGNMENTS_PER_MESSAGE_MAX = 1024;
+const TAG_ISIS = 0x2a;
+const TAG_SAFE = 0x40;
+/** Assignments, proposals or receipts in one message (a refused multicast keeps the rest for the next try). */
+const ENTRIES_PER_MESSAGE_MAX = 1024;
+/**
+ * Receipts go out at most this often by default: one per burst would be one
+ * per datagram received under load, and with ISIS's proposals counted too
+ * N^4 datagrams a round (a 36-member simulated run hit its step limit).
+ */
+const RECEIPT_INTERVAL_MS = 2;
+/** A priority is (counter, proposer id) in one number: ids are below 2^16 (PEERS_MAX), counters below 2^37. */
+const PROPOSER_SPAN = 65_536;
 
-/** `OrderedMulticast{fifo|total: body}`, byte-identical to protobuf-es (an empty body still written: a oneof member is always present). */
-export function encodeOrderedBody(order: MulticastOrder, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(1 + varintBytes(body.length) + body.length);
-  out[0] = order === "fifo" ? TAG_FIFO : TAG_TOTAL;
-  out.set(body, writeVarint(out, 1, body.length));
+type Plain = "fifo" | "total" | "isis";
+
+/** `OrderedMulticast{fifo|total|isis: body, safe}`, byte-identical to protobuf-es (an empty body still written: a oneof member is always present). */
+export function encodeOrderedBody(kind: Plain, body: Uint8Array, safe = false): Uint8Array {
+  const out = new Uint8Array(1 + varintBytes(body.length) + body.length + (safe ? 2 : 0));
+  out[0] = kind === "fifo" ? TAG_FIFO : kind === "total" ? TAG_TOTAL : TAG_ISIS;
+  const at = writeVarint(out, 1, body.length);
+  out.set(body, at);
+  if (safe) {
+    out[at + body.length] = TAG_SAFE;
+    out[at + body.length + 1] = 1;
+  }
   return out;
+}
+
+/** `OrderedMulticast{causal: {body, clock}, safe}`. */
+export function encodeCausal(body: Uint8Array, clock: number[], safe = false): Uint8Array {
+  return toBinary(
+    OrderedMulticastSchema,
+    create(OrderedMulticastSchema, { body: { case: "causal", value: { body, clock } }, safe }),
+  );
 }
 
 /** `OrderedMulticast{order: {view_id, sender, index}}`: one per burst of deliveries at the sequencer, so protobuf-es's encoder. */
@@ -54,22 +107,81 @@ export function encodeAssignment(viewId: number, senders: number[], indexes: num
   );
 }
 
-type Decoded =
-  | { kind: "fifo" | "total"; body: Uint8Array }
-  | { kind: "order"; viewId: number; senders: number[]; indexes: number[] };
+/** `OrderedMulticast{proposals: {view_id, sender, index, priority}}`: one per burst at each member. */
+export function encodeProposals(
+  viewId: number,
+  senders: number[],
+  indexes: number[],
+  priorities: number[],
+): Uint8Array {
+  return toBinary(
+    OrderedMulticastSchema,
+    create(OrderedMulticastSchema, {
+      body: {
+        case: "proposals",
+        value: { viewId, sender: senders, index: indexes, priority: priorities.map((p) => BigInt(p)) },
+      },
+    }),
+  );
+}
 
-/** Decodes an ordered multicast: the two application kinds (every message) by hand, an assignment (or anything unusual) by protobuf-es. */
+/** `OrderedMulticast{received: {view_id, sender, count}}`: one per burst at each member, in views with safe messages. */
+export function encodeReceived(viewId: number, senders: number[], counts: number[]): Uint8Array {
+  return toBinary(
+    OrderedMulticastSchema,
+    create(OrderedMulticastSchema, { body: { case: "received", value: { viewId, sender: senders, count: counts } } }),
+  );
+}
+
+type Decoded =
+  | { kind: Plain; body: Uint8Array; safe: boolean }
+  | { kind: "causal"; body: Uint8Array; clock: number[]; safe: boolean }
+  | { kind: "order"; viewId: number; senders: number[]; indexes: number[] }
+  | { kind: "proposals"; viewId: number; senders: number[]; indexes: number[]; priorities: number[] }
+  | { kind: "received"; viewId: number; senders: number[]; counts: number[] };
+
+/** Decodes an ordered multicast: the plain application kinds (most messages) by hand, the rest by protobuf-es. */
 export function decodeOrdered(b: Uint8Array): Decoded | undefined {
-  if (b.length >= 1 && (b[0] === TAG_FIFO || b[0] === TAG_TOTAL)) {
+  if (b.length >= 1 && (b[0] === TAG_FIFO || b[0] === TAG_TOTAL || b[0] === TAG_ISIS)) {
     const length = readVarint(b, 1);
-    if (length !== undefined && length[1] + length[0] === b.length)
-      return { kind: b[0] === TAG_FIFO ? "fifo" : "total", body: b.subarray(length[1]) };
+    if (length !== undefined) {
+      const end = length[1] + length[0];
+      const kind = b[0] === TAG_FIFO ? "fifo" : b[0] === TAG_TOTAL ? "total" : "isis";
+      if (end === b.length) return { kind, body: b.subarray(length[1]), safe: false };
+      if (end + 2 === b.length && b[end] === TAG_SAFE && b[end + 1] === 1)
+        return { kind, body: b.subarray(length[1], end), safe: true };
+    }
   }
   try {
-    const m = fromBinary(OrderedMulticastSchema, b).body;
-    if (m.case === "fifo" || m.case === "total") return { kind: m.case, body: m.value };
-    if (m.case === "order" && m.value.sender.length === m.value.index.length)
-      return { kind: "order", viewId: m.value.viewId, senders: m.value.sender, indexes: m.value.index };
+    const whole = fromBinary(OrderedMulticastSchema, b);
+    const m = whole.body;
+    switch (m.case) {
+      case "fifo":
+      case "total":
+      case "isis":
+        return { kind: m.case, body: m.value, safe: whole.safe };
+      case "causal":
+        return { kind: "causal", body: m.value.body, clock: m.value.clock, safe: whole.safe };
+      case "order":
+        if (m.value.sender.length !== m.value.index.length) return undefined;
+        return { kind: "order", viewId: m.value.viewId, senders: m.value.sender, indexes: m.value.index };
+      case "proposals": {
+        const v = m.value;
+        if (v.sender.length !== v.index.length || v.sender.length !== v.priority.length) return undefined;
+        // A counter past 2^37 cannot come from a view's messages: the sender is broken.
+        if (v.priority.some((p) => p >= 2n ** 37n)) return undefined;
+        return {
+          kind: "proposals",
+          viewId: v.viewId,
+          senders: v.sender,
+          indexes: v.index,
+          priorities: v.priority.map(Number),
+        };
+      }
+      case "received":
+        if (m.value.sender.length !== m.value.count.length) return undefined;
+        return { kind: "received", viewId: m.value.viewId, senders: m.value.sender, counts: m.value.count };
+    }
   } catch {
     // not an ordered multicast: dropped
   }
@@ -78,9 +190,48 @@ export function decodeOrdered(b: Uint8Array): Decoded | undefined {
 
 const key = (sender: number, index: number) => sender * 2 ** 32 + index;
 
+/** A member's receipts show, for each sender, at least the count `need` names. */
+function covers(acks: Map<number, number> | undefined, need: Map<number, number>): boolean {
+  for (const [sender, count] of need) if ((acks?.get(sender) ?? 0) < count) return false;
+  return true;
+}
+
+interface Held {
+  from: number;
+  index: number;
+  body: Uint8Array;
+  safe: boolean;
+}
+
+interface IsisEntry {
+  from: number;
+  index: number;
+  /** Undefined until the message itself arrives (proposals may overtake it). */
+  body?: Uint8Array;
+  safe: boolean;
+  /** Proposals by proposer id, as priorities (counter * PROPOSER_SPAN + proposer). */
+  proposals: Map<number, number>;
+  mine?: number;
+  agreed?: number;
+}
+
+/** A delivery waiting for safety (or behind one that does): `need` is what every member must have received. */
+interface Gated {
+  event: OrderedEvent & { type: "message" };
+  need?: Map<number, number>;
+}
+
+/** Messages each order dropped or could not deliver, by reason. */
+export interface OrderedDrops {
+  /** Not an ordered multicast, or ordering traffic from the wrong member or view. */
+  malformed: number;
+  /** A causal message whose causes no member that moved on received (its sender failed): dropped at every such member alike. */
+  causalOrphaned: number;
+}
+
 /**
- * FIFO and total-order multicast over a `Group` of its own (`group`: start
- * it on a host); the application takes `OrderedEvent`s.
+ * Ordered multicast over a `Group` of its own (`group`: start it on a host);
+ * the application takes `OrderedEvent`s.
  */
 export class OrderedGroup {
   /** The group underneath: its events come here first. */
@@ -88,34 +239,119 @@ export class OrderedGroup {
   private viewId = 0;
   private groupId = 0;
   private members: GroupProcess[] = [];
+  private position = new Map<number, number>();
+
+  // total, sequencer
   /** Total-order messages received per sender in this view: the next one's index is this plus one. */
   private readonly received = new Map<number, number>();
   /** Total-order messages received, not delivered yet, by (sender, index). Bounded by the group's own bounds per view. */
-  private readonly held = new Map<number, { from: number; index: number; body: Uint8Array }>();
+  private readonly held = new Map<number, Held>();
   /** The sequencer's order for this view, and how far it was delivered. */
   private order: number[] = [];
   private orderHead = 0;
   /** As sequencer: assignments not multicast yet (the burst goes on, or the group refused); bounded by the view's messages. */
   private unsent: { senders: number[]; indexes: number[] } = { senders: [], indexes: [] };
-  /** Group events that arrived while one was being handled (my own multicasts are delivered inside `multicast`). */
-  private readonly queue: GroupEvent[] = [];
+
+  // total, ISIS
+  private readonly isisReceived = new Map<number, number>();
+  /** ISIS messages (or their proposals) not delivered yet, by (sender, index); bounded by the view's messages. */
+  private readonly isis = new Map<number, IsisEntry>();
+  /** Those of them whose message is here: the candidates for delivery. */
+  private readonly isisHeld = new Map<number, IsisEntry>();
+  /** A held message was agreed since the last look: only then can the smallest become deliverable. */
+  private isisAgreedSince = false;
+  /** The largest priority counter seen (proposed or agreed) in this view. */
+  private isisClock = 0;
+  private unsentProposals: { senders: number[]; indexes: number[]; priorities: number[] } = {
+    senders: [],
+    indexes: [],
+    priorities: [],
+  };
+
+  // causal
+  /** Causal messages delivered per member position; my own sent count separately (stamped before my copy comes back). */
+  private causalDelivered: number[] = [];
+  private causalSent = 0;
+  /** Causal messages waiting for their causes, per sender in arrival (FIFO) order; bounded by the view's messages. */
+  private readonly causalWaiting = new Map<number, { body: Uint8Array; clock: number[]; safe: boolean }[]>();
+
+  // safe
+  /** Ordered multicasts (all but receipts) received per sender in this view. */
+  private readonly receivedCounts = new Map<number, number>();
+  /** What every other member said it received, by member id. */
+  private readonly acked = new Map<number, Map<number, number>>();
+  /**
+   * Per other member, how many gate entries (numbered from the view's first)
+   * its receipts cover. Needs only grow along the gate, so this only moves
+   * forward: each receipt checks from where the last stopped (recomputing
+   * every member's least count per receipt cost 40% of a 32-member run).
+   */
+  private readonly covered = new Map<number, number>();
+  /** A safe message was seen in this view: from now on every burst's receipts are multicast. */
+  private safeSeen = false;
+  private receiptOwed = false;
+  /** When my last receipt went out, and whether a wake-up for the next is pending. */
+  private lastReceiptMs = Number.NEGATIVE_INFINITY;
+  private receiptWakePending = false;
+  private readonly receiptIntervalMs: number;
+  /** Deliveries waiting for safety, and those behind them (one order for all); bounded by the view's messages. */
+  private gate: Gated[] = [];
+  private gateHead = 0;
+  /** The number of `gate[0]` among the view's gate entries. */
+  private gateBase = 0;
+  /** Finishing a view: everything ordered is delivered now, safe or not. */
+  private finishing = false;
+
+  /**
+   * Group events that arrived while one was being handled (my own multicasts
+   * are delivered inside `multicast`), and "flush", the end of a burst.
+   */
+  private readonly queue: (GroupEvent | "flush" | "receipt")[] = [];
   private handling = false;
-  /** Messages dropped: not an ordered multicast, or an assignment from someone other than the sequencer. */
-  dropped = 0;
+  /** Messages dropped, by reason. */
+  readonly drops: OrderedDrops = { malformed: 0, causalOrphaned: 0 };
 
   constructor(
-    options: Omit<GroupOptions, "onEvent">,
+    options: Omit<GroupOptions, "onEvent"> & {
+      /** Receipts for safe delivery at most this often (ms; default 2): the wait a safe message may add. */
+      receiptIntervalMs?: number;
+    },
     private readonly selfId: number,
     private readonly onEvent: (event: OrderedEvent) => void,
   ) {
-    this.group = new Group({ ...options, onEvent: (e) => this.handle(e) });
-    // The sequencer's assignments for a burst of deliveries go out as one message.
-    this.group.onFlush(() => this.sendAssignments());
+    const { receiptIntervalMs, ...groupOptions } = options;
+    this.receiptIntervalMs = receiptIntervalMs ?? RECEIPT_INTERVAL_MS;
+    this.group = new Group({ ...groupOptions, onEvent: (e) => this.handle(e) });
+    // Assignments, proposals and receipts for a burst of deliveries go out as one message each.
+    this.group.onFlush(() => this.handle("flush"));
   }
 
-  /** Multicasts `body` in the given order; the same bounds as `Group.multicast`. */
-  multicast(body: Uint8Array, order: MulticastOrder = "fifo"): ReturnType<Group["multicast"]> {
-    return this.group.multicast(encodeOrderedBody(order, body));
+  /** Messages dropped as not ordered multicasts (or ordering traffic from the wrong member or view). */
+  get dropped(): number {
+    return this.drops.malformed;
+  }
+
+  /**
+   * Multicasts `body` in the given order (a string is the order; "fifo" by
+   * default); the same bounds as `Group.multicast`.
+   */
+  multicast(body: Uint8Array, how: MulticastOrder | MulticastOptions = "fifo"): ReturnType<Group["multicast"]> {
+    const o = typeof how === "string" ? { order: how } : how;
+    const safe = o.safe === true;
+    switch (o.order ?? "fifo") {
+      case "fifo":
+        return this.group.multicast(encodeOrderedBody("fifo", body, safe));
+      case "total":
+        return this.group.multicast(encodeOrderedBody(o.algorithm === "isis" ? "isis" : "total", body, safe));
+      case "causal":
+        // Stamped when numbered in a view: a message waiting out a view change gets the clock of the view it goes out in.
+        return this.group.multicast(() => {
+          const clock = this.members.map((m, i) => (m.id === this.selfId ? 0 : (this.causalDelivered[i] ?? 0)));
+          const me = this.position.get(this.selfId);
+          if (me !== undefined) clock[me] = ++this.causalSent;
+          return encodeCausal(body, clock, safe);
+        });
+    }
   }
 
   /** The sequencer of the current view: its lowest-id member. */
@@ -124,7 +360,7 @@ export class OrderedGroup {
   }
 
   /** Every event of the group, in order. */
-  handle(event: GroupEvent): void {
+  handle(event: GroupEvent | "flush" | "receipt"): void {
     this.queue.push(event);
     if (this.handling) return;
     this.handling = true;
@@ -135,7 +371,12 @@ export class OrderedGroup {
     }
   }
 
-  private step(e: GroupEvent): void {
+  private step(e: GroupEvent | "flush" | "receipt"): void {
+    if (e === "flush" || e === "receipt") {
+      if (e === "receipt") this.receiptWakePending = false;
+      this.sendOwn();
+      return;
+    }
     switch (e.type) {
       case "view":
         // Moving on with the view's other members: finish it as they do. Coming
@@ -146,6 +387,8 @@ export class OrderedGroup {
         this.groupId = e.view.group;
         this.viewId = e.view.id;
         this.members = e.view.members;
+        this.position = new Map(e.view.members.map((m, i) => [m.id, i]));
+        this.causalDelivered = e.view.members.map(() => 0);
         this.onEvent(e);
         return;
       case "excluded":
@@ -154,13 +397,14 @@ export class OrderedGroup {
         this.viewId = 0;
         this.groupId = 0;
         this.members = [];
+        this.position = new Map();
         this.onEvent(e);
         return;
       case "message":
         this.onMessage(e.from, e.viewId, e.body);
         return;
       case "writable":
-        this.sendAssignments();
+        this.sendOwn();
         this.onEvent(e);
         return;
       default:
@@ -170,55 +414,190 @@ export class OrderedGroup {
 
   private onMessage(from: number, viewId: number, bytes: Uint8Array): void {
     const m = decodeOrdered(bytes);
+    if (m?.kind !== "received") {
+      // Everything but receipts counts toward what I have received (a prefix of each sender's FIFO stream).
+      this.receivedCounts.set(from, (this.receivedCounts.get(from) ?? 0) + 1);
+      if (this.safeSeen) this.owe();
+    }
     if (m === undefined) {
-      this.dropped++;
+      this.drops.malformed++;
       return;
     }
-    if (m.kind !== "order") {
-      if (m.kind === "fifo") {
-        this.onEvent({ type: "message", from, viewId, body: m.body, order: "fifo" });
+    if (
+      (m.kind === "fifo" || m.kind === "total" || m.kind === "isis" || m.kind === "causal") &&
+      m.safe &&
+      !this.safeSeen
+    ) {
+      this.safeSeen = true;
+      this.owe();
+    }
+    switch (m.kind) {
+      case "fifo":
+        this.emit(from, m.body, "fifo", m.safe);
+        return;
+      case "total": {
+        const index = (this.received.get(from) ?? 0) + 1;
+        this.received.set(from, index);
+        this.held.set(key(from, index), { from, index, body: m.body, safe: m.safe });
+        if (this.sequencer === this.selfId) {
+          this.unsent.senders.push(from);
+          this.unsent.indexes.push(index);
+          this.group.flushSoon();
+        }
+        this.deliverSequenced();
         return;
       }
-      const index = (this.received.get(from) ?? 0) + 1;
-      this.received.set(from, index);
-      this.held.set(key(from, index), { from, index, body: m.body });
-      if (this.sequencer === this.selfId) {
-        this.unsent.senders.push(from);
-        this.unsent.indexes.push(index);
-        this.group.flushSoon();
+      case "order":
+        // Only the sequencer orders; an assignment for another view is stale.
+        if (from !== this.sequencer || m.viewId !== viewId || viewId !== this.viewId) {
+          this.drops.malformed++;
+          return;
+        }
+        for (let i = 0; i < m.senders.length; i++) this.order.push(key(m.senders[i]!, m.indexes[i]!));
+        this.deliverSequenced();
+        return;
+      case "isis":
+        this.onIsis(from, m.body, m.safe);
+        return;
+      case "proposals":
+        if (m.viewId !== viewId || viewId !== this.viewId || !this.position.has(from)) {
+          this.drops.malformed++;
+          return;
+        }
+        for (let i = 0; i < m.senders.length; i++)
+          this.propose(m.senders[i]!, m.indexes[i]!, from, m.priorities[i]! * PROPOSER_SPAN + from);
+        this.deliverIsis();
+        return;
+      case "causal":
+        if (m.clock.length !== this.members.length) {
+          this.drops.malformed++;
+          return;
+        }
+        this.causalWaiting.set(from, [...(this.causalWaiting.get(from) ?? []), m]);
+        this.deliverCausal();
+        return;
+      case "received": {
+        if (m.viewId !== viewId || viewId !== this.viewId || !this.position.has(from)) {
+          this.drops.malformed++;
+          return;
+        }
+        const acks = this.acked.get(from) ?? new Map<number, number>();
+        for (let i = 0; i < m.senders.length; i++)
+          acks.set(m.senders[i]!, Math.max(acks.get(m.senders[i]!) ?? 0, m.counts[i]!));
+        this.acked.set(from, acks);
+        this.advance(from);
+        this.drainGate();
+        return;
       }
-      this.deliverOrdered();
-      return;
     }
-    // Only the sequencer orders; an assignment for another view is stale.
-    if (from !== this.sequencer || m.viewId !== viewId || viewId !== this.viewId) {
-      this.dropped++;
-      return;
-    }
-    for (let i = 0; i < m.senders.length; i++) this.order.push(key(m.senders[i]!, m.indexes[i]!));
-    this.deliverOrdered();
   }
 
-  /** As sequencer: multicasts the assignments gathered; kept for the next try when the group refuses. */
-  private sendAssignments(): void {
+  // --- delivery, through the gate of safe messages ----------------------------------------
+
+  private emit(from: number, body: Uint8Array, order: MulticastOrder, safe: boolean): void {
+    const event = { type: "message" as const, from, viewId: this.viewId, body, order, safe };
+    if (this.finishing || (!safe && this.gateHead === this.gate.length)) {
+      this.onEvent(event);
+      return;
+    }
+    // Everything received so far may have decided this delivery: all of it must be everywhere first.
+    const end = this.gateBase + this.gate.length;
+    this.gate.push({ event, need: safe ? new Map(this.receivedCounts) : undefined });
+    // Members whose receipts covered the whole gate may cover this entry too.
+    for (const m of this.members)
+      if (m.id !== this.selfId && (this.covered.get(m.id) ?? this.gateBase) >= end) this.advance(m.id);
+    this.drainGate();
+  }
+
+  /** Moves `member`'s covered count past every gate entry its receipts cover. */
+  private advance(member: number): void {
+    const acks = this.acked.get(member);
+    const end = this.gateBase + this.gate.length;
+    let at = Math.max(this.covered.get(member) ?? 0, this.gateBase + this.gateHead);
+    for (; at < end; at++) {
+      const need = this.gate[at - this.gateBase]!.need;
+      if (need !== undefined && !covers(acks, need)) break;
+    }
+    this.covered.set(member, at);
+  }
+
+  /** Delivers the gate's entries that every other member's receipts cover (mine: a need is a snapshot of my own counts). */
+  private drainGate(): void {
+    let bound = this.gateBase + this.gate.length;
+    for (const m of this.members)
+      if (m.id !== this.selfId) bound = Math.min(bound, this.covered.get(m.id) ?? this.gateBase);
+    while (this.gateBase + this.gateHead < bound) {
+      const g = this.gate[this.gateHead]!;
+      this.gateHead++;
+      this.onEvent(g.event);
+    }
+    if (this.gateHead === this.gate.length) {
+      this.gateBase += this.gate.length;
+      this.gate = [];
+      this.gateHead = 0;
+    }
+  }
+
+  private owe(): void {
+    this.receiptOwed = true;
+    this.group.flushSoon();
+  }
+
+  /** At the end of a burst: assignments (as sequencer), proposals, receipts; each kept for the next try when the group refuses. */
+  private sendOwn(): void {
     const u = this.unsent;
     while (u.senders.length > 0) {
-      const n = Math.min(u.senders.length, ASSIGNMENTS_PER_MESSAGE_MAX);
-      const message = encodeAssignment(this.viewId, u.senders.slice(0, n), u.indexes.slice(0, n));
-      if (!this.group.multicast(message).ok) return;
+      const n = Math.min(u.senders.length, ENTRIES_PER_MESSAGE_MAX);
+      if (!this.group.multicast(encodeAssignment(this.viewId, u.senders.slice(0, n), u.indexes.slice(0, n))).ok) return;
       u.senders.splice(0, n);
       u.indexes.splice(0, n);
     }
+    const p = this.unsentProposals;
+    while (p.senders.length > 0) {
+      const n = Math.min(p.senders.length, ENTRIES_PER_MESSAGE_MAX);
+      const message = encodeProposals(
+        this.viewId,
+        p.senders.slice(0, n),
+        p.indexes.slice(0, n),
+        p.priorities.slice(0, n),
+      );
+      if (!this.group.multicast(message).ok) return;
+      p.senders.splice(0, n);
+      p.indexes.splice(0, n);
+      p.priorities.splice(0, n);
+    }
+    if (this.receiptOwed && this.viewId !== 0) {
+      const dueMs = this.lastReceiptMs + this.receiptIntervalMs;
+      if (this.group.now() < dueMs) {
+        if (!this.receiptWakePending) {
+          this.receiptWakePending = true;
+          this.group.wakeAt(dueMs, () => this.handle("receipt"));
+        }
+        return;
+      }
+      this.lastReceiptMs = this.group.now();
+      // At most one entry per member of the view: one message.
+      const senders = [...this.receivedCounts.keys()];
+      const message = encodeReceived(
+        this.viewId,
+        senders,
+        senders.map((s) => this.receivedCounts.get(s)!),
+      );
+      // Receipts are not counted, so a receipt asks for no receipt: the exchange stops when the traffic does.
+      if (this.group.multicast(message).ok) this.receiptOwed = false;
+    }
   }
 
+  // --- total, sequencer --------------------------------------------------------------------
+
   /** Delivers, in the sequencer's order, every assigned message held. */
-  private deliverOrdered(): void {
+  private deliverSequenced(): void {
     while (this.orderHead < this.order.length) {
       const m = this.held.get(this.order[this.orderHead]!);
       if (m === undefined) return; // assigned before it reached me: FIFO from its sender brings it
       this.held.delete(this.order[this.orderHead]!);
       this.orderHead++;
-      this.onEvent({ type: "message", from: m.from, viewId: this.viewId, body: m.body, order: "total" });
+      this.emit(m.from, m.body, "total", m.safe);
     }
     if (this.orderHead > 1024 && this.orderHead * 2 > this.order.length) {
       this.order = this.order.slice(this.orderHead);
@@ -226,23 +605,149 @@ export class OrderedGroup {
     }
   }
 
+  // --- total, ISIS --------------------------------------------------------------------------
+
+  private onIsis(from: number, body: Uint8Array, safe: boolean): void {
+    const index = (this.isisReceived.get(from) ?? 0) + 1;
+    this.isisReceived.set(from, index);
+    const e = this.isisEntry(from, index);
+    e.body = body;
+    e.safe = safe;
+    this.isisHeld.set(key(from, index), e);
+    // (It was agreed before it arrived: it might be the smallest.)
+    if (e.agreed !== undefined) this.isisAgreedSince = true;
+    // My proposal: above every priority I have seen, so above every message I delivered.
+    const counter = ++this.isisClock;
+    e.mine = counter * PROPOSER_SPAN + this.selfId;
+    this.unsentProposals.senders.push(from);
+    this.unsentProposals.indexes.push(index);
+    this.unsentProposals.priorities.push(counter);
+    this.group.flushSoon();
+    // My proposal counts when my multicast of it comes back, as everyone else's does: decided on
+    // what is in the view's streams, a message is agreed alike at every member that moves on.
+    this.deliverIsis();
+  }
+
+  private isisEntry(from: number, index: number): IsisEntry {
+    const k = key(from, index);
+    let e = this.isis.get(k);
+    if (e === undefined) {
+      e = { from, index, safe: false, proposals: new Map() };
+      this.isis.set(k, e);
+    }
+    return e;
+  }
+
+  /** One member's proposal; the message is agreed once every member of the view proposed. */
+  private propose(from: number, index: number, proposer: number, priority: number): void {
+    // Only for senders of this view: anything else names no message of it.
+    if (!this.position.has(from)) return;
+    const e = this.isisEntry(from, index);
+    e.proposals.set(proposer, priority);
+    this.isisClock = Math.max(this.isisClock, Math.floor(priority / PROPOSER_SPAN));
+    if (e.agreed === undefined && e.proposals.size === this.members.length) {
+      let agreed = 0;
+      for (const p of e.proposals.values()) agreed = Math.max(agreed, p);
+      e.agreed = agreed;
+      this.isisAgreedSince = true;
+    }
+  }
+
+  /** Delivers while the held message of smallest priority is agreed (an undecided one's final priority can only grow). */
+  private deliverIsis(): void {
+    // A message just arrived is proposed above all others, so it never changes which is smallest.
+    if (!this.isisAgreedSince) return;
+    this.isisAgreedSince = false;
+    for (;;) {
+      let best: IsisEntry | undefined;
+      let bestPriority = 0;
+      for (const e of this.isisHeld.values()) {
+        const p = e.agreed ?? e.mine!;
+        if (best === undefined || p < bestPriority) {
+          best = e;
+          bestPriority = p;
+        }
+      }
+      if (best?.agreed === undefined) return;
+      this.isis.delete(key(best.from, best.index));
+      this.isisHeld.delete(key(best.from, best.index));
+      this.emit(best.from, best.body!, "total", best.safe);
+    }
+  }
+
+  // --- causal -------------------------------------------------------------------------------
+
+  /** Delivers every waiting causal message whose causes are delivered, until none is left that can go. */
+  private deliverCausal(): boolean {
+    let progress = false;
+    for (let again = true; again; ) {
+      again = false;
+      for (const [from, waiting] of this.causalWaiting) {
+        const j = this.position.get(from);
+        while (j !== undefined && waiting.length > 0 && this.causesDelivered(j, waiting[0]!.clock)) {
+          const m = waiting.shift()!;
+          this.causalDelivered[j] = m.clock[j]!;
+          this.emit(from, m.body, "causal", m.safe);
+          again = progress = true;
+        }
+        if (waiting.length === 0) this.causalWaiting.delete(from);
+      }
+    }
+    return progress;
+  }
+
+  private causesDelivered(j: number, clock: number[]): boolean {
+    if (clock[j] !== (this.causalDelivered[j] ?? 0) + 1) return false;
+    for (let k = 0; k < clock.length; k++) if (k !== j && clock[k]! > (this.causalDelivered[k] ?? 0)) return false;
+    return true;
+  }
+
+  // --- the view change ----------------------------------------------------------------------
+
   /**
-   * The view is over (its last message delivered): what was assigned, then
-   * what was not, by sender id and index. Every member moving on holds the
-   * same messages and assignments (virtual synchrony), so all deliver the same.
+   * The view is over (its last message delivered): every member moving on
+   * holds the same messages and ordering traffic of it (virtual synchrony),
+   * so each delivers the same rest, in the same order: what waited for
+   * safety; the sequencer's assigned messages in its order, then the
+   * unassigned by sender id and index; ISIS's agreed messages by priority,
+   * then the undecided by sender id and index; causal messages whose causes
+   * are here, in sender id order as they become deliverable.
    */
   private finishView(): void {
-    for (; this.orderHead < this.order.length; this.orderHead++) {
-      const k = this.order[this.orderHead]!;
-      const m = this.held.get(k);
-      if (m === undefined) continue; // no member that moves on received it
-      this.held.delete(k);
-      this.onEvent({ type: "message", from: m.from, viewId: this.viewId, body: m.body, order: "total" });
+    this.finishing = true;
+    try {
+      this.drainGateAll();
+      for (; this.orderHead < this.order.length; this.orderHead++) {
+        const k = this.order[this.orderHead]!;
+        const m = this.held.get(k);
+        if (m === undefined) continue; // no member that moves on received it
+        this.held.delete(k);
+        this.emit(m.from, m.body, "total", m.safe);
+      }
+      const rest = [...this.held.values()].sort((a, b) => a.from - b.from || a.index - b.index);
+      for (const m of rest) this.emit(m.from, m.body, "total", m.safe);
+      const isis = [...this.isisHeld.values()];
+      const agreed = isis.filter((e) => e.agreed !== undefined).sort((a, b) => a.agreed! - b.agreed!);
+      const undecided = isis.filter((e) => e.agreed === undefined).sort((a, b) => a.from - b.from || a.index - b.index);
+      for (const e of [...agreed, ...undecided]) this.emit(e.from, e.body!, "total", e.safe);
+      // Sorted by sender id so that every member tries them in one order.
+      const senders = [...this.causalWaiting.keys()].sort((a, b) => a - b);
+      const sorted = new Map(senders.map((s) => [s, this.causalWaiting.get(s)!]));
+      this.causalWaiting.clear();
+      for (const [s, w] of sorted) this.causalWaiting.set(s, w);
+      this.deliverCausal();
+      for (const w of this.causalWaiting.values()) this.drops.causalOrphaned += w.length;
+    } finally {
+      this.finishing = false;
     }
-    const rest = [...this.held.values()].sort((a, b) => a.from - b.from || a.index - b.index);
-    for (const m of rest)
-      this.onEvent({ type: "message", from: m.from, viewId: this.viewId, body: m.body, order: "total" });
     this.reset();
+  }
+
+  private drainGateAll(): void {
+    for (; this.gateHead < this.gate.length; this.gateHead++) this.onEvent(this.gate[this.gateHead]!.event);
+    this.gateBase += this.gate.length;
+    this.gate = [];
+    this.gateHead = 0;
   }
 
   private reset(): void {
@@ -251,5 +756,22 @@ export class OrderedGroup {
     this.order = [];
     this.orderHead = 0;
     this.unsent = { senders: [], indexes: [] };
+    this.isisReceived.clear();
+    this.isis.clear();
+    this.isisHeld.clear();
+    this.isisAgreedSince = false;
+    this.isisClock = 0;
+    this.unsentProposals = { senders: [], indexes: [], priorities: [] };
+    this.causalDelivered = [];
+    this.causalSent = 0;
+    this.causalWaiting.clear();
+    this.receivedCounts.clear();
+    this.acked.clear();
+    this.covered.clear();
+    this.gateBase = 0;
+    this.safeSeen = false;
+    this.receiptOwed = false;
+    this.gate = [];
+    this.gateHead = 0;
   }
 }

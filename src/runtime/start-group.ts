@@ -5,7 +5,7 @@
  */
 import { InputError } from "../errors.ts";
 import type { Group, GroupEvent, GroupProcess, GroupTiming } from "../group/group.ts";
-import { type MulticastOrder, OrderedGroup } from "../group/ordered.ts";
+import { type MulticastOptions, type MulticastOrder, OrderedGroup } from "../group/ordered.ts";
 import type { SendResult } from "../reliability/session.ts";
 import type { RollcallPeer, StartOptions } from "./rollcall-peer.ts";
 import { startPeer } from "./rollcall-peer.ts";
@@ -36,8 +36,12 @@ export type GroupAppEvent =
       left: GroupProcess[];
       failed: GroupProcess[];
     }
-  /** A multicast, delivered in the view it was sent in: FIFO per sender, and total-order ones in one order at every member. */
-  | { type: "message"; from: number; viewId: number; body: Uint8Array; order: MulticastOrder }
+  /**
+   * A multicast, delivered in the view it was sent in, FIFO per sender, in
+   * its `order` (causal ones after their causes, total-order ones in one
+   * order at every member); `safe` ones once every member of the view had them.
+   */
+  | { type: "message"; from: number; viewId: number; body: Uint8Array; order: MulticastOrder; safe: boolean }
   | Exclude<GroupEvent, { type: "view" } | { type: "message" }>;
 
 /** A process in a group: the peer, its current view, multicast. */
@@ -75,20 +79,25 @@ export class RollcallGroup {
 
   /**
    * Delivers `body` to every member of the current view, in the view it is
-   * sent in, FIFO from me (docs/groups.md); with `order: "total"`, also in
-   * one order at every member, across senders (the view's sequencer orders
-   * it). During a view change it waits in a bounded outbox: `queue-full`
-   * past 4,096 (and past the group's other bounds; `writable` follows).
+   * sent in, FIFO from me (docs/groups.md, "Ordered multicast"); with
+   * `order: "causal"`, after every causal message I had delivered; with
+   * `order: "total"`, also in one order at every member, across senders
+   * (`algorithm`: "sequencer", the default, or "isis"); with `safe: true`,
+   * only once every member of the view holds it. During a view change it
+   * waits in a bounded outbox: `queue-full` past 4,096 (and past the group's
+   * other bounds; `writable` follows).
    */
-  multicast(
-    body: Uint8Array,
-    options: { order?: MulticastOrder } = {},
-  ): { ok: true } | { ok: false; reason: "queue-full" } {
+  multicast(body: Uint8Array, options: MulticastOptions = {}): { ok: true } | { ok: false; reason: "queue-full" } {
     if (this.closed) throw new Error("multicast on a closed group");
     const order = options.order ?? "fifo";
-    if (order !== "fifo" && order !== "total")
-      throw new InputError(`order must be "fifo" or "total", got ${JSON.stringify(order)}`);
-    return this.ordered.multicast(body, order);
+    if (order !== "fifo" && order !== "causal" && order !== "total")
+      throw new InputError(`order must be "fifo", "causal" or "total", got ${JSON.stringify(order)}`);
+    const algorithm = options.algorithm ?? "sequencer";
+    if (algorithm !== "sequencer" && algorithm !== "isis")
+      throw new InputError(`algorithm must be "sequencer" or "isis", got ${JSON.stringify(algorithm)}`);
+    if (options.safe !== undefined && typeof options.safe !== "boolean")
+      throw new InputError(`safe must be true or false, got ${JSON.stringify(options.safe)}`);
+    return this.ordered.multicast(body, { order, algorithm, safe: options.safe === true });
   }
 
   /** A point-to-point message to one peer (`RollcallPeer.send`). */

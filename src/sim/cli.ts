@@ -12,6 +12,7 @@
  */
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
+import type { TotalAlgorithm } from "../group/ordered.ts";
 import { DEFAULT_MEMBERSHIP_CONFIG, detectionBoundMs, type MembershipConfig } from "../membership/config.ts";
 import { type ExactlyOnceOptions, type ExactlyOnceResult, runExactlyOnce } from "./exactly-once.ts";
 import { Rng } from "./rng.ts";
@@ -37,7 +38,10 @@ const USAGE = `usage: bun run sim [options]
   --jobs N          run a swarm in N processes at once (default: the number of CPUs, at most 8)
   --workload NAME   exactly-once (default: messages between pairs of peers) or views (the group layer:
                     views, virtual synchrony, state transfer; docs/groups.md) or total-order (the same,
-                    every multicast in total order by the view's sequencer, checked for one order)
+                    every multicast in total order, checked for one order) or causal (every multicast
+                    in causal order, checked against the happened-before of the sends) or safe (every
+                    multicast in total order and safe, checked for uniform agreement and order)
+  --total-algorithm A  total-order and safe: sequencer (default) or isis
   --burst N         views: each send is a burst of 1 to N multicasts in one go, gathered into one
                     message per member (default 1)
   --verbose         print every run's result in a swarm`;
@@ -60,7 +64,9 @@ export interface RunSettings {
   bodyMax: number;
   sendWindow: number;
   healAt: number;
-  workload: "exactly-once" | "views" | "total-order";
+  workload: "exactly-once" | "views" | "total-order" | "causal" | "safe";
+  /** total-order and safe: who orders (no draw, so older seeds replay). */
+  totalAlgorithm: TotalAlgorithm;
   /** Views: multicasts per send, drawn from 1..burst (1: one, and no draw, so older seeds replay). */
   burst: number;
 }
@@ -148,6 +154,7 @@ export function drawSettings(given: Partial<RunSettings>, seed: number): RunSett
     sendWindow: given.sendWindow ?? 5000,
     healAt,
     workload: given.workload ?? "exactly-once",
+    totalAlgorithm: given.totalAlgorithm ?? "sequencer",
     burst: given.burst ?? 1,
   };
 }
@@ -162,6 +169,7 @@ function replayArgs(s: RunSettings): string {
     s.adversary ? "--adversary" : "--no-adversary",
     `--messages ${s.messages} --body-max ${s.bodyMax} --send-window ${s.sendWindow} --heal-at ${s.healAt}`,
     s.workload !== "exactly-once" ? `--workload ${s.workload}` : "",
+    s.totalAlgorithm !== "sequencer" ? `--total-algorithm ${s.totalAlgorithm}` : "",
     s.burst > 1 ? `--burst ${s.burst}` : "",
   ]
     .filter((part) => part !== "")
@@ -213,6 +221,7 @@ async function main(): Promise<number> {
       sendWindow: num("send-window", 10_000_000),
       healAt: num("heal-at", 10_000_000),
       workload: workloadOf(args.workload as string | undefined),
+      totalAlgorithm: algorithmOf(args["total-algorithm"] as string | undefined),
       burst: num("burst", 64, true),
     };
     if (given.peers !== undefined && given.peers < 1) throw new Error("--peers must be at least 1");
@@ -242,6 +251,7 @@ async function main(): Promise<number> {
       sendWindow: given.sendWindow ?? Math.max(1000, healAt * 0.75),
       healAt,
       workload: given.workload ?? "exactly-once",
+      totalAlgorithm: given.totalAlgorithm ?? "sequencer",
       burst: given.burst ?? 1,
     };
     console.log(`sim: ${replayArgs(settings)}`);
@@ -391,8 +401,21 @@ async function runInProcesses(first: number, seeds: number, jobs: number): Promi
 
 function workloadOf(value: string | undefined): RunSettings["workload"] | undefined {
   if (value === undefined) return undefined;
-  if (value === "exactly-once" || value === "views" || value === "total-order") return value;
-  throw new Error(`--workload must be exactly-once, views or total-order, got "${value}"`);
+  if (
+    value === "exactly-once" ||
+    value === "views" ||
+    value === "total-order" ||
+    value === "causal" ||
+    value === "safe"
+  )
+    return value;
+  throw new Error(`--workload must be exactly-once, views, total-order, causal or safe, got "${value}"`);
+}
+
+function algorithmOf(value: string | undefined): TotalAlgorithm | undefined {
+  if (value === undefined) return undefined;
+  if (value === "sequencer" || value === "isis") return value;
+  throw new Error(`--total-algorithm must be sequencer or isis, got "${value}"`);
 }
 
 /** The views workload's options: the same network and faults as any run, multicasts in place of pair messages. */
@@ -404,7 +427,10 @@ export function viewsOptions(s: RunSettings): ViewsOptions {
       messagesPerPeer: s.messages,
       sendWindowMs: s.sendWindow,
       burstMax: s.burst,
-      order: s.workload === "total-order" ? "total" : "fifo",
+      order:
+        s.workload === "total-order" || s.workload === "safe" ? "total" : s.workload === "causal" ? "causal" : "fifo",
+      algorithm: s.totalAlgorithm,
+      safe: s.workload === "safe",
     },
   };
 }
@@ -496,6 +522,7 @@ function parse() {
       jobs: { type: "string" },
       workload: { type: "string" },
       burst: { type: "string" },
+      "total-algorithm": { type: "string" },
     },
     strict: true,
   }).values;

@@ -18,9 +18,19 @@
  *   that view's installation;
  * - liveness: once the faults stop, every live process is in one view with
  *   all the others, with the state and not wedged, before the run ends.
+ *
+ * With an order (src/group/ordered.ts) every multicast goes in it, and:
+ * - total: any two processes deliver their common messages in the same order;
+ * - causal: a process delivers a message only after every message its
+ *   sender had delivered in that view before sending it (happened-before,
+ *   as the checker records it at each send);
+ * - safe: uniform agreement (a message any process delivered in a view,
+ *   even one that crashed right after, is delivered there by every process
+ *   that moved on from it) and, with total, uniform total order (crashed
+ *   processes' last views count too).
  */
 import { Group, type GroupEvent, type View } from "../group/group.ts";
-import { type MulticastOrder, type OrderedEvent, OrderedGroup } from "../group/ordered.ts";
+import { type MulticastOrder, type OrderedEvent, OrderedGroup, type TotalAlgorithm } from "../group/ordered.ts";
 import { membershipChecker } from "./membership-checker.ts";
 import { bootstrapChecker, type Checker, type SimNode, type SimOptions, type SimWorld, simulate } from "./simulate.ts";
 
@@ -30,8 +40,12 @@ export interface ViewsWorkload {
   sendWindowMs: number;
   /** Each send is a burst of 1..burstMax multicasts in one go (gathered into one message per member); 1 by default. */
   burstMax?: number;
-  /** "total": every multicast in total order (src/group/ordered.ts), and the checker of one order; "fifo" by default. */
+  /** Every multicast in this order (src/group/ordered.ts), with its checker; "fifo" by default. */
   order?: MulticastOrder;
+  /** For total order: "sequencer" by default. */
+  algorithm?: TotalAlgorithm;
+  /** Every multicast safe (uniform), and the checkers of uniform agreement. */
+  safe?: boolean;
 }
 
 export interface ViewsOptions extends Omit<SimOptions, "app" | "checkers"> {
@@ -128,15 +142,68 @@ class ViewsChecker implements Checker {
    * the one it is in or was in last.
    */
   private readonly sequences = new Map<string, { confirmed: string[]; current: string[]; view: string }>();
+  /** Per process (id@epoch): its view, and per sender stream the last index it delivered in it (causal workload). */
+  private readonly deliveredInView = new Map<string, { view: string; last: Map<string, number> }>();
+  /** Per message: the view its sender was in when it multicast it, and what it had delivered there then. */
+  private readonly causes = new Map<string, { view: string; last: Map<string, number> }>();
+  /** Per view (founding/id): every message any process delivered in it, crashed or not (safe workload). */
+  private readonly anyDelivered = new Map<string, Set<string>>();
+  private readonly totalOrder: boolean;
+  private readonly causal: boolean;
+  private readonly safe: boolean;
 
   constructor(
     private readonly world: SimWorld,
-    /** Every multicast in total order: any two processes deliver their common messages in the same order. */
-    private readonly totalOrder = false,
-  ) {}
+    workload: Pick<ViewsWorkload, "order" | "safe"> = {},
+  ) {
+    this.totalOrder = workload.order === "total";
+    this.causal = workload.order === "causal";
+    this.safe = workload.safe === true;
+  }
 
   violateOrder(message: string): void {
     this.world.violate("total-order", message);
+  }
+
+  /** A process is about to multicast `message`: its causes are what it delivered in its view so far. */
+  noteSend(me: string, message: string): void {
+    if (!this.causal) return;
+    const d = this.deliveredInView.get(me);
+    if (d !== undefined) this.causes.set(message, { view: d.view, last: new Map(d.last) });
+  }
+
+  /** Causal order: what the sender had delivered in this view before sending, the receiver delivered here before it. */
+  private checkCauses(me: string, view: string, message: string): void {
+    const c = this.causes.get(message);
+    const d = this.deliveredInView.get(me);
+    if (c === undefined || d === undefined || c.view !== view) return;
+    for (const [stream, index] of c.last) {
+      const had = d.last.get(stream) ?? 0;
+      if (had < index) {
+        this.world.violate(
+          "causal-order",
+          `${me} delivered ${message} before #${index} of ${stream} (had #${had}), which its sender delivered before sending it`,
+        );
+        return;
+      }
+    }
+  }
+
+  /** Uniform agreement: a message delivered in a view by anyone is delivered there by every process that moved on. */
+  private checkUniform(): void {
+    for (const [t, set] of this.transitions) {
+      const view = t.split(">")[0]!;
+      const movedOn = new Set(set === "" ? [] : set.split(","));
+      for (const m of this.anyDelivered.get(view) ?? []) {
+        if (!movedOn.has(m)) {
+          this.world.violate(
+            "uniform-agreement",
+            `${m} was delivered in view ${view}, but not by the processes that moved on from it to ${t.split(">")[1]}`,
+          );
+          return;
+        }
+      }
+    }
   }
 
   /**
@@ -156,8 +223,9 @@ class ViewsChecker implements Checker {
         return n.peer === undefined || g === undefined ? [] : [`${n.id}@${n.peer.epoch}`];
       }),
     );
+    // With safe delivery the order is uniform: a process's last view counts even if it crashed in it.
     const all = [...this.sequences.entries()].map(
-      ([me, s]) => [me, alive.has(me) ? [...s.confirmed, ...s.current] : s.confirmed] as const,
+      ([me, s]) => [me, alive.has(me) || this.safe ? [...s.confirmed, ...s.current] : s.confirmed] as const,
     );
     for (let a = 0; a < all.length; a++) {
       const [meA, seqA] = all[a]!;
@@ -242,6 +310,7 @@ class ViewsChecker implements Checker {
           this.sequences.set(me, seq);
         }
         this.current.set(me, { view: v, delivered: [], hadState: group.isMember });
+        this.deliveredInView.set(me, { view: k, last: new Map() });
         if (group.isMember) this.checkState(k, state, me);
         return;
       }
@@ -262,12 +331,26 @@ class ViewsChecker implements Checker {
           );
         this.lastIndex.set(stream, id.index);
         this.deliveries++;
-        cur?.delivered.push(key(id.id, id.epoch, id.index));
+        const m = key(id.id, id.epoch, id.index);
+        cur?.delivered.push(m);
+        if (cur !== undefined) {
+          const vk = viewKey(cur.view);
+          if (this.causal) {
+            this.checkCauses(me, vk, m);
+            this.deliveredInView.get(me)?.last.set(`${id.id}@${id.epoch}`, id.index);
+          }
+          if (this.safe) {
+            const any = this.anyDelivered.get(vk) ?? new Set<string>();
+            any.add(m);
+            this.anyDelivered.set(vk, any);
+          }
+        }
         if (this.totalOrder) this.sequences.get(me)?.current.push(key(id.id, id.epoch, id.index));
         return;
       }
       case "excluded":
         this.current.delete(me);
+        this.deliveredInView.delete(me);
         return;
       case "state": {
         this.stateTransfers++;
@@ -317,6 +400,7 @@ class ViewsChecker implements Checker {
 
   finish(): void {
     if (this.totalOrder) this.checkTotalOrder();
+    if (this.safe) this.checkUniform();
     if (!this.world.healed) return;
     if (!this.converged()) {
       const views = this.world.nodes
@@ -338,7 +422,7 @@ export function runViews(options: ViewsOptions): ViewsResult {
   const result = simulate({
     ...options,
     checkers: (world) => {
-      checker = new ViewsChecker(world, options.workload.order === "total");
+      checker = new ViewsChecker(world, options.workload);
       const inspector: Checker = { name: "inspect", finish: () => options.inspect?.(world) };
       return [bootstrapChecker(world), membershipChecker(world, options.membership), checker, inspector];
     },
@@ -351,11 +435,14 @@ export function runViews(options: ViewsOptions): ViewsResult {
         if (e.type === "message") {
           const id = identity(e.body);
           if (id !== undefined) state.delivered.add(key(id.id, id.epoch, id.index));
-          if ("order" in e && e.order !== order) c.violateOrder(`${node.id}@${epoch} delivered a ${e.order} message`);
+          if ("order" in e && (e.order !== order || e.safe !== safe))
+            c.violateOrder(`${node.id}@${epoch} delivered a ${e.order}${e.safe ? " safe" : ""} message`);
         }
         c.onGroupEvent(node, epoch, groupRef!, state, e as GroupEvent);
       };
       const order = options.workload.order ?? "fifo";
+      const safe = options.workload.safe === true;
+      const how = { order, algorithm: options.workload.algorithm, safe };
       const groupOptions = {
         getState: () => state.encode(),
         setState: (bytes: Uint8Array) => state.decode(bytes),
@@ -364,7 +451,7 @@ export function runViews(options: ViewsOptions): ViewsResult {
           phaseTimeoutMs: 4 * (world.options.faults.delayMs + world.options.faults.jitterMs) + 400,
         },
       };
-      const ordered = order === "total" ? new OrderedGroup(groupOptions, node.id, deliver) : undefined;
+      const ordered = order !== "fifo" || safe ? new OrderedGroup(groupOptions, node.id, deliver) : undefined;
       const group = ordered?.group ?? new Group({ ...groupOptions, onEvent: deliver });
       groupRef = group;
       options.plant?.(group);
@@ -381,8 +468,9 @@ export function runViews(options: ViewsOptions): ViewsResult {
             const n = ++index;
             // Recorded first: my own copy is delivered inside multicast.
             c.sent.add(key(node.id, epoch, n));
+            c.noteSend(`${node.id}@${epoch}`, key(node.id, epoch, n));
             const b = body(node.id, epoch, n);
-            if ((ordered === undefined ? group.multicast(b) : ordered.multicast(b, "total")).ok) c.multicasts++;
+            if ((ordered === undefined ? group.multicast(b) : ordered.multicast(b, how)).ok) c.multicasts++;
             else {
               c.sent.delete(key(node.id, epoch, n));
               index--;

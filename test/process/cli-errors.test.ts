@@ -47,24 +47,29 @@ describe("bad flags", () => {
     ["flag without its value", ["-h", good, "--port"], /^rollcall: Option '--port <value>' argument missing/],
     ["stray argument", ["-h", good, "extra"], /^rollcall: Unexpected argument 'extra'/],
     [
-      "causal order, not built yet",
-      ["-h", good, "--group", "--multicast-stdin", "--order", "causal"],
-      /^rollcall: --order causal is not available yet: use fifo or total/,
-    ],
-    [
       "unknown order",
       ["-h", good, "--group", "--multicast-stdin", "--order", "random"],
-      /^rollcall: --order must be fifo or total, got "random"/,
+      /^rollcall: --order must be fifo, causal or total, got "random"/,
     ],
     [
-      "ISIS, not built yet",
-      ["-h", good, "--group", "--multicast-stdin", "--order", "total", "--total-algorithm", "isis"],
-      /^rollcall: --total-algorithm isis is not available yet: use sequencer/,
+      "unknown total-order algorithm",
+      ["-h", good, "--group", "--multicast-stdin", "--order", "total", "--total-algorithm", "paxos"],
+      /^rollcall: --total-algorithm must be sequencer or isis, got "paxos"/,
+    ],
+    [
+      "an algorithm for an order that is not total",
+      ["-h", good, "--group", "--multicast-stdin", "--order", "causal", "--total-algorithm", "isis"],
+      /^rollcall: --total-algorithm orders --order total: add --order total/,
     ],
     [
       "an order without multicasting",
       ["-h", good, "--group", "--order", "total"],
-      /^rollcall: --order and --total-algorithm apply to --multicast-stdin: add it/,
+      /^rollcall: --order, --total-algorithm and --safe apply to --multicast-stdin: add it/,
+    ],
+    [
+      "safe without multicasting",
+      ["-h", good, "--group", "--safe"],
+      /^rollcall: --order, --total-algorithm and --safe apply to --multicast-stdin: add it/,
     ],
     [
       "multicast without the group",

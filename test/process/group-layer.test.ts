@@ -162,52 +162,78 @@ test("--multicast-stdin: each line is one multicast delivered everywhere with it
   expect(records.find((r) => r.event === "multicast-stdin-end")).toMatchObject({ lines: 4, skipped: 1 });
 }, 60_000);
 
-test("--order total: 3 peers fed lines at once, under 10% loss, log one delivery order; the sequencer SIGKILLed mid-stream, the survivors still agree", async () => {
-  const g = new Group(3);
-  group = g;
-  const flags = ["--group", "--multicast-stdin", "--order", "total", "--log-level", "info", "--chaos", "loss=0.1"];
-  for (let id = 1; id <= 3; id++) g.start(id, flags, "pipe");
-  await g.waitReady(g.procs, 20_000);
-  const story = () =>
-    g.procs.map((p) => `peer ${p.id}: ${views(p).map((v) => `${v.viewId}:[${v.members}]`)}`).join("\n");
-  await until("one view of all 3", () => g.procs.every((p) => `${lastView(p)?.members}` === "1,2,3"), 15_000, story);
-  const writers = g.procs.map(processWriter);
-  await Bun.sleep(1500);
-  const sequencer = g.procs[0]!;
-  sequencer.proc.kill("SIGKILL");
-  await sequencer.proc.exited;
-  await writers[0]!.stop();
-  const survivors = g.procs.slice(1);
-  await until(
-    "the view without the sequencer",
-    () => survivors.every((p) => `${lastView(p)?.members}` === "2,3"),
-    15_000,
-    story,
-  );
-  await Bun.sleep(1000);
-  await Promise.all(writers.slice(1).map((w) => w.stop()));
-  const order = (p: PeerProcess) =>
-    Group.records(p)
-      .filter((r) => r.event === "deliver")
-      .map((r) => {
-        expect(r.order).toBe("total");
-        return r.body as string;
-      });
-  const lastOf = (p: PeerProcess, q: PeerProcess) =>
-    order(p)
-      .filter((b) => b.startsWith(`p${q.id}-`))
-      .at(-1);
-  await until(
-    "every survivor's last line delivered by both",
-    () => survivors.every((p) => survivors.every((q) => lastOf(p, q) === `p${q.id}-${writers[q.id - 1]!.written()}`)),
-    20_000,
-    story,
-  );
-  const [a, b] = survivors.map(order) as [string[], string[]];
-  expect(a.length).toBeGreaterThan(100);
-  expect(b).toEqual(a);
-  // (The killed sequencer's own order is not compared: without safe delivery, a member that delivers and then
-  // crashes may have seen an order the survivors never see; docs/groups.md, "Ordered multicast".)
-  // FIFO per sender, too.
-  expectFifo(a);
-}, 90_000);
+test.each([
+  ["--total-algorithm sequencer", ["--total-algorithm", "sequencer"]],
+  ["--total-algorithm isis", ["--total-algorithm", "isis"]],
+  ["--safe (and the killed one's order agrees too)", ["--safe"]],
+])(
+  "--order total %s: 3 peers fed lines at once, under 10%% loss, log one delivery order; the lowest-id member SIGKILLed mid-stream, the survivors still agree",
+  async (_, extra) => {
+    const g = new Group(3);
+    group = g;
+    const safe = extra.includes("--safe");
+    const flags = [
+      "--group",
+      "--multicast-stdin",
+      "--order",
+      "total",
+      ...extra,
+      "--log-level",
+      "info",
+      "--chaos",
+      "loss=0.1",
+    ];
+    for (let id = 1; id <= 3; id++) g.start(id, flags, "pipe");
+    await g.waitReady(g.procs, 20_000);
+    const story = () =>
+      g.procs.map((p) => `peer ${p.id}: ${views(p).map((v) => `${v.viewId}:[${v.members}]`)}`).join("\n");
+    await until("one view of all 3", () => g.procs.every((p) => `${lastView(p)?.members}` === "1,2,3"), 15_000, story);
+    const writers = g.procs.map(processWriter);
+    await Bun.sleep(1500);
+    const sequencer = g.procs[0]!;
+    sequencer.proc.kill("SIGKILL");
+    await sequencer.proc.exited;
+    await writers[0]!.stop();
+    const survivors = g.procs.slice(1);
+    await until(
+      "the view without the sequencer",
+      () => survivors.every((p) => `${lastView(p)?.members}` === "2,3"),
+      15_000,
+      story,
+    );
+    await Bun.sleep(1000);
+    await Promise.all(writers.slice(1).map((w) => w.stop()));
+    const order = (p: PeerProcess) =>
+      Group.records(p)
+        .filter((r) => r.event === "deliver")
+        .map((r) => {
+          expect(r.order).toBe("total");
+          expect(r.safe === true).toBe(safe);
+          return r.body as string;
+        });
+    const lastOf = (p: PeerProcess, q: PeerProcess) =>
+      order(p)
+        .filter((b) => b.startsWith(`p${q.id}-`))
+        .at(-1);
+    await until(
+      "every survivor's last line delivered by both",
+      () => survivors.every((p) => survivors.every((q) => lastOf(p, q) === `p${q.id}-${writers[q.id - 1]!.written()}`)),
+      20_000,
+      story,
+    );
+    const [a, b] = survivors.map(order) as [string[], string[]];
+    expect(a.length).toBeGreaterThan(100);
+    expect(b).toEqual(a);
+    if (safe) {
+      // Uniform: what the killed member delivered before it died, the survivors delivered too, in the same order.
+      const killed = order(sequencer);
+      expect(killed.length).toBeGreaterThan(10);
+      expect(a.slice(0, killed.length)).toEqual(killed);
+    }
+    // (Without safe delivery the killed member's order is not compared: a member that delivers and then crashes
+    // may have seen an order the survivors never see; docs/groups.md, "Ordered multicast".)
+    // FIFO per sender, too.
+    expectFifo(a);
+  },
+  90_000,
+);

@@ -135,3 +135,24 @@ test("100 seeds of the total-order workload pass (one order at every process, on
   expect(deliveries).toBeGreaterThan(20_000);
   expect(crashes).toBeGreaterThan(20);
 }, 300_000);
+
+test.each([
+  ["causal", { workload: "causal" as const }, 30],
+  ["safe", { workload: "safe" as const }, 20],
+  ["total-order --total-algorithm isis", { workload: "total-order" as const, totalAlgorithm: "isis" as const }, 20],
+])(
+  "seeds of the %s workload pass, exactly as `bun run sim --seeds N --seed 1 --messages 20` with it draws them",
+  (_, given, seeds) => {
+    const failures: string[] = [];
+    let deliveries = 0;
+    for (let seed = 1; seed <= seeds; seed++) {
+      const settings = drawSettings({ ...given, messages: 20 }, seed);
+      const r = runViews(viewsOptions(settings));
+      if (!r.ok) failures.push(`seed ${seed}: ${r.violations.slice(0, 3).join("; ")}`);
+      deliveries += r.deliveries;
+    }
+    expect(failures).toEqual([]);
+    expect(deliveries).toBeGreaterThan(seeds * 100);
+  },
+  300_000,
+);

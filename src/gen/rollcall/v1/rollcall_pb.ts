@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rollcall/v1/rollcall.proto.
  */
 export const file_rollcall_v1_rollcall: GenFile = /*@__PURE__*/
-  fileDesc("Chpyb2xsY2FsbC92MS9yb2xsY2FsbC5wcm90bxILcm9sbGNhbGwudjEiYgoGQnVuZGxlEhAKCG1lc3NhZ2VzGAEgAygMEicKCGZyYWdtZW50GAIgASgLMhUucm9sbGNhbGwudjEuRnJhZ21lbnQSHQoDYWNrGAMgASgLMhAucm9sbGNhbGwudjEuQWNrIj4KCEZyYWdtZW50EhQKDHRvdGFsX2xlbmd0aBgBIAEoDRIOCgZvZmZzZXQYAiABKA0SDAoEZGF0YRgDIAEoDCJDCgNBY2sSDgoGcmFuZ2VzGAEgAygNEhQKDGFja19kZWxheV91cxgCIAEoDRIWCg5tZXNzYWdlX2NyZWRpdBgDIAEoDSKUAQoFUHJvYmUSJAoEa2luZBgBIAEoDjIWLnJvbGxjYWxsLnYxLlByb2JlS2luZBIQCghwcm9iZV9pZBgCIAEoDRIRCgl0YXJnZXRfaWQYAyABKA0SFAoMdGFyZ2V0X2Vwb2NoGAQgASgNEioKB3VwZGF0ZXMYBSADKAsyGS5yb2xsY2FsbC52MS5NZW1iZXJVcGRhdGUieQoMTWVtYmVyVXBkYXRlEgoKAmlkGAEgASgNEg0KBWVwb2NoGAIgASgNEhMKC2luY2FybmF0aW9uGAMgASgNEicKBXN0YXRlGAQgASgOMhgucm9sbGNhbGwudjEuTWVtYmVyU3RhdGUSEAoIcmVwb3J0ZXIYBSABKA0i5AEKCEVudmVsb3BlEiMKBWFsaXZlGAEgASgLMhIucm9sbGNhbGwudjEuQWxpdmVIABIkCgRkYXRhGAIgASgLMhQucm9sbGNhbGwudjEuQXBwRGF0YUgAEicKB2dvb2RieWUYAyABKAsyFC5yb2xsY2FsbC52MS5Hb29kYnllSAASLgoLYWxpdmVfcmVwbHkYBCABKAsyFy5yb2xsY2FsbC52MS5BbGl2ZVJlcGx5SAASLAoGbW9kdWxlGBAgASgLMhoucm9sbGNhbGwudjEuTW9kdWxlTWVzc2FnZUgAQgYKBGJvZHkiLgoNTW9kdWxlTWVzc2FnZRIPCgdjaGFubmVsGAEgASgNEgwKBGJvZHkYAiABKAwi1gQKDEdyb3VwTWVzc2FnZRImCgRqb2luGAEgASgLMhYucm9sbGNhbGwudjEuR3JvdXBKb2luSAASLAoHcHJlcGFyZRgCIAEoCzIZLnJvbGxjYWxsLnYxLkdyb3VwUHJlcGFyZUgAEiwKB3Byb21pc2UYAyABKAsyGS5yb2xsY2FsbC52MS5Hcm91cFByb21pc2VIABIoCgVmZXRjaBgEIAEoCzIXLnJvbGxjYWxsLnYxLkdyb3VwRmV0Y2hIABIsCgdmb3J3YXJkGAUgASgLMhkucm9sbGNhbGwudjEuR3JvdXBGb3J3YXJkSAASKgoGc3luY2VkGAYgASgLMhgucm9sbGNhbGwudjEuR3JvdXBTeW5jZWRIABIqCgZhY2NlcHQYByABKAsyGC5yb2xsY2FsbC52MS5Hcm91cEFjY2VwdEgAEi4KCGFjY2VwdGVkGAggASgLMhoucm9sbGNhbGwudjEuR3JvdXBBY2NlcHRlZEgAEiwKB2luc3RhbGwYCSABKAsyGS5yb2xsY2FsbC52MS5Hcm91cEluc3RhbGxIABImCgRkYXRhGAogASgLMhYucm9sbGNhbGwudjEuR3JvdXBEYXRhSAASKgoGc3RhYmxlGAsgASgLMhgucm9sbGNhbGwudjEuR3JvdXBTdGFibGVIABIoCgVzdGF0ZRgMIAEoCzIXLnJvbGxjYWxsLnYxLkdyb3VwU3RhdGVIABIuCghleGNsdWRlZBgNIAEoCzIaLnJvbGxjYWxsLnYxLkdyb3VwRXhjbHVkZWRIAEIGCgRib2R5IikKDEdyb3VwUHJvY2VzcxIKCgJpZBgBIAEoDRINCgVlcG9jaBgCIAEoDSIxCgtHcm91cEJhbGxvdBINCgVyb3VuZBgBIAEoDRITCgtjb29yZGluYXRvchgCIAEoDSKwAQoOR3JvdXBWaWV3VmFsdWUSDwoHdmlld19pZBgBIAEoDRIqCgdtZW1iZXJzGAIgAygLMhkucm9sbGNhbGwudjEuR3JvdXBQcm9jZXNzEhgKEHByZXZpb3VzX3ZpZXdfaWQYAyABKA0SCwoDY3V0GAQgAygNEg0KBWdyb3VwGAUgASgNEhYKDnN0YXRlX3Byb3ZpZGVyGAYgASgNEhMKC25lZWRzX3N0YXRlGAcgAygNIhwKCUdyb3VwSm9pbhIPCgd2aWV3X2lkGAEgASgNIlgKDEdyb3VwUHJlcGFyZRIPCgd2aWV3X2lkGAEgASgNEigKBmJhbGxvdBgCIAEoCzIYLnJvbGxjYWxsLnYxLkdyb3VwQmFsbG90Eg0KBWdyb3VwGAMgASgNIuABCgxHcm91cFByb21pc2USDwoHdmlld19pZBgBIAEoDRIoCgZiYWxsb3QYAiABKAsyGC5yb2xsY2FsbC52MS5Hcm91cEJhbGxvdBIOCgZjb3VudHMYAyADKA0SMQoPYWNjZXB0ZWRfYmFsbG90GAQgASgLMhgucm9sbGNhbGwudjEuR3JvdXBCYWxsb3QSLQoIYWNjZXB0ZWQYBSABKAsyGy5yb2xsY2FsbC52MS5Hcm91cFZpZXdWYWx1ZRITCgtuZWVkc19zdGF0ZRgGIAEoCBIOCgZjaG9zZW4YByABKAgiXgoKR3JvdXBGZXRjaBIPCgd2aWV3X2lkGAEgASgNEg4KBnNlbmRlchgCIAEoDRIQCghmcm9tX3NlcRgDIAEoDRIOCgZ0b19zZXEYBCABKA0SDQoFZ3JvdXAYBSABKA0iWQoMR3JvdXBGb3J3YXJkEg8KB3ZpZXdfaWQYASABKA0SDgoGc2VuZGVyGAIgASgNEgsKA3NlcRgDIAEoDRIMCgRib2R5GAQgASgMEg0KBWdyb3VwGAUgASgNIlUKC0dyb3VwU3luY2VkEg8KB3ZpZXdfaWQYASABKA0SKAoGYmFsbG90GAIgASgLMhgucm9sbGNhbGwudjEuR3JvdXBCYWxsb3QSCwoDY3V0GAMgAygNImMKC0dyb3VwQWNjZXB0EigKBmJhbGxvdBgBIAEoCzIYLnJvbGxjYWxsLnYxLkdyb3VwQmFsbG90EioKBXZhbHVlGAIgASgLMhsucm9sbGNhbGwudjEuR3JvdXBWaWV3VmFsdWUiSgoNR3JvdXBBY2NlcHRlZBIPCgd2aWV3X2lkGAEgASgNEigKBmJhbGxvdBgCIAEoCzIYLnJvbGxjYWxsLnYxLkdyb3VwQmFsbG90IjoKDEdyb3VwSW5zdGFsbBIqCgV2YWx1ZRgBIAEoCzIbLnJvbGxjYWxsLnYxLkdyb3VwVmlld1ZhbHVlIkYKCUdyb3VwRGF0YRIPCgd2aWV3X2lkGAEgASgNEgsKA3NlcRgCIAEoDRIMCgRib2R5GAMgAygMEg0KBWdyb3VwGAQgASgNIj0KC0dyb3VwU3RhYmxlEg8KB3ZpZXdfaWQYASABKA0SDgoGY291bnRzGAIgAygNEg0KBWdyb3VwGAMgASgNIi8KDUdyb3VwRXhjbHVkZWQSDwoHdmlld19pZBgBIAEoDRINCgVncm91cBgCIAEoDSJqChBPcmRlcmVkTXVsdGljYXN0Eg4KBGZpZm8YASABKAxIABIPCgV0b3RhbBgCIAEoDEgAEi0KBW9yZGVyGAMgASgLMhwucm9sbGNhbGwudjEuT3JkZXJBc3NpZ25tZW50SABCBgoEYm9keSJBCg9PcmRlckFzc2lnbm1lbnQSDwoHdmlld19pZBgBIAEoDRIOCgZzZW5kZXIYAiADKA0SDQoFaW5kZXgYAyADKA0ihwEKCkdyb3VwU3RhdGUSDwoHdmlld19pZBgBIAEoDRITCgt0b3RhbF9ieXRlcxgCIAEoBBIOCgZvZmZzZXQYAyABKAQSDAoEZGF0YRgEIAEoDBIOCgZzaGEyNTYYBSABKAwSFgoOcmVwbGFjZWRfZXBvY2gYBiABKA0SDQoFZ3JvdXAYByABKA0iaQoFQWxpdmUSDAoEbmFtZRgBIAEoCRIKCgJpZBgCIAEoDRINCgVlcG9jaBgDIAEoDRIUCgxob3N0c19kaWdlc3QYBCABKAwSEgoKcGVlcl9jb3VudBgFIAEoDRINCgVhZ2VudBgGIAEoCSJPCgpBbGl2ZVJlcGx5EgoKAmlkGAEgASgNEg0KBWVwb2NoGAIgASgNEhQKDGhvc3RzX2RpZ2VzdBgDIAEoDBIQCghhY2NlcHRlZBgEIAEoCCIXCgdBcHBEYXRhEgwKBGJvZHkYASABKAwiGQoHR29vZGJ5ZRIOCgZyZWFzb24YASABKAkqlQEKCVByb2JlS2luZBIaChZQUk9CRV9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPUFJPQkVfS0lORF9QSU5HEAESEgoOUFJPQkVfS0lORF9BQ0sQAhIXChNQUk9CRV9LSU5EX1BJTkdfUkVREAMSEwoPUFJPQkVfS0lORF9OQUNLEAQSFQoRUFJPQkVfS0lORF9HT1NTSVAQBSqNAQoLTWVtYmVyU3RhdGUSHAoYTUVNQkVSX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSTUVNQkVSX1NUQVRFX0FMSVZFEAESGAoUTUVNQkVSX1NUQVRFX1NVU1BFQ1QQAhIXChNNRU1CRVJfU1RBVEVfRkFJTEVEEAMSFQoRTUVNQkVSX1NUQVRFX0xFRlQQBGIGcHJvdG8z");
+  fileDesc("Chpyb2xsY2FsbC92MS9yb2xsY2FsbC5wcm90bxILcm9sbGNhbGwudjEiYgoGQnVuZGxlEhAKCG1lc3NhZ2VzGAEgAygMEicKCGZyYWdtZW50GAIgASgLMhUucm9sbGNhbGwudjEuRnJhZ21lbnQSHQoDYWNrGAMgASgLMhAucm9sbGNhbGwudjEuQWNrIj4KCEZyYWdtZW50EhQKDHRvdGFsX2xlbmd0aBgBIAEoDRIOCgZvZmZzZXQYAiABKA0SDAoEZGF0YRgDIAEoDCJDCgNBY2sSDgoGcmFuZ2VzGAEgAygNEhQKDGFja19kZWxheV91cxgCIAEoDRIWCg5tZXNzYWdlX2NyZWRpdBgDIAEoDSKUAQoFUHJvYmUSJAoEa2luZBgBIAEoDjIWLnJvbGxjYWxsLnYxLlByb2JlS2luZBIQCghwcm9iZV9pZBgCIAEoDRIRCgl0YXJnZXRfaWQYAyABKA0SFAoMdGFyZ2V0X2Vwb2NoGAQgASgNEioKB3VwZGF0ZXMYBSADKAsyGS5yb2xsY2FsbC52MS5NZW1iZXJVcGRhdGUieQoMTWVtYmVyVXBkYXRlEgoKAmlkGAEgASgNEg0KBWVwb2NoGAIgASgNEhMKC2luY2FybmF0aW9uGAMgASgNEicKBXN0YXRlGAQgASgOMhgucm9sbGNhbGwudjEuTWVtYmVyU3RhdGUSEAoIcmVwb3J0ZXIYBSABKA0i5AEKCEVudmVsb3BlEiMKBWFsaXZlGAEgASgLMhIucm9sbGNhbGwudjEuQWxpdmVIABIkCgRkYXRhGAIgASgLMhQucm9sbGNhbGwudjEuQXBwRGF0YUgAEicKB2dvb2RieWUYAyABKAsyFC5yb2xsY2FsbC52MS5Hb29kYnllSAASLgoLYWxpdmVfcmVwbHkYBCABKAsyFy5yb2xsY2FsbC52MS5BbGl2ZVJlcGx5SAASLAoGbW9kdWxlGBAgASgLMhoucm9sbGNhbGwudjEuTW9kdWxlTWVzc2FnZUgAQgYKBGJvZHkiLgoNTW9kdWxlTWVzc2FnZRIPCgdjaGFubmVsGAEgASgNEgwKBGJvZHkYAiABKAwi1gQKDEdyb3VwTWVzc2FnZRImCgRqb2luGAEgASgLMhYucm9sbGNhbGwudjEuR3JvdXBKb2luSAASLAoHcHJlcGFyZRgCIAEoCzIZLnJvbGxjYWxsLnYxLkdyb3VwUHJlcGFyZUgAEiwKB3Byb21pc2UYAyABKAsyGS5yb2xsY2FsbC52MS5Hcm91cFByb21pc2VIABIoCgVmZXRjaBgEIAEoCzIXLnJvbGxjYWxsLnYxLkdyb3VwRmV0Y2hIABIsCgdmb3J3YXJkGAUgASgLMhkucm9sbGNhbGwudjEuR3JvdXBGb3J3YXJkSAASKgoGc3luY2VkGAYgASgLMhgucm9sbGNhbGwudjEuR3JvdXBTeW5jZWRIABIqCgZhY2NlcHQYByABKAsyGC5yb2xsY2FsbC52MS5Hcm91cEFjY2VwdEgAEi4KCGFjY2VwdGVkGAggASgLMhoucm9sbGNhbGwudjEuR3JvdXBBY2NlcHRlZEgAEiwKB2luc3RhbGwYCSABKAsyGS5yb2xsY2FsbC52MS5Hcm91cEluc3RhbGxIABImCgRkYXRhGAogASgLMhYucm9sbGNhbGwudjEuR3JvdXBEYXRhSAASKgoGc3RhYmxlGAsgASgLMhgucm9sbGNhbGwudjEuR3JvdXBTdGFibGVIABIoCgVzdGF0ZRgMIAEoCzIXLnJvbGxjYWxsLnYxLkdyb3VwU3RhdGVIABIuCghleGNsdWRlZBgNIAEoCzIaLnJvbGxjYWxsLnYxLkdyb3VwRXhjbHVkZWRIAEIGCgRib2R5IikKDEdyb3VwUHJvY2VzcxIKCgJpZBgBIAEoDRINCgVlcG9jaBgCIAEoDSIxCgtHcm91cEJhbGxvdBINCgVyb3VuZBgBIAEoDRITCgtjb29yZGluYXRvchgCIAEoDSKwAQoOR3JvdXBWaWV3VmFsdWUSDwoHdmlld19pZBgBIAEoDRIqCgdtZW1iZXJzGAIgAygLMhkucm9sbGNhbGwudjEuR3JvdXBQcm9jZXNzEhgKEHByZXZpb3VzX3ZpZXdfaWQYAyABKA0SCwoDY3V0GAQgAygNEg0KBWdyb3VwGAUgASgNEhYKDnN0YXRlX3Byb3ZpZGVyGAYgASgNEhMKC25lZWRzX3N0YXRlGAcgAygNIhwKCUdyb3VwSm9pbhIPCgd2aWV3X2lkGAEgASgNIlgKDEdyb3VwUHJlcGFyZRIPCgd2aWV3X2lkGAEgASgNEigKBmJhbGxvdBgCIAEoCzIYLnJvbGxjYWxsLnYxLkdyb3VwQmFsbG90Eg0KBWdyb3VwGAMgASgNIuABCgxHcm91cFByb21pc2USDwoHdmlld19pZBgBIAEoDRIoCgZiYWxsb3QYAiABKAsyGC5yb2xsY2FsbC52MS5Hcm91cEJhbGxvdBIOCgZjb3VudHMYAyADKA0SMQoPYWNjZXB0ZWRfYmFsbG90GAQgASgLMhgucm9sbGNhbGwudjEuR3JvdXBCYWxsb3QSLQoIYWNjZXB0ZWQYBSABKAsyGy5yb2xsY2FsbC52MS5Hcm91cFZpZXdWYWx1ZRITCgtuZWVkc19zdGF0ZRgGIAEoCBIOCgZjaG9zZW4YByABKAgiXgoKR3JvdXBGZXRjaBIPCgd2aWV3X2lkGAEgASgNEg4KBnNlbmRlchgCIAEoDRIQCghmcm9tX3NlcRgDIAEoDRIOCgZ0b19zZXEYBCABKA0SDQoFZ3JvdXAYBSABKA0iWQoMR3JvdXBGb3J3YXJkEg8KB3ZpZXdfaWQYASABKA0SDgoGc2VuZGVyGAIgASgNEgsKA3NlcRgDIAEoDRIMCgRib2R5GAQgASgMEg0KBWdyb3VwGAUgASgNIlUKC0dyb3VwU3luY2VkEg8KB3ZpZXdfaWQYASABKA0SKAoGYmFsbG90GAIgASgLMhgucm9sbGNhbGwudjEuR3JvdXBCYWxsb3QSCwoDY3V0GAMgAygNImMKC0dyb3VwQWNjZXB0EigKBmJhbGxvdBgBIAEoCzIYLnJvbGxjYWxsLnYxLkdyb3VwQmFsbG90EioKBXZhbHVlGAIgASgLMhsucm9sbGNhbGwudjEuR3JvdXBWaWV3VmFsdWUiSgoNR3JvdXBBY2NlcHRlZBIPCgd2aWV3X2lkGAEgASgNEigKBmJhbGxvdBgCIAEoCzIYLnJvbGxjYWxsLnYxLkdyb3VwQmFsbG90IjoKDEdyb3VwSW5zdGFsbBIqCgV2YWx1ZRgBIAEoCzIbLnJvbGxjYWxsLnYxLkdyb3VwVmlld1ZhbHVlIkYKCUdyb3VwRGF0YRIPCgd2aWV3X2lkGAEgASgNEgsKA3NlcRgCIAEoDRIMCgRib2R5GAMgAygMEg0KBWdyb3VwGAQgASgNIj0KC0dyb3VwU3RhYmxlEg8KB3ZpZXdfaWQYASABKA0SDgoGY291bnRzGAIgAygNEg0KBWdyb3VwGAMgASgNIi8KDUdyb3VwRXhjbHVkZWQSDwoHdmlld19pZBgBIAEoDRINCgVncm91cBgCIAEoDSKZAgoQT3JkZXJlZE11bHRpY2FzdBIOCgRmaWZvGAEgASgMSAASDwoFdG90YWwYAiABKAxIABItCgVvcmRlchgDIAEoCzIcLnJvbGxjYWxsLnYxLk9yZGVyQXNzaWdubWVudEgAEiwKBmNhdXNhbBgEIAEoCzIaLnJvbGxjYWxsLnYxLkNhdXNhbE1lc3NhZ2VIABIOCgRpc2lzGAUgASgMSAASLwoJcHJvcG9zYWxzGAYgASgLMhoucm9sbGNhbGwudjEuSXNpc1Byb3Bvc2Fsc0gAEjAKCHJlY2VpdmVkGAcgASgLMhwucm9sbGNhbGwudjEuT3JkZXJlZFJlY2VpdmVkSAASDAoEc2FmZRgIIAEoCEIGCgRib2R5IiwKDUNhdXNhbE1lc3NhZ2USDAoEYm9keRgBIAEoDBINCgVjbG9jaxgCIAMoDSJRCg1Jc2lzUHJvcG9zYWxzEg8KB3ZpZXdfaWQYASABKA0SDgoGc2VuZGVyGAIgAygNEg0KBWluZGV4GAMgAygNEhAKCHByaW9yaXR5GAQgAygEIkEKD09yZGVyZWRSZWNlaXZlZBIPCgd2aWV3X2lkGAEgASgNEg4KBnNlbmRlchgCIAMoDRINCgVjb3VudBgDIAMoDSJBCg9PcmRlckFzc2lnbm1lbnQSDwoHdmlld19pZBgBIAEoDRIOCgZzZW5kZXIYAiADKA0SDQoFaW5kZXgYAyADKA0ihwEKCkdyb3VwU3RhdGUSDwoHdmlld19pZBgBIAEoDRITCgt0b3RhbF9ieXRlcxgCIAEoBBIOCgZvZmZzZXQYAyABKAQSDAoEZGF0YRgEIAEoDBIOCgZzaGEyNTYYBSABKAwSFgoOcmVwbGFjZWRfZXBvY2gYBiABKA0SDQoFZ3JvdXAYByABKA0iaQoFQWxpdmUSDAoEbmFtZRgBIAEoCRIKCgJpZBgCIAEoDRINCgVlcG9jaBgDIAEoDRIUCgxob3N0c19kaWdlc3QYBCABKAwSEgoKcGVlcl9jb3VudBgFIAEoDRINCgVhZ2VudBgGIAEoCSJPCgpBbGl2ZVJlcGx5EgoKAmlkGAEgASgNEg0KBWVwb2NoGAIgASgNEhQKDGhvc3RzX2RpZ2VzdBgDIAEoDBIQCghhY2NlcHRlZBgEIAEoCCIXCgdBcHBEYXRhEgwKBGJvZHkYASABKAwiGQoHR29vZGJ5ZRIOCgZyZWFzb24YASABKAkqlQEKCVByb2JlS2luZBIaChZQUk9CRV9LSU5EX1VOU1BFQ0lGSUVEEAASEwoPUFJPQkVfS0lORF9QSU5HEAESEgoOUFJPQkVfS0lORF9BQ0sQAhIXChNQUk9CRV9LSU5EX1BJTkdfUkVREAMSEwoPUFJPQkVfS0lORF9OQUNLEAQSFQoRUFJPQkVfS0lORF9HT1NTSVAQBSqNAQoLTWVtYmVyU3RhdGUSHAoYTUVNQkVSX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSTUVNQkVSX1NUQVRFX0FMSVZFEAESGAoUTUVNQkVSX1NUQVRFX1NVU1BFQ1QQAhIXChNNRU1CRVJfU1RBVEVfRkFJTEVEEAMSFQoRTUVNQkVSX1NUQVRFX0xFRlQQBGIGcHJvdG8z");
 
 /**
  * Bundle is the payload of a DATA frame: the reliable stream's content for one
@@ -910,8 +910,10 @@ export const GroupExcludedSchema: GenMessage<GroupExcluded> = /*@__PURE__*/
 
 /**
  * The body of every group multicast once ordering is on (docs/groups.md,
- * "Ordered multicast"): an application message to deliver in FIFO order,
- * one to deliver in total order, or the sequencer's order for such messages.
+ * "Ordered multicast"): an application message to deliver in FIFO, causal
+ * or total order (by the sequencer or by ISIS's agreed priorities), or the
+ * ordering's own traffic: the sequencer's order, ISIS proposals, and what a
+ * member has received (for safe delivery).
  *
  * @generated from message rollcall.v1.OrderedMulticast
  */
@@ -937,7 +939,39 @@ export type OrderedMulticast = Message<"rollcall.v1.OrderedMulticast"> & {
      */
     value: OrderAssignment;
     case: "order";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.CausalMessage causal = 4;
+     */
+    value: CausalMessage;
+    case: "causal";
+  } | {
+    /**
+     * @generated from field: bytes isis = 5;
+     */
+    value: Uint8Array;
+    case: "isis";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.IsisProposals proposals = 6;
+     */
+    value: IsisProposals;
+    case: "proposals";
+  } | {
+    /**
+     * @generated from field: rollcall.v1.OrderedReceived received = 7;
+     */
+    value: OrderedReceived;
+    case: "received";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * Safe (uniform) delivery: members deliver this message only once every
+   * member of the view holds it and what ordered it (docs/groups.md).
+   *
+   * @generated from field: bool safe = 8;
+   */
+  safe: boolean;
 };
 
 /**
@@ -946,6 +980,101 @@ export type OrderedMulticast = Message<"rollcall.v1.OrderedMulticast"> & {
  */
 export const OrderedMulticastSchema: GenMessage<OrderedMulticast> = /*@__PURE__*/
   messageDesc(file_rollcall_v1_rollcall, 23);
+
+/**
+ * A causal-order message: clock[k] counts the causal messages of the view's
+ * k-th member (members in id order) that the sender had delivered before
+ * sending this one, its own entry this message's number (from 1) among its
+ * causal messages in the view.
+ *
+ * @generated from message rollcall.v1.CausalMessage
+ */
+export type CausalMessage = Message<"rollcall.v1.CausalMessage"> & {
+  /**
+   * @generated from field: bytes body = 1;
+   */
+  body: Uint8Array;
+
+  /**
+   * @generated from field: repeated uint32 clock = 2;
+   */
+  clock: number[];
+};
+
+/**
+ * Describes the message rollcall.v1.CausalMessage.
+ * Use `create(CausalMessageSchema)` to create a new message.
+ */
+export const CausalMessageSchema: GenMessage<CausalMessage> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 24);
+
+/**
+ * ISIS: the sender's proposed priorities for total-order messages of view
+ * view_id. Entry k proposes priority[k] for the index[k]-th ISIS message
+ * (from 1, in that view) of member sender[k]; a priority is (priority,
+ * proposer id), compared in that order, and a message's agreed priority is
+ * the largest proposed by the view's members.
+ *
+ * @generated from message rollcall.v1.IsisProposals
+ */
+export type IsisProposals = Message<"rollcall.v1.IsisProposals"> & {
+  /**
+   * @generated from field: uint32 view_id = 1;
+   */
+  viewId: number;
+
+  /**
+   * @generated from field: repeated uint32 sender = 2;
+   */
+  sender: number[];
+
+  /**
+   * @generated from field: repeated uint32 index = 3;
+   */
+  index: number[];
+
+  /**
+   * @generated from field: repeated uint64 priority = 4;
+   */
+  priority: bigint[];
+};
+
+/**
+ * Describes the message rollcall.v1.IsisProposals.
+ * Use `create(IsisProposalsSchema)` to create a new message.
+ */
+export const IsisProposalsSchema: GenMessage<IsisProposals> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 25);
+
+/**
+ * For safe delivery: the sender has received the first count[k] ordered
+ * multicasts (every kind but this one) of member sender[k] in view view_id.
+ *
+ * @generated from message rollcall.v1.OrderedReceived
+ */
+export type OrderedReceived = Message<"rollcall.v1.OrderedReceived"> & {
+  /**
+   * @generated from field: uint32 view_id = 1;
+   */
+  viewId: number;
+
+  /**
+   * @generated from field: repeated uint32 sender = 2;
+   */
+  sender: number[];
+
+  /**
+   * @generated from field: repeated uint32 count = 3;
+   */
+  count: number[];
+};
+
+/**
+ * Describes the message rollcall.v1.OrderedReceived.
+ * Use `create(OrderedReceivedSchema)` to create a new message.
+ */
+export const OrderedReceivedSchema: GenMessage<OrderedReceived> = /*@__PURE__*/
+  messageDesc(file_rollcall_v1_rollcall, 26);
 
 /**
  * From the view's sequencer (its lowest-id member): the next total-order
@@ -977,7 +1106,7 @@ export type OrderAssignment = Message<"rollcall.v1.OrderAssignment"> & {
  * Use `create(OrderAssignmentSchema)` to create a new message.
  */
 export const OrderAssignmentSchema: GenMessage<OrderAssignment> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 24);
+  messageDesc(file_rollcall_v1_rollcall, 27);
 
 /**
  * A chunk of the group's state, as of the installation of view_id, for a
@@ -1035,7 +1164,7 @@ export type GroupState = Message<"rollcall.v1.GroupState"> & {
  * Use `create(GroupStateSchema)` to create a new message.
  */
 export const GroupStateSchema: GenMessage<GroupState> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 25);
+  messageDesc(file_rollcall_v1_rollcall, 28);
 
 /**
  * Alive announces "I am alive" to another peer. It is sent reliably (re-sent
@@ -1093,7 +1222,7 @@ export type Alive = Message<"rollcall.v1.Alive"> & {
  * Use `create(AliveSchema)` to create a new message.
  */
 export const AliveSchema: GenMessage<Alive> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 26);
+  messageDesc(file_rollcall_v1_rollcall, 29);
 
 /**
  * AliveReply answers an Alive whose hosts digest differs from the receiver's,
@@ -1131,7 +1260,7 @@ export type AliveReply = Message<"rollcall.v1.AliveReply"> & {
  * Use `create(AliveReplySchema)` to create a new message.
  */
 export const AliveReplySchema: GenMessage<AliveReply> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 27);
+  messageDesc(file_rollcall_v1_rollcall, 30);
 
 /**
  * AppData is an application message from one peer to another.
@@ -1150,7 +1279,7 @@ export type AppData = Message<"rollcall.v1.AppData"> & {
  * Use `create(AppDataSchema)` to create a new message.
  */
 export const AppDataSchema: GenMessage<AppData> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 28);
+  messageDesc(file_rollcall_v1_rollcall, 31);
 
 /**
  * Goodbye tells the other peers I am leaving on purpose (SIGINT/SIGTERM), so
@@ -1170,7 +1299,7 @@ export type Goodbye = Message<"rollcall.v1.Goodbye"> & {
  * Use `create(GoodbyeSchema)` to create a new message.
  */
 export const GoodbyeSchema: GenMessage<Goodbye> = /*@__PURE__*/
-  messageDesc(file_rollcall_v1_rollcall, 29);
+  messageDesc(file_rollcall_v1_rollcall, 32);
 
 /**
  * @generated from enum rollcall.v1.ProbeKind
