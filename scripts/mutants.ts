@@ -463,8 +463,8 @@ const MUTANTS: Mutant[] = [
     id: "isis-undecided-delivered",
     bug: "ISIS delivers the held message of smallest priority before its priority is agreed: its final priority may be larger, and members deliver in different orders",
     file: "src/group/ordered.ts",
-    from: "      if (best?.agreed === undefined) return;",
-    to: "      if (best === undefined) return;",
+    from: "      if (e.agreed === undefined) return;\n      this.isisQueue.pop();",
+    to: "      this.isisQueue.pop();",
     tests: ["test/group/isis.test.ts"],
   },
   {

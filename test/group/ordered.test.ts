@@ -60,14 +60,20 @@ test("ordered bodies and assignments are protobuf-es's bytes, and decode back", 
   expect(decodeOrdered(new Uint8Array([0xff, 0xff, 0xff]))).toBeUndefined();
 });
 
-test("the causal message, ISIS proposals and receipts decode as protobuf-es encodes them", () => {
+test("the causal message is written as protobuf-es writes it; it, ISIS proposals and receipts decode as protobuf-es encodes them", () => {
   fc.assert(
     fc.property(
       fc.uint8Array({ maxLength: 100 }),
       fc.array(u32, { maxLength: 12 }),
       fc.boolean(),
       (body, clock, safe) => {
-        expect(decodeOrdered(encodeCausal(body, clock, safe))).toEqual({ kind: "causal", body, clock, safe });
+        const ours = encodeCausal(body, clock, safe);
+        const theirs = toBinary(
+          OrderedMulticastSchema,
+          create(OrderedMulticastSchema, { body: { case: "causal", value: { body, clock } }, safe }),
+        );
+        expect(ours).toEqual(theirs);
+        expect(decodeOrdered(ours)).toEqual({ kind: "causal", body, clock, safe });
       },
     ),
     { numRuns: 500, seed: 20261208 },
