@@ -134,7 +134,7 @@ class ViewsChecker implements Checker {
   readonly started = new Map<number, number[]>();
   /** Messages multicast, by key. */
   readonly sent = new Set<string>();
-  readonly groups = new Map<string, { group: Group; state: AppState; node: SimNode }>();
+  readonly groups = new Map<string, { group: Group; state: AppState; node: SimNode; ordered?: OrderedGroup }>();
 
   /**
    * Per process (id@epoch), what it delivered in order, by view (total-order
@@ -412,6 +412,14 @@ class ViewsChecker implements Checker {
           return `${n.id}: ${v === undefined ? "no view" : `${viewKey(v)} {${membersText(v)}}${g!.isMember ? "" : " without state"}${g!.isWedged ? " wedged" : ""}`}`;
         });
       this.violate(`after the faults healed the live processes are not in one view with state: ${views.join("; ")}`);
+    } else {
+      // The network went quiet with everyone in one view: nothing may still wait for its order, causes or safety
+      // (no other checker sees a message that is never delivered within a view; found in review).
+      for (const n of this.world.nodes.slice(1)) {
+        const o = n.peer === undefined ? undefined : this.groups.get(`${n.id}@${n.peer.epoch}`)?.ordered;
+        if (o !== undefined && o.pending > 0)
+          this.world.violate("ordered-liveness", `${n.id} still holds ${o.pending} messages undelivered at the end`);
+      }
     }
   }
 }
@@ -456,7 +464,7 @@ export function runViews(options: ViewsOptions): ViewsResult {
       groupRef = group;
       options.plant?.(group);
       group.start(node.attach(group));
-      c.groups.set(`${node.id}@${epoch}`, { group, state, node });
+      c.groups.set(`${node.id}@${epoch}`, { group, state, node, ordered });
       c.started.set(node.id, [...(c.started.get(node.id) ?? []), epoch]);
       const w = options.workload;
       let index = 0;
