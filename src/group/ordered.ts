@@ -767,8 +767,7 @@ export class OrderedGroup {
   // --- causal -------------------------------------------------------------------------------
 
   /** Delivers every waiting causal message whose causes are delivered, until none is left that can go. */
-  private deliverCausal(): boolean {
-    let progress = false;
+  private deliverCausal(): void {
     for (let again = true; again; ) {
       again = false;
       for (const [from, w] of this.causalWaiting) {
@@ -777,7 +776,7 @@ export class OrderedGroup {
           const m = w.items[w.head++]!;
           this.causalDelivered[j] = m.clock[j]!;
           this.emit(from, m.body, "causal", m.safe);
-          again = progress = true;
+          again = true;
         }
         if (w.head === w.items.length) this.causalWaiting.delete(from);
         else if (w.head > 1024 && w.head * 2 > w.items.length) {
@@ -786,7 +785,6 @@ export class OrderedGroup {
         }
       }
     }
-    return progress;
   }
 
   private causesDelivered(j: number, clock: number[]): boolean {
